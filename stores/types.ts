@@ -1,0 +1,79 @@
+/**
+ * The one contract between the gateway and its databases.
+ *
+ * A store module (`stores/<name>.ts`) knows one database and nothing of
+ * GraphQL: it exports an {@linkcode OpenStore} function that connects, creates
+ * what is missing (database, keyspace, table, index) and returns a
+ * {@linkcode WordStore}. Validation, id and timestamp assignment, timeouts,
+ * retries and error wording live outside the modules, once.
+ *
+ * @module
+ */
+
+/** Every store the gateway knows, as named in the GraphQL `Store` enum. */
+export const STORE_NAMES = [
+  "SQLITE",
+  "MONGODB",
+  "POSTGRESQL",
+  "MYSQL",
+  "SCYLLA",
+  "ELASTICSEARCH",
+  "REDIS",
+  "RABBITMQ",
+] as const;
+
+/** One of {@linkcode STORE_NAMES}. */
+export type StoreName = typeof STORE_NAMES[number];
+
+/**
+ * A stored word. `id` is a UUIDv7 assigned by the gateway before the write, so
+ * sorting by `id` is insertion order in every store. `createdAt` is ISO-8601
+ * UTC with millisecond precision and equals the timestamp inside `id`.
+ */
+export interface WordRecord {
+  id: string;
+  word: string;
+  definition: string;
+  createdAt: string;
+}
+
+/** A page of the list, oldest first. */
+export interface ListQuery {
+  /**
+   * Case-insensitive literal substring to find in `word` or `definition`;
+   * `undefined` lists everything. Every character is literal: no wildcard,
+   * regular-expression or query syntax may be interpreted.
+   */
+  search?: string;
+  /** 1..1000, already validated. */
+  limit: number;
+  /** >= 0, already validated. */
+  offset: number;
+}
+
+/** Connection settings of one store, parsed and validated at start-up. */
+export interface StoreConfig {
+  /** The store's URL (for SCYLLA, comma-separated contact points or URLs). */
+  url: string;
+  /** PEM text of the CA certificate; when set, the module must use TLS and verify the server. */
+  caCert?: string;
+  /** Milliseconds a connection attempt may take before it counts as failed. */
+  connectTimeoutMs: number;
+  /** Store-specific extra settings (e.g. SCYLLA_REPLICATION_FACTOR), already validated. */
+  options: Record<string, string>;
+}
+
+/** A connected store. Methods reject on database errors; the caller maps them. */
+export interface WordStore {
+  /** Durably stores `record` and resolves only once the database acknowledged it. */
+  add(record: WordRecord): Promise<void>;
+  /** Lists records ordered by `id` ascending, filtered and paged by `query`. */
+  list(query: ListQuery): Promise<WordRecord[]>;
+  /** A cheap real round trip to the database; rejects when it is not serving. */
+  ping(): Promise<void>;
+  /** Releases every connection; never rejects. */
+  close(): Promise<void>;
+}
+
+/** What each store module exports as `open`. Rejects when the database cannot be reached. */
+export type OpenStore = (config: StoreConfig) => Promise<WordStore>;
