@@ -1,0 +1,47 @@
+/**
+ * Entry point: configuration, stores, GraphQL and HTTP, wired together.
+ * Start with `deno task start`.
+ *
+ * @module
+ */
+import { ConfigError, loadConfig } from "./server/config.ts";
+import { createApp } from "./server/app.ts";
+import { createGraphQL } from "./server/graphql.ts";
+import { StoreRegistry } from "./stores/registry.ts";
+
+let config;
+try {
+  config = loadConfig();
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(`configuration error: ${e.message}`);
+  Deno.exit(1);
+}
+
+const registry = new StoreRegistry(config).start();
+const graphql = createGraphQL({ registry, graphiql: config.graphiql });
+const app = createApp({ registry, graphql });
+
+const server = Deno.serve({
+  port: config.port,
+  hostname: config.hostname,
+  onListen: ({ port }) => {
+    const configured = ["SQLITE", ...Object.keys(config.stores)].join(", ");
+    console.log(
+      `Listening on http://localhost:${port}/ (GraphQL at /graphql; stores: ${configured})`,
+    );
+  },
+}, app.fetch);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${signal}: finishing in-flight requests, then closing stores`);
+  await server.shutdown();
+  await registry.close();
+  Deno.exit(0);
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => void shutdown(signal));
+}

@@ -1,0 +1,61 @@
+/**
+ * The resolver map of `schema.graphql`. Resolvers know GraphQL and the
+ * `StoreRegistry` interface, and no database.
+ *
+ * @module
+ */
+import { storeCall } from "./errors.ts";
+import { validPage, validSearch, validText } from "./validation.ts";
+import { newRecord } from "../stores/records.ts";
+import type { StoreRegistry } from "../stores/registry.ts";
+import type { StoreName, WordRecord } from "../stores/types.ts";
+
+/** What every resolver receives as context. */
+export interface GatewayContext {
+  registry: StoreRegistry;
+}
+
+/** A word as the `Word` type resolves it. */
+export type WordResult = WordRecord & { store: StoreName };
+
+interface WordsArgs {
+  store: StoreName;
+  search?: string | null;
+  limit: number;
+  offset: number;
+}
+
+interface AddWordArgs {
+  store: StoreName;
+  word: string;
+  definition: string;
+}
+
+/** Resolvers for Query and Mutation. */
+export const resolvers = {
+  Query: {
+    words(_: unknown, args: WordsArgs, { registry }: GatewayContext): Promise<WordResult[]> {
+      const search = validSearch(args.search);
+      const page = validPage(args.limit, args.offset);
+      return storeCall(async () => {
+        const rows = await registry.get(args.store).list({ search, ...page });
+        return rows.map((r) => ({ ...r, store: args.store }));
+      });
+    },
+    stores(_: unknown, __: unknown, { registry }: GatewayContext) {
+      return registry.status();
+    },
+  },
+  Mutation: {
+    addWord(_: unknown, args: AddWordArgs, { registry }: GatewayContext): Promise<WordResult> {
+      const word = validText("word", args.word, false);
+      const definition = validText("definition", args.definition, true);
+      return storeCall(async () => {
+        const store = registry.get(args.store);
+        const record = newRecord(word, definition);
+        await store.add(record);
+        return { ...record, store: args.store };
+      });
+    },
+  },
+};

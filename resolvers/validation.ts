@@ -1,0 +1,73 @@
+/**
+ * Input rules of the GraphQL contract, in one place: every store receives
+ * only input that passed here, so nothing is written when input is rejected.
+ *
+ * @module
+ */
+import { GraphQLError } from "graphql";
+
+/** Longest word or definition, in Unicode code points (the classic `varchar(256)`). */
+export const MAX_TEXT = 256;
+/** Largest page. */
+export const MAX_LIMIT = 1000;
+
+// C0 and C1 controls and DEL; tab (\u0009) and newline (\u000A) are handled per field.
+const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
+const TAB_OR_NEWLINE = /[\t\n]/;
+
+/** A BAD_USER_INPUT error naming the argument at fault. */
+export function badInput(argument: string, message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT", argument } });
+}
+
+/**
+ * Trims `value` and checks it is 1..256 code points of well-formed Unicode
+ * without control characters (tab and newline are allowed when
+ * `multiline`). Returns the trimmed text.
+ */
+export function validText(argument: string, value: string, multiline: boolean): string {
+  const text = value.trim();
+  checkUnicode(argument, text);
+  const length = [...text].length;
+  if (length === 0) throw badInput(argument, `${argument} must not be empty`);
+  if (length > MAX_TEXT) {
+    throw badInput(argument, `${argument} must be at most ${MAX_TEXT} characters, got ${length}`);
+  }
+  if (CONTROL.test(text) || (!multiline && TAB_OR_NEWLINE.test(text))) {
+    throw badInput(
+      argument,
+      `${argument} must not contain control characters${
+        multiline ? " other than tab and newline" : ""
+      }`,
+    );
+  }
+  return text;
+}
+
+/** Checks a search needle (taken literally, not trimmed); returns undefined for "match all". */
+export function validSearch(value: string | null | undefined): string | undefined {
+  if (value === null || value === undefined || value === "") return undefined;
+  checkUnicode("search", value);
+  if ([...value].length > MAX_TEXT) {
+    throw badInput("search", `search must be at most ${MAX_TEXT} characters`);
+  }
+  if (CONTROL.test(value)) throw badInput("search", "search must not contain control characters");
+  return value;
+}
+
+/** Checks paging arguments. */
+export function validPage(limit: number, offset: number): { limit: number; offset: number } {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw badInput("limit", `limit must be from 1 to ${MAX_LIMIT}, got ${limit}`);
+  }
+  if (!Number.isInteger(offset) || offset < 0) {
+    throw badInput("offset", `offset must be 0 or more, got ${offset}`);
+  }
+  return { limit, offset };
+}
+
+function checkUnicode(argument: string, text: string): void {
+  if (!text.isWellFormed()) {
+    throw badInput(argument, `${argument} must be valid Unicode (it has a lone surrogate)`);
+  }
+}

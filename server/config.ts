@@ -1,0 +1,171 @@
+/**
+ * Configuration: read once at start-up from the environment and optional
+ * `.env` files, validated, and frozen. Nothing else reads `Deno.env`.
+ *
+ * @module
+ */
+import { parse as parseDotenv } from "dotenv";
+import { STORE_NAMES, type StoreConfig, type StoreName } from "../stores/types.ts";
+
+/** Everything the gateway needs to start. */
+export interface Config {
+  port: number;
+  hostname: string;
+  /** File of the embedded SQLite store, or `:memory:`. */
+  sqlitePath: string;
+  /** Connection settings of every configured network store (SQLite is always configured). */
+  stores: Partial<Record<Exclude<StoreName, "SQLITE">, StoreConfig>>;
+  /** Milliseconds a store call may take before it answers STORE_UNAVAILABLE. */
+  requestTimeoutMs: number;
+  /** Milliseconds a connection attempt may take. */
+  connectTimeoutMs: number;
+  /** Upper bound of the reconnect backoff, in milliseconds. */
+  reconnectMaxMs: number;
+  /** Whether GraphiQL and introspection are served. */
+  graphiql: boolean;
+}
+
+/** A malformed configuration value; the message names the variable, never its secret value. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Files read, in order, when present; earlier sources win, the process environment wins over all. */
+export const ENV_FILES = [".env", ".env.matrix"] as const;
+
+/** Store URL variables, new name first, then the classic tutorials' name. */
+export function urlVariables(store: StoreName): string[] {
+  return [`${store}_URL`, `COMPOSE_${store}_URL`];
+}
+
+/** CA certificate path variables, new name first, then the classic tutorials' name. */
+export function caVariables(store: StoreName): string[] {
+  return [`${store}_CA_CERT`, `PATH_TO_${store}_CERT`];
+}
+
+/**
+ * Merges the process environment over the `.env` files found in `dir`
+ * (`.env` before `.env.matrix`). Missing files are skipped.
+ */
+export function readEnvironment(dir = ".", env = Deno.env.toObject()): Record<string, string> {
+  const merged: Record<string, string> = {};
+  for (const file of [...ENV_FILES].reverse()) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`${dir}/${file}`);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    Object.assign(merged, parseDotenv(text));
+  }
+  return { ...merged, ...env };
+}
+
+/** Parses and validates `env`; throws {@linkcode ConfigError} with a clear message. */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+): Config {
+  const stores: Config["stores"] = {};
+  const connectTimeoutMs = int(env, "CONNECT_TIMEOUT_MS", 1500, 50, 60_000);
+  for (const store of STORE_NAMES) {
+    if (store === "SQLITE") continue;
+    const url = first(env, urlVariables(store));
+    const caPath = first(env, caVariables(store));
+    if (url === undefined) {
+      if (caPath !== undefined) {
+        throw new ConfigError(`${caVariables(store)[0]} is set but ${store}_URL is not`);
+      }
+      continue;
+    }
+    let caCert: string | undefined;
+    if (caPath !== undefined) {
+      try {
+        caCert = readFile(caPath);
+      } catch (e) {
+        throw new ConfigError(
+          `${caVariables(store)[0]}: cannot read CA certificate at ${caPath}: ${(e as Error).name}`,
+        );
+      }
+      if (!caCert.includes("-----BEGIN CERTIFICATE-----")) {
+        throw new ConfigError(`${caVariables(store)[0]}: ${caPath} is not a PEM certificate`);
+      }
+    }
+    stores[store] = {
+      url: checkUrl(store, url),
+      caCert,
+      connectTimeoutMs,
+      options: store === "SCYLLA"
+        ? {
+          replicationFactor: String(int(env, "SCYLLA_REPLICATION_FACTOR", 1, 1, 99)),
+          datacenter: env.SCYLLA_DATACENTER?.trim() || "datacenter1",
+        }
+        : {},
+    };
+  }
+  return Object.freeze({
+    port: int(env, "PORT", 8000, 0, 65535),
+    hostname: env.HOST?.trim() || "0.0.0.0",
+    sqlitePath: env.SQLITE_PATH?.trim() || "./data/words.db",
+    stores,
+    requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 2000, 50, 60_000),
+    connectTimeoutMs,
+    reconnectMaxMs: int(env, "RECONNECT_MAX_MS", 10_000, 100, 600_000),
+    graphiql: bool(env, "GRAPHIQL", true),
+  });
+}
+
+/** Reads the environment and `.env` files once and returns the validated configuration. */
+export function loadConfig(): Config {
+  return parseConfig(readEnvironment());
+}
+
+function first(env: Record<string, string | undefined>, names: string[]): string | undefined {
+  for (const n of names) {
+    const v = env[n]?.trim();
+    if (v) return v;
+  }
+  return undefined;
+}
+
+function int(
+  env: Record<string, string | undefined>,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function bool(env: Record<string, string | undefined>, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+/** Checks the URL's shape without ever echoing it (it may hold a password). */
+function checkUrl(store: StoreName, url: string): string {
+  const parts = store === "SCYLLA" ? url.split(",").map((s) => s.trim()) : [url];
+  for (const part of parts) {
+    const ok = store === "SCYLLA" && !part.includes("://")
+      ? /^[^\s:/]+(:\d{1,5})?$/.test(part) || /^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(part)
+      : URL.canParse(part);
+    if (!ok) {
+      throw new ConfigError(
+        `${store}_URL is not a valid ${
+          store === "SCYLLA" ? "list of contact points (host:port or URLs)" : "URL"
+        }`,
+      );
+    }
+  }
+  return url;
+}

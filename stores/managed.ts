@@ -1,0 +1,219 @@
+/**
+ * One wrapper that gives every store the same outage behaviour: it connects
+ * in the background with capped exponential backoff (cockatiel), answers
+ * {@linkcode StoreUnavailableError} at once while disconnected and within the
+ * request timeout while connected, and reconnects on its own when a failed
+ * call is followed by a failed ping. Store modules stay free of all this.
+ *
+ * @module
+ */
+import {
+  ExponentialBackoff,
+  handleAll,
+  retry,
+  TaskCancelledError,
+  timeout,
+  TimeoutStrategy,
+} from "cockatiel";
+import { redact, StoreUnavailableError } from "./errors.ts";
+import type { ListQuery, StoreName, WordRecord, WordStore } from "./types.ts";
+
+/** Health of one store as reported to `/readyz` and the `stores` query. */
+export interface StoreHealth {
+  healthy: boolean;
+  latencyMs?: number;
+  message?: string;
+}
+
+/** How a managed store connects and how long it waits. */
+export interface ManagedStoreOptions {
+  name: StoreName;
+  /** Connects and prepares the database (a store module's `open`). */
+  open: () => Promise<WordStore>;
+  /** Milliseconds a call or ping may take before it counts as failed. */
+  requestTimeoutMs: number;
+  /** Milliseconds a connection attempt may take. */
+  connectTimeoutMs: number;
+  /** Upper bound of the reconnect backoff. */
+  reconnectMaxMs: number;
+  /** Strings never to be logged (passwords, URLs). */
+  secrets: readonly string[];
+  /** Where connection events go; defaults to console.error. */
+  log?: (line: string) => void;
+}
+
+/** Time on top of the connect timeout that creating the schema may take on first use. */
+const OPEN_GRACE_MS = 15_000;
+
+type State =
+  | { kind: "connecting"; since: number; attempts: number }
+  | { kind: "ready"; store: WordStore }
+  | { kind: "closed" };
+
+/** A store behind timeouts and background reconnection. */
+export class ManagedStore {
+  readonly name: StoreName;
+  #opts: ManagedStoreOptions;
+  #state: State = { kind: "connecting", since: Date.now(), attempts: 0 };
+  #abort = new AbortController();
+  #checking: Promise<void> | undefined;
+  #connecting: Promise<void> | undefined;
+
+  constructor(opts: ManagedStoreOptions) {
+    this.name = opts.name;
+    this.#opts = opts;
+  }
+
+  /** Starts connecting in the background; returns at once. */
+  start(): void {
+    this.#connect();
+  }
+
+  /** Resolves once connected (or rejects after `ms`); for tests and start-up logs. */
+  async whenReady(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (this.#state.kind !== "ready") {
+      if (this.#state.kind === "closed" || Date.now() > deadline) {
+        throw new StoreUnavailableError(this.name, "not connected");
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Stores a record; see {@linkcode WordStore.add}. */
+  add(record: WordRecord): Promise<void> {
+    return this.#call((s) => s.add(record));
+  }
+
+  /** Lists records; see {@linkcode WordStore.list}. */
+  list(query: ListQuery): Promise<WordRecord[]> {
+    return this.#call((s) => s.list(query));
+  }
+
+  /** Pings the database and reports whether it serves, with the round-trip time. */
+  async health(): Promise<StoreHealth> {
+    const state = this.#state;
+    if (state.kind === "closed") return { healthy: false, message: "closed" };
+    if (state.kind === "connecting") {
+      return { healthy: false, message: `connecting (attempt ${state.attempts + 1})` };
+    }
+    const t0 = performance.now();
+    try {
+      await this.#withTimeout(() => state.store.ping());
+      return { healthy: true, latencyMs: round(performance.now() - t0) };
+    } catch (e) {
+      this.#suspect(state.store);
+      return { healthy: false, latencyMs: round(performance.now() - t0), message: reason(e) };
+    }
+  }
+
+  /** Stops reconnecting and closes the connection; never rejects. */
+  async close(): Promise<void> {
+    const state = this.#state;
+    this.#state = { kind: "closed" };
+    this.#abort.abort();
+    if (state.kind === "ready") await closeQuietly(state.store, this.#opts.requestTimeoutMs);
+  }
+
+  async #call<T>(fn: (s: WordStore) => Promise<T>): Promise<T> {
+    const state = this.#state;
+    if (state.kind === "connecting") throw new StoreUnavailableError(this.name, "not connected");
+    if (state.kind === "closed") throw new StoreUnavailableError(this.name, "shutting down");
+    try {
+      return await this.#withTimeout(() => fn(state.store));
+    } catch (e) {
+      this.#log(`call failed: ${this.#redact(e)}`);
+      this.#suspect(state.store);
+      throw new StoreUnavailableError(this.name, reason(e));
+    }
+  }
+
+  #withTimeout<T>(fn: () => Promise<T>): Promise<T> {
+    return timeout(this.#opts.requestTimeoutMs, TimeoutStrategy.Aggressive).execute(fn);
+  }
+
+  /** After a failed call: ping once; if that fails too, drop the connection and reconnect. */
+  #suspect(store: WordStore): void {
+    if (this.#checking) return;
+    this.#checking = (async () => {
+      try {
+        await this.#withTimeout(() => store.ping());
+      } catch {
+        const state = this.#state;
+        if (state.kind === "ready" && state.store === store) {
+          this.#log("lost the database; reconnecting in the background");
+          this.#state = { kind: "connecting", since: Date.now(), attempts: 0 };
+          void closeQuietly(store, this.#opts.requestTimeoutMs);
+          this.#connect();
+        }
+      } finally {
+        this.#checking = undefined;
+      }
+    })();
+  }
+
+  #connect(): void {
+    if (this.#connecting) return;
+    const policy = retry(handleAll, {
+      maxAttempts: Number.POSITIVE_INFINITY,
+      backoff: new ExponentialBackoff({ initialDelay: 200, maxDelay: this.#opts.reconnectMaxMs }),
+    });
+    policy.onRetry(({ delay, ...rest }) => {
+      if (this.#state.kind === "connecting") this.#state.attempts++;
+      const err = "error" in rest ? rest.error : undefined;
+      this.#log(`cannot connect (${this.#redact(err)}); next attempt in ${Math.round(delay)} ms`);
+    });
+    this.#connecting = policy.execute(async ({ signal }) => {
+      if (signal.aborted) throw new TaskCancelledError();
+      const store = await this.#open();
+      if (this.#state.kind === "closed") {
+        await closeQuietly(store, this.#opts.requestTimeoutMs);
+        return;
+      }
+      this.#state = { kind: "ready", store };
+      this.#log("connected");
+    }, this.#abort.signal).catch(() => {
+      // only cancellation ends the loop
+    }).finally(() => {
+      this.#connecting = undefined;
+    });
+  }
+
+  /** One connection attempt, bounded; a late success after the bound is closed, not leaked. */
+  async #open(): Promise<WordStore> {
+    const opening = this.#opts.open();
+    try {
+      return await timeout(this.#opts.connectTimeoutMs + OPEN_GRACE_MS, TimeoutStrategy.Aggressive)
+        .execute(() => opening);
+    } catch (e) {
+      opening.then((s) => closeQuietly(s, this.#opts.requestTimeoutMs), () => {});
+      throw e;
+    }
+  }
+
+  #redact(e: unknown): string {
+    const text = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    return redact(text, this.#opts.secrets).slice(0, 300);
+  }
+
+  #log(line: string): void {
+    (this.#opts.log ?? console.error)(`[store ${this.name}] ${line}`);
+  }
+}
+
+/** A fixed, secret-free reason for a client-facing message. */
+function reason(e: unknown): string {
+  return e instanceof TaskCancelledError ? "timed out" : "database error";
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+async function closeQuietly(store: WordStore, ms: number): Promise<void> {
+  try {
+    await timeout(ms, TimeoutStrategy.Aggressive).execute(() => store.close());
+  } catch {
+    // closing is best effort
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The registry: which store module serves which `Store` value, built once
+ * from configuration. Each configured store gets one {@linkcode ManagedStore};
+ * drivers are imported only for stores that are configured.
+ *
+ * @module
+ */
+import { ManagedStore, type StoreHealth } from "./managed.ts";
+import { secretsOf, StoreNotConfiguredError } from "./errors.ts";
+import { type OpenStore, STORE_NAMES, type StoreConfig, type StoreName } from "./types.ts";
+
+type NetworkStore = Exclude<StoreName, "SQLITE">;
+
+/** Where each store's module lives. One file per database. */
+const MODULES: Record<StoreName, () => Promise<{ open: OpenStore }>> = {
+  SQLITE: () => import("./sqlite.ts"),
+  MONGODB: () => import("./mongodb.ts"),
+  POSTGRESQL: () => import("./postgresql.ts"),
+  MYSQL: () => import("./mysql.ts"),
+  SCYLLA: () => import("./scylla.ts"),
+  ELASTICSEARCH: () => import("./elasticsearch.ts"),
+  REDIS: () => import("./redis.ts"),
+  RABBITMQ: () => import("./rabbitmq.ts"),
+};
+
+/** What the registry needs from the gateway's configuration. */
+export interface RegistryOptions {
+  sqlitePath: string;
+  stores: Partial<Record<NetworkStore, StoreConfig>>;
+  requestTimeoutMs: number;
+  connectTimeoutMs: number;
+  reconnectMaxMs: number;
+  log?: (line: string) => void;
+}
+
+/** One store's status for `/readyz` and the `stores` query. */
+export interface StoreStatus extends StoreHealth {
+  store: StoreName;
+  configured: boolean;
+}
+
+/** The configured stores, each behind a {@linkcode ManagedStore}. */
+export class StoreRegistry {
+  #stores = new Map<StoreName, ManagedStore>();
+
+  constructor(options: RegistryOptions) {
+    const configs: Partial<Record<StoreName, StoreConfig>> = {
+      SQLITE: { url: options.sqlitePath, connectTimeoutMs: options.connectTimeoutMs, options: {} },
+      ...options.stores,
+    };
+    for (const name of STORE_NAMES) {
+      const config = configs[name];
+      if (!config) continue;
+      this.#stores.set(
+        name,
+        new ManagedStore({
+          name,
+          open: async () => (await MODULES[name]()).open(config),
+          requestTimeoutMs: options.requestTimeoutMs,
+          connectTimeoutMs: config.connectTimeoutMs,
+          reconnectMaxMs: options.reconnectMaxMs,
+          secrets: secretsOf(config.url),
+          log: options.log,
+        }),
+      );
+    }
+  }
+
+  /** Starts connecting every configured store in the background. */
+  start(): this {
+    for (const s of this.#stores.values()) s.start();
+    return this;
+  }
+
+  /** The managed store for `name`; throws {@linkcode StoreNotConfiguredError} when it has no URL. */
+  get(name: StoreName): ManagedStore {
+    const store = this.#stores.get(name);
+    if (!store) throw new StoreNotConfiguredError(name);
+    return store;
+  }
+
+  /** Health of every known store, configured or not, checked concurrently. */
+  status(): Promise<StoreStatus[]> {
+    return Promise.all(STORE_NAMES.map(async (store): Promise<StoreStatus> => {
+      const managed = this.#stores.get(store);
+      if (!managed) return { store, configured: false, healthy: false, message: "not configured" };
+      return { store, configured: true, ...(await managed.health()) };
+    }));
+  }
+
+  /** Closes every store; never rejects. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#stores.values()].map((s) => s.close()));
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * One conformance suite, written once, run through the gateway against every
+ * store: SQLite always, each network store on its real server (the local
+ * matrix). Every test keeps to words carrying its own random tag, so runs
+ * never see each other's data.
+ */
+import { assertEquals, assertOk } from "./support/assert.ts";
+import { storeConfig, storeTest } from "./support/env.ts";
+import { type GraphQLBody, TestGateway, uniqueTag } from "./support/gateway.ts";
+import { STORE_NAMES, type StoreConfig, type StoreName } from "../stores/types.ts";
+
+/** Stores whose search is full-text and may add fuzzy hits to the literal ones. */
+const FULL_TEXT = new Set<StoreName>(["ELASTICSEARCH"]);
+
+const configured: Partial<Record<Exclude<StoreName, "SQLITE">, StoreConfig>> = {};
+for (const s of STORE_NAMES) {
+  const c = s === "SQLITE" ? undefined : storeConfig(s);
+  if (c) configured[s as Exclude<StoreName, "SQLITE">] = c;
+}
+
+let gateway: TestGateway | undefined;
+/** One gateway for the whole file, connected to every configured store. */
+async function gw(store: StoreName): Promise<TestGateway> {
+  gateway ??= new TestGateway(configured);
+  await gateway.registry.get(store).whenReady(60_000);
+  return gateway;
+}
+globalThis.addEventListener("unload", () => void gateway?.close());
+
+interface Word {
+  id: string;
+  word: string;
+  definition: string;
+  store: string;
+  createdAt: string;
+}
+
+const ADD = `mutation($store: Store!, $word: String!, $definition: String!) {
+  addWord(store: $store, word: $word, definition: $definition) { id word definition store createdAt }
+}`;
+const LIST = `query($store: Store!, $search: String, $limit: Int, $offset: Int) {
+  words(store: $store, search: $search, limit: $limit, offset: $offset) { id word definition store createdAt }
+}`;
+
+async function add(g: TestGateway, store: StoreName, word: string, definition: string) {
+  const body = await g.exec(ADD, { store, word, definition });
+  assertEquals(body.errors, undefined, `addWord failed: ${JSON.stringify(body.errors)}`);
+  return (body.data as { addWord: Word }).addWord;
+}
+
+async function list(g: TestGateway, store: StoreName, search?: string, limit = 1000, offset = 0) {
+  const body = await g.exec(LIST, { store, search, limit, offset });
+  assertEquals(body.errors, undefined, `words failed: ${JSON.stringify(body.errors)}`);
+  return (body.data as { words: Word[] }).words;
+}
+
+function codeOf(body: GraphQLBody): string | undefined {
+  return body.errors?.[0]?.extensions?.code;
+}
+
+/** Literal hits must all be there, in order; full-text stores may add fuzzy extras. */
+function assertHits(store: StoreName, got: Word[], expected: Word[]) {
+  const ids = got.map((w) => w.id);
+  if (FULL_TEXT.has(store)) {
+    const present = ids.filter((id) => expected.some((e) => e.id === id));
+    assertEquals(present, expected.map((e) => e.id));
+  } else {
+    assertEquals(ids, expected.map((e) => e.id));
+  }
+}
+
+const TRICKY = [
+  `O'Reilly "quoted" \`tick\``,
+  "back\\slash \\\\ and \\n literal",
+  `{"$gt": ""} $where: function() { return true }`,
+  "Robert'); DROP TABLE words;--",
+  "' OR 1=1 --",
+  "😀👩🏽‍💻🏳️‍🌈 emoji",
+  "e\u0301 combining e\u0301\u0301\u0323",
+  "עברית العربية mixed RTL",
+  "日本語テキスト",
+  'word:* OR definition:* AND "phrase" ~2 ^3 [a TO z]',
+  "%_.*?+[](){}|^$ all specials",
+  "*\r\n*3\r\n$3\r\nSET\r\n",
+];
+
+for (const store of STORE_NAMES) {
+  storeTest(
+    store,
+    "addWord round-trips the trimmed word and a following words includes it",
+    async () => {
+      const g = await gw(store);
+      const tag = uniqueTag();
+      const added = await add(g, store, `  ${tag} hello  `, `\t a greeting ${tag}\n`);
+      assertEquals(added.word, `${tag} hello`);
+      assertEquals(added.definition, `a greeting ${tag}`);
+      assertEquals(added.store, store);
+      assertOk(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(added.createdAt), added.createdAt);
+      assertEquals(await list(g, store, tag), [added]);
+    },
+  );
+
+  storeTest(store, "words lists oldest first, in addWord order", async () => {
+    const g = await gw(store);
+    const tag = uniqueTag();
+    const added: Word[] = [];
+    for (const w of ["zebra", "apple", "mango", "apple", "kiwi"]) {
+      added.push(await add(g, store, `${w}-${tag}`, `fruit or not ${tag}`));
+    }
+    assertEquals(await list(g, store, tag), added);
+  });
+
+  storeTest(store, "limit and offset page through the ordered list", async () => {
+    const g = await gw(store);
+    const tag = uniqueTag();
+    const added: Word[] = [];
+    for (let i = 0; i < 5; i++) added.push(await add(g, store, `${tag}-${i}`, `page ${i}`));
+    assertEquals(await list(g, store, tag, 2, 1), added.slice(1, 3));
+    assertEquals(await list(g, store, tag, 1000, 4), added.slice(4));
+    assertEquals(await list(g, store, tag, 10, 5), []);
+    const all = await list(g, store, undefined, 3, 0);
+    assertEquals(all.length, 3);
+  });
+
+  storeTest(store, "search is case-insensitive and matches word or definition", async () => {
+    const g = await gw(store);
+    const tag = uniqueTag();
+    const a = await add(g, store, `ÉCOLE${tag}`, "a school");
+    const b = await add(g, store, "plain", `defined by école${tag}`);
+    await add(g, store, "other", `unrelated ${tag}x`.replace(tag, tag.slice(0, 6)));
+    assertHits(store, await list(g, store, `école${tag}`), [a, b]);
+    assertHits(store, await list(g, store, `ÉCOLE${tag.toUpperCase()}`), [a, b]);
+  });
+
+  storeTest(store, "search treats % _ . * \\ ? and quotes as literal characters", async () => {
+    const g = await gw(store);
+    const tag = uniqueTag();
+    for (const special of ["%", "_", ".", "*", "\\", "?", "'", '"', "(", "["]) {
+      const hit = await add(g, store, `${tag}${special}x`, "has the special character");
+      const decoy = await add(g, store, `${tag}ax`, "has a letter instead");
+      const got = await list(g, store, `${tag}${special}`);
+      assertHits(store, got, [hit]);
+      if (!FULL_TEXT.has(store)) assertOk(!got.some((w) => w.id === decoy.id));
+      await g.exec(LIST, { store, search: `${special}${special}` }); // must not error
+    }
+  });
+
+  storeTest(store, "words and definitions of exactly 256 code points are kept whole", async () => {
+    const g = await gw(store);
+    const tag = uniqueTag();
+    const word = tag + "😀".repeat(256 - tag.length);
+    const definition = "é".normalize("NFD").repeat(128);
+    const added = await add(g, store, word, definition);
+    assertEquals([...added.word].length, 256);
+    const [got] = await list(g, store, tag);
+    assertEquals(got, added);
+  });
+
+  storeTest(
+    store,
+    "input over 256 code points, empty or with control characters writes nothing",
+    async () => {
+      const g = await gw(store);
+      const tag = uniqueTag();
+      const bad: [string, string][] = [
+        [tag + "x".repeat(257 - tag.length), "too long word"],
+        [tag, "y".repeat(257)],
+        [tag, "   "],
+        ["  ", `${tag} empty word`],
+        [`${tag}\u0000nul`, "nul"],
+        [`${tag}\nnewline`, "newline in word"],
+        [tag, `bell\u0007 ${tag}`],
+      ];
+      for (const [word, definition] of bad) {
+        const body = await g.exec(ADD, { store, word, definition });
+        assertEquals(codeOf(body), "BAD_USER_INPUT", JSON.stringify(body));
+      }
+      assertEquals(await list(g, store, tag), []);
+    },
+  );
+
+  storeTest(store, "Unicode and injection strings round-trip byte for byte", async () => {
+    const g = await gw(store);
+    const tag = uniqueTag();
+    const added: Word[] = [];
+    for (const s of TRICKY) {
+      const text = s.replace(/[\r\u0000-\u0008\u000B-\u001F]/g, "");
+      added.push(
+        await add(g, store, `${tag} ${text.replace(/\s/g, " ").slice(0, 200)}`, `${text} ${tag}`),
+      );
+    }
+    const got = await list(g, store, tag);
+    assertEquals(got.filter((w) => added.some((a) => a.id === w.id)), added);
+    for (const a of added) {
+      const needle = a.word.slice(tag.length + 1, tag.length + 12);
+      const hits = await list(g, store, needle);
+      assertOk(hits.some((w) => w.id === a.id), `search ${JSON.stringify(needle)} missed its word`);
+    }
+  });
+
+  storeTest(store, "200 concurrent addWord calls are all stored exactly once", async () => {
+    const g = await gw(store);
+    const tag = uniqueTag();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => add(g, store, `${tag}-${i}`, `concurrent ${i}`)),
+    );
+    const got = await list(g, store, tag, 1000);
+    const ids = got.map((w) => w.id).filter((id) => results.some((r) => r.id === id));
+    assertEquals(ids.length, 200);
+    assertEquals(new Set(ids).size, 200);
+    assertEquals(ids, [...ids].sort());
+  });
+
+  storeTest(store, "limit outside 1..1000 and negative offset are refused", async () => {
+    const g = await gw(store);
+    for (const [limit, offset] of [[0, 0], [1001, 0], [10, -1]]) {
+      const body = await g.exec(LIST, { store, limit, offset });
+      assertEquals(codeOf(body), "BAD_USER_INPUT");
+    }
+  });
+}
