@@ -8,6 +8,7 @@
 import { createSchema, createYoga } from "graphql-yoga";
 import { type GatewayContext, resolvers } from "../resolvers/mod.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
+import { useErrorCodes } from "./error_codes.ts";
 
 /** The SDL contract, read once. */
 export const typeDefs = Deno.readTextFileSync(new URL("../schema.graphql", import.meta.url));
@@ -29,5 +30,6 @@ export function createGraphQL(options: GraphQLOptions) {
     maskedErrors: { isDev: false },
     context: (): GatewayContext => ({ registry: options.registry }),
     logging: "warn",
+    plugins: [useErrorCodes()],
   });
 }
