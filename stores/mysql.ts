@@ -1,0 +1,234 @@
+/**
+ * The MYSQL store: MySQL-protocol servers (the matrix runs MariaDB) through a
+ * `mysql2` connection pool.
+ *
+ * On open it creates the database named in the URL (`grand_tour` by default)
+ * and a `words` table in `utf8mb4_bin`, so emoji, combining marks and case
+ * round-trip exactly and nothing is accent- or case-folded when compared.
+ * Every statement is a server-side prepared statement; search uses `LOCATE`
+ * (never `LIKE`), so `%`, `_` and `\` are plain characters.
+ *
+ * @module
+ */
+import mysql from "mysql2/promise";
+import { fold } from "./records.ts";
+import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+
+const DEFAULT_DATABASE = "grand_tour";
+const DEFAULT_PORT = 3306;
+const POOL_SIZE = 10;
+/** `YYYY-MM-DDTHH:mm:ss.sssZ`, the only `createdAt` form the gateway builds. */
+const ISO_UTC = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}\.\d{3})Z$/;
+/** `YYYY-MM-DD HH:mm:ss.sss`, how `DATETIME(3)` comes back with `dateStrings`. */
+const SQL_DATETIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}\.\d{3})$/;
+
+interface Target {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/** Reads `mysql://user:password@host:port/database`; errors never echo the URL. */
+function parseUrl(raw: string): Target {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error("MYSQL: the URL is not a valid URL");
+  }
+  if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") {
+    throw new Error("MYSQL: the URL must start with mysql:// or mariadb://");
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, "")) || DEFAULT_DATABASE;
+  // The name is spliced into DDL as a quoted identifier, so keep it plain.
+  if (!/^[A-Za-z0-9_$]{1,64}$/.test(database)) {
+    throw new Error("MYSQL: the database name may only contain letters, digits, _ and $");
+  }
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost",
+    port: url.port ? Number(url.port) : DEFAULT_PORT,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database,
+  };
+}
+
+/** `2024-05-06T07:08:09.123Z` -> `2024-05-06 07:08:09.123`, without going through `Date`. */
+function toSqlDatetime(iso: string): string {
+  const m = ISO_UTC.exec(iso);
+  if (!m) throw new Error("MYSQL: createdAt must be an ISO-8601 UTC time with milliseconds");
+  return `${m[1]} ${m[2]}`;
+}
+
+/** The inverse of {@linkcode toSqlDatetime}. */
+function fromSqlDatetime(value: unknown): string {
+  const m = typeof value === "string" ? SQL_DATETIME.exec(value) : null;
+  if (!m) throw new Error("MYSQL: unexpected created_at value in the words table");
+  return `${m[1]}T${m[2]}Z`;
+}
+
+interface WordRow extends mysql.RowDataPacket {
+  id: string;
+  word: string;
+  definition: string;
+  created_at: string;
+}
+
+/** Rejects with `message` after `ms` unless `work` settles first; `onTimeout` cleans up. */
+function deadline<T>(
+  work: Promise<T>,
+  ms: number,
+  message: string,
+  onTimeout: () => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new Error(message));
+    }, ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+}
+
+/** Opens a pool, creates the database and the `words` table when missing. */
+export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> => {
+  const target = parseUrl(config.url);
+  // A hung server must surface as an error, not as a call that never ends.
+  const statementTimeoutMs = Math.max(1_000, config.connectTimeoutMs);
+  const ddlTimeoutMs = Math.max(5_000, config.connectTimeoutMs);
+  const table = `\`${target.database}\`.\`words\``;
+
+  const pool = mysql.createPool({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    // No default database: the store creates it first.
+    connectionLimit: POOL_SIZE,
+    maxIdle: POOL_SIZE,
+    idleTimeout: 60_000,
+    waitForConnections: true,
+    queueLimit: 0,
+    connectTimeout: config.connectTimeoutMs,
+    enableKeepAlive: true,
+    charset: "utf8mb4",
+    timezone: "Z",
+    dateStrings: true,
+    multipleStatements: false,
+    ssl: config.caCert === undefined ? undefined : {
+      ca: config.caCert,
+      rejectUnauthorized: true,
+      verifyIdentity: true,
+    },
+  });
+  // Every new connection works in UTC and strict mode before its first statement.
+  pool.pool.on("connection", (conn) => {
+    conn.query(
+      "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'",
+      () => {/* a failure here also fails the statement queued behind it */},
+    );
+  });
+
+  /**
+   * Runs `work` on a pooled connection within `ms`. mysql2's own query timeout
+   * leaves the connection checked out, so on expiry the connection is
+   * destroyed here (and a connection acquired too late is handed back).
+   */
+  const withConnection = async <T>(
+    ms: number,
+    work: (conn: mysql.PoolConnection) => Promise<T>,
+  ): Promise<T> => {
+    let abandoned = false;
+    const acquiring = pool.getConnection();
+    const conn = await deadline(
+      acquiring,
+      ms + config.connectTimeoutMs,
+      "MYSQL: no connection became available in time",
+      () => {
+        abandoned = true;
+        acquiring.then((c) => c.release(), () => {});
+      },
+    );
+    let destroyed = false;
+    try {
+      return await deadline(work(conn), ms, "MYSQL: the statement timed out", () => {
+        destroyed = true;
+        conn.destroy();
+      });
+    } finally {
+      if (!destroyed && !abandoned) conn.release();
+    }
+  };
+
+  const closePool = async (): Promise<void> => {
+    try {
+      await deadline(pool.end(), 2_000, "MYSQL: close timed out", () => {});
+    } catch {
+      // close never rejects
+    }
+  };
+
+  try {
+    await withConnection(ddlTimeoutMs, async (conn) => {
+      await conn.query(
+        `CREATE DATABASE IF NOT EXISTS \`${target.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
+      );
+      await conn.query(`CREATE TABLE IF NOT EXISTS ${table} (
+        id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+        word VARCHAR(256) NOT NULL,
+        definition VARCHAR(256) NOT NULL,
+        created_at DATETIME(3) NOT NULL
+      ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+    });
+  } catch (err) {
+    await closePool();
+    throw err;
+  }
+
+  const insertSql = `INSERT INTO ${table} (id, word, definition, created_at) VALUES (?, ?, ?, ?)`;
+  const listSql =
+    `SELECT id, word, definition, created_at FROM ${table} ORDER BY id LIMIT ? OFFSET ?`;
+  const searchSql = `SELECT id, word, definition, created_at FROM ${table}
+    WHERE LOCATE(LOWER(?), LOWER(word)) > 0 OR LOCATE(LOWER(?), LOWER(definition)) > 0
+    ORDER BY id LIMIT ? OFFSET ?`;
+
+  return {
+    async add(record: WordRecord): Promise<void> {
+      const createdAt = toSqlDatetime(record.createdAt);
+      // Autocommit with innodb_flush_log_at_trx_commit=1: the OK packet means durable.
+      await withConnection(
+        statementTimeoutMs,
+        (conn) => conn.execute(insertSql, [record.id, record.word, record.definition, createdAt]),
+      );
+    },
+
+    async list(query: ListQuery): Promise<WordRecord[]> {
+      // LIMIT/OFFSET are bound as strings: the binary protocol would send JS
+      // numbers as DOUBLE, which the server refuses there.
+      const page = [String(query.limit), String(query.offset)];
+      const needle = query.search ? fold(query.search) : undefined;
+      const [rows] = await withConnection(
+        statementTimeoutMs,
+        (conn) =>
+          needle === undefined
+            ? conn.execute<WordRow[]>(listSql, page)
+            : conn.execute<WordRow[]>(searchSql, [needle, needle, ...page]),
+      );
+      return rows.map((r) => ({
+        id: r.id,
+        word: r.word,
+        definition: r.definition,
+        createdAt: fromSqlDatetime(r.created_at),
+      }));
+    },
+
+    async ping(): Promise<void> {
+      await withConnection(statementTimeoutMs, (conn) => conn.query("SELECT 1"));
+    },
+
+    close: closePool,
+  };
+};

@@ -1,0 +1,207 @@
+/**
+ * PostgreSQL through `npm:pg`: a small pool, the table `words` in the database
+ * named by the URL path (`grand_tour` by default), created when missing.
+ *
+ * - Ordering: `ORDER BY id` on a `uuid` column compares the 16 bytes, which is
+ *   the order of the lowercase hex text, so UUIDv7 ids list in insertion order.
+ * - Search: `strpos(lower(…), lower($1)) > 0`, a literal substring match; no
+ *   LIKE, so `%`, `_` and `\` are ordinary characters.
+ * - Durability: a write resolves after COMMIT, which the server acknowledges
+ *   only once its WAL is flushed (with the default `synchronous_commit = on`).
+ * - TLS: when a CA is configured the connection uses TLS and verifies the
+ *   server's certificate and name against it; otherwise it is plain.
+ *
+ * @module
+ */
+import pg from "pg";
+import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+
+const DEFAULT_DATABASE = "grand_tour";
+const DEFAULT_PORT = 5432;
+/** Server-side limit of one statement; the client gives up 100 ms later (a server that stopped answering). */
+const STATEMENT_TIMEOUT_MS = 1_500;
+/** Server-side limit of CREATE DATABASE, which copies a template and fsyncs it (once, on first use). */
+const CREATE_DATABASE_TIMEOUT_MS = 15_000;
+const POOL_SIZE = 10;
+/** Any constant: serialises schema creation between gateways starting at once. */
+const SCHEMA_LOCK = 0x67745f77; // "gt_w"
+
+const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS words (
+  id uuid PRIMARY KEY,
+  word varchar(256) NOT NULL,
+  definition varchar(256) NOT NULL,
+  created_at timestamptz NOT NULL
+)`;
+
+const COLUMNS = `id::text AS id, word, definition,
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`;
+
+const INSERT =
+  "INSERT INTO words (id, word, definition, created_at) VALUES ($1::uuid, $2, $3, $4::timestamptz)";
+const PAGE = `SELECT ${COLUMNS} FROM words ORDER BY id LIMIT $1 OFFSET $2`;
+const SEARCH = `SELECT ${COLUMNS} FROM words
+  WHERE strpos(lower(word), lower($1)) > 0 OR strpos(lower(definition), lower($1)) > 0
+  ORDER BY id LIMIT $2 OFFSET $3`;
+
+interface Target {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/** Reads host, port, credentials and database from a `postgres://` URL; the message never echoes it. */
+function parseUrl(url: string): Target {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error("POSTGRESQL URL is not a valid URL");
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
+    throw new Error("POSTGRESQL URL must start with postgres:// or postgresql://");
+  }
+  const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
+  if (!host) throw new Error("POSTGRESQL URL has no host");
+  const port = u.port ? Number(u.port) : DEFAULT_PORT;
+  const path = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  return {
+    host,
+    port,
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: path || DEFAULT_DATABASE,
+  };
+}
+
+function poolConfig(
+  target: Target,
+  config: StoreConfig,
+  database: string,
+  timeoutMs: number,
+): pg.PoolConfig {
+  return {
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    database,
+    ssl: config.caCert ? { ca: config.caCert, rejectUnauthorized: true } : false,
+    max: POOL_SIZE,
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    idleTimeoutMillis: 10_000,
+    allowExitOnIdle: true,
+    keepAlive: true,
+    statement_timeout: timeoutMs,
+    query_timeout: timeoutMs + 100,
+    application_name: "grand-tour",
+  };
+}
+
+function newPool(
+  target: Target,
+  config: StoreConfig,
+  database: string,
+  timeoutMs = STATEMENT_TIMEOUT_MS,
+): pg.Pool {
+  const pool = new pg.Pool(poolConfig(target, config, database, timeoutMs));
+  // An idle connection that dies (server restart) must not crash the process;
+  // the next query opens a fresh one or rejects.
+  pool.on("error", () => {});
+  return pool;
+}
+
+function codeOf(e: unknown): string | undefined {
+  return (e as { code?: string } | null)?.code;
+}
+
+/** Creates the database through the maintenance database `postgres`; a concurrent creation is fine. */
+async function createDatabase(target: Target, config: StoreConfig): Promise<void> {
+  const admin = newPool(target, config, "postgres", CREATE_DATABASE_TIMEOUT_MS);
+  try {
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(target.database)}`);
+  } catch (e) {
+    // duplicate_database, or the catalog's unique index: another gateway was first.
+    if (codeOf(e) !== "42P04" && codeOf(e) !== "23505") throw e;
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+/** Creates the table when missing, serialised by an advisory lock so concurrent starts cannot collide. */
+async function createSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  const ignore = () => {};
+  client.on("error", ignore);
+  let failed: unknown;
+  try {
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK]);
+    await client.query(CREATE_TABLE);
+    await client.query("COMMIT");
+  } catch (e) {
+    failed = e;
+    await client.query("ROLLBACK").catch(() => {});
+    throw e;
+  } finally {
+    client.removeListener("error", ignore);
+    client.release(failed instanceof Error ? failed : undefined);
+  }
+}
+
+interface Row {
+  id: string;
+  word: string;
+  definition: string;
+  created_at: string;
+}
+
+const toRecord = (row: Row): WordRecord => ({
+  id: row.id,
+  word: row.word,
+  definition: row.definition,
+  createdAt: row.created_at,
+});
+
+/** Connects, creates the database and table when missing, and returns the store. */
+export const open: OpenStore = async (config) => {
+  const target = parseUrl(config.url);
+  let pool = newPool(target, config, target.database);
+  try {
+    try {
+      await createSchema(pool);
+    } catch (e) {
+      if (codeOf(e) !== "3D000") throw e; // invalid_catalog_name: the database is missing
+      await pool.end().catch(() => {});
+      await createDatabase(target, config);
+      pool = newPool(target, config, target.database);
+      await createSchema(pool);
+    }
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw e;
+  }
+
+  let closed = false;
+  const store: WordStore = {
+    async add(r: WordRecord) {
+      await pool.query(INSERT, [r.id, r.word, r.definition, r.createdAt]);
+    },
+    async list({ search, limit, offset }: ListQuery) {
+      const result = search
+        ? await pool.query<Row>(SEARCH, [search, limit, offset])
+        : await pool.query<Row>(PAGE, [limit, offset]);
+      return result.rows.map(toRecord);
+    },
+    async ping() {
+      await pool.query("SELECT 1");
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end().catch(() => {});
+    },
+  };
+  return store;
+};
