@@ -5,7 +5,7 @@
  * never see each other's data.
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
-import { storeConfig, storeTest } from "./support/env.ts";
+import { storeConfig, storeTest, tlsStoreConfig } from "./support/env.ts";
 import { type GraphQLBody, TestGateway, uniqueTag } from "./support/gateway.ts";
 import { STORE_NAMES, type StoreConfig, type StoreName } from "../stores/types.ts";
 
@@ -218,4 +218,27 @@ for (const store of STORE_NAMES) {
       assertEquals(codeOf(body), "BAD_USER_INPUT");
     }
   });
+}
+
+/** Stores whose matrix server also accepts TLS; the test is required for these in CI. */
+const TLS_STORES: StoreName[] = ["MONGODB", "POSTGRESQL", "MYSQL", "REDIS", "RABBITMQ", "SCYLLA"];
+
+for (const store of TLS_STORES) {
+  const tls = tlsStoreConfig(store);
+  storeTest(
+    store,
+    "connects over TLS, verifying the server against the configured CA",
+    async () => {
+      const g = new TestGateway({ [store]: tls! });
+      try {
+        await g.registry.get(store).whenReady(60_000);
+        const tag = uniqueTag();
+        const added = await add(g, store, `${tag} secure`, "sent over TLS");
+        assertEquals(await list(g, store, tag), [added]);
+      } finally {
+        await g.close();
+      }
+    },
+    { needs: [tls] },
+  );
 }
