@@ -1,0 +1,188 @@
+/**
+ * MongoDB store (any MongoDB wire-protocol server; the matrix runs FerretDB),
+ * through the official `mongodb` driver.
+ *
+ * Data model: database from the URL path (`grand_tour` when the URL has
+ * none), collection `words`, one document per record,
+ * `{ id, word, definition, createdAt }` with every field the string the
+ * gateway built (so `createdAt` round-trips byte for byte), plus the
+ * server's own `_id`. A unique index `id_1` on `id`, created on open, keeps
+ * ids unique and serves the listing order: ids are UUIDv7 strings, so
+ * `sort({ id: 1 })` is insertion order.
+ *
+ * Writes use `w: "majority"`, so `add` resolves once a majority of a replica
+ * set (or the standalone server) acknowledged the write. Reads use whatever
+ * read preference / read concern the URL asks for; nothing here overrides it.
+ * Read-your-writes under secondary reads: every call runs in its own
+ * causally consistent session, and the store keeps the highest
+ * `operationTime` any of its calls saw, advancing each new session to it, so a
+ * `list` after an `add` carries `afterClusterTime` and a secondary waits until
+ * it has replicated that write. Standalone servers (and FerretDB) report no
+ * operation time; the sessions then add nothing.
+ *
+ * Search is `$or` of `$regex` on word and definition with the needle fully
+ * escaped (every regex metacharacter backslashed, control characters as
+ * `\xHH`) and option `i`: a case-insensitive literal substring match. User
+ * strings only ever appear as values, never as keys, so `$where` or `$gt` in a
+ * word is stored and matched as text.
+ *
+ * Failing fast: server selection and connecting are bounded by
+ * `connectTimeoutMs`, and a socket that does not answer an operation is
+ * dropped after `max(2000, 2 × connectTimeoutMs)` ms.
+ *
+ * @module
+ */
+import {
+  type ClientSession,
+  type Collection,
+  MongoClient,
+  type MongoClientOptions,
+  type Timestamp,
+} from "mongodb";
+import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+
+/** Database used when the URL names none. */
+export const DEFAULT_DATABASE = "grand_tour";
+/** The collection of records. */
+export const COLLECTION = "words";
+/** Name of the unique index on `id`. */
+export const ID_INDEX = "id_1";
+
+/** The stored shape (besides the server's `_id`). */
+export interface WordDocument {
+  id: string;
+  word: string;
+  definition: string;
+  createdAt: string;
+}
+
+const PROJECTION = { _id: 0, id: 1, word: 1, definition: 1, createdAt: 1 } as const;
+
+/**
+ * The database named in a MongoDB connection string's path, or
+ * {@linkcode DEFAULT_DATABASE}. (The driver itself falls back to `test`.)
+ */
+export function databaseOf(url: string): string {
+  const rest = url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, "");
+  const slash = rest.indexOf("/");
+  if (slash < 0) return DEFAULT_DATABASE;
+  const path = rest.slice(slash + 1).split("?")[0];
+  return path === "" ? DEFAULT_DATABASE : decodeURIComponent(path);
+}
+
+/** `text` as a regular expression that matches it literally (PCRE and Go RE2 alike). */
+export function literalPattern(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|\-/#]/g, "\\$&").replace(
+    // deno-lint-ignore no-control-regex -- control characters are what this escapes
+    /[\u0000-\u001f\u007f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+function clientOptions(config: StoreConfig): MongoClientOptions {
+  return {
+    appName: "grand-tour",
+    serverSelectionTimeoutMS: config.connectTimeoutMs,
+    connectTimeoutMS: config.connectTimeoutMs,
+    // Only armed while an operation waits for its reply; idle pooled sockets are not affected.
+    socketTimeoutMS: Math.max(2_000, 2 * config.connectTimeoutMs),
+    ...(config.caCert !== undefined ? { tls: true, ca: config.caCert } : {}),
+  };
+}
+
+function toRecord(doc: Partial<WordDocument>): WordRecord {
+  return {
+    id: String(doc.id),
+    word: String(doc.word),
+    definition: String(doc.definition),
+    createdAt: String(doc.createdAt),
+  };
+}
+
+class MongoWordStore implements WordStore {
+  /** The newest operation time any call of this store saw (replica sets and sharded clusters only). */
+  #operationTime: Timestamp | undefined;
+
+  constructor(
+    private readonly client: MongoClient,
+    private readonly words: Collection<WordDocument>,
+  ) {}
+
+  /** Runs `work` in a causally consistent session that starts after everything this store saw. */
+  async #causal<T>(work: (session: ClientSession) => Promise<T>): Promise<T> {
+    const session = this.client.startSession({ causalConsistency: true });
+    try {
+      if (this.#operationTime) session.advanceOperationTime(this.#operationTime);
+      const result = await work(session);
+      const seen = session.operationTime;
+      if (seen && (!this.#operationTime || seen.greaterThan(this.#operationTime))) {
+        this.#operationTime = seen;
+      }
+      return result;
+    } finally {
+      await session.endSession().catch(() => {});
+    }
+  }
+
+  async add(record: WordRecord): Promise<void> {
+    const doc: WordDocument = {
+      id: record.id,
+      word: record.word,
+      definition: record.definition,
+      createdAt: record.createdAt,
+    };
+    await this.#causal((session) => this.words.insertOne(doc, { session }));
+  }
+
+  list(query: ListQuery): Promise<WordRecord[]> {
+    const needle = query.search;
+    const literal = needle ? { $regex: literalPattern(needle), $options: "i" } : undefined;
+    const filter = literal ? { $or: [{ word: literal }, { definition: literal }] } : {};
+    return this.#causal(async (session) => {
+      const docs = await this.words
+        .find(filter, { session, projection: PROJECTION })
+        .sort({ id: 1 })
+        .skip(query.offset)
+        .limit(query.limit)
+        .toArray();
+      return docs.map(toRecord);
+    });
+  }
+
+  async ping(): Promise<void> {
+    const reply = await this.words.db.command({ ping: 1 });
+    if (reply.ok !== 1) throw new Error("mongodb: ping was not acknowledged");
+  }
+
+  async close(): Promise<void> {
+    await this.client.close().catch(() => {});
+  }
+}
+
+/**
+ * Connects and returns the client and the `words` collection (majority write
+ * concern; read preference and read concern as the URL says), creating the
+ * unique `id` index if missing. `open` is this plus the store around it.
+ */
+export async function openCollection(
+  config: StoreConfig,
+): Promise<{ client: MongoClient; words: Collection<WordDocument> }> {
+  const client = new MongoClient(config.url, clientOptions(config));
+  try {
+    await client.connect();
+    const words = client.db(databaseOf(config.url)).collection<WordDocument>(COLLECTION, {
+      writeConcern: { w: "majority" },
+    });
+    await words.createIndex({ id: 1 }, { name: ID_INDEX, unique: true });
+    return { client, words };
+  } catch (e) {
+    await client.close().catch(() => {});
+    throw e;
+  }
+}
+
+/** Connects, creates the unique `id` index on `words` if missing, and returns the store. */
+export const open: OpenStore = async (config) => {
+  const { client, words } = await openCollection(config);
+  return new MongoWordStore(client, words);
+};
