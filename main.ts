@@ -8,6 +8,8 @@ import { ConfigError, loadConfig } from "./server/config.ts";
 import { createApp } from "./server/app.ts";
 import { createGraphQL } from "./server/graphql.ts";
 import { StoreRegistry } from "./stores/registry.ts";
+import { secretsOf } from "./stores/errors.ts";
+import { storeLog } from "./server/log.ts";
 
 let config;
 try {
@@ -18,9 +20,18 @@ try {
   Deno.exit(1);
 }
 
-const registry = new StoreRegistry(config).start();
-const graphql = createGraphQL({ registry, graphiql: config.graphiql });
-const app = createApp({ registry, graphql });
+const secrets = [
+  ...Object.values(config.stores).flatMap((s) => secretsOf(s.url)),
+  ...[config.security.writeToken, config.security.readToken].filter((t) => t !== undefined),
+];
+const registry = new StoreRegistry({ ...config, log: storeLog(secrets) }).start();
+const graphql = createGraphQL({
+  registry,
+  graphiql: config.graphiql,
+  security: config.security,
+  secrets,
+});
+const app = createApp({ registry, graphql, graphiql: config.graphiql, security: config.security });
 
 const server = Deno.serve({
   port: config.port,

@@ -1,33 +1,61 @@
 /**
  * HTTP routing with Hono: `/graphql` to graphql-yoga, `/healthz` and
- * `/readyz` probes, and the static frontend from `static/`.
+ * `/readyz` probes, GraphiQL's files and the static frontend from
+ * `static/`. Every response gets the security headers; `/graphql` gets the
+ * body limit and CORS.
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { serveStatic } from "hono/deno";
 import type { StoreRegistry } from "../stores/registry.ts";
+import { limitBody } from "./body_limit.ts";
+import type { SecurityConfig } from "./config.ts";
+import { corsFor } from "./cors.ts";
+import { withGraphQLErrorBody } from "./error_response.ts";
+import { GRAPHIQL_ASSETS, graphiqlAssets } from "./graphiql.ts";
+import { securityHeaders, withGraphiQLPolicy } from "./headers.ts";
+import type { ClientContext } from "./rate_limit.ts";
 
 /** The pieces the app routes to. */
 export interface AppOptions {
   registry: StoreRegistry;
-  graphql: { fetch: (request: Request) => Response | Promise<Response> };
+  graphql: { fetch: (request: Request, context: ClientContext) => Response | Promise<Response> };
+  /** Serve GraphiQL's files. */
+  graphiql: boolean;
+  security: Pick<SecurityConfig, "maxBodyBytes" | "corsOrigins">;
 }
+
+/** What `Deno.serve` passes next to the request (absent when the app is called directly). */
+type Env = { Bindings: Partial<Deno.ServeHandlerInfo> | undefined };
 
 const STATIC_ROOT = new URL("../static/", import.meta.url).pathname;
 
 /** Builds the Hono app. */
-export function createApp({ registry, graphql }: AppOptions): Hono {
-  const app = new Hono();
+export function createApp({ registry, graphql, graphiql, security }: AppOptions): Hono<Env> {
+  const app = new Hono<Env>();
+  app.use("*", securityHeaders());
+  app.use("*", limitBody(security.maxBodyBytes));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
     const stores = await registry.status();
     const ready = stores.every((s) => !s.configured || s.healthy);
     return c.json({ ready, stores }, ready ? 200 : 503);
   });
-  app.all("/graphql", (c) => graphql.fetch(c.req.raw));
+  if (graphiql) app.route(GRAPHIQL_ASSETS, graphiqlAssets());
+  app.use("/graphql", corsFor(security.corsOrigins));
+  app.all("/graphql", async (c) => {
+    const response = await graphql.fetch(c.req.raw, { clientAddress: clientAddress(c) });
+    return withGraphiQLPolicy(withGraphQLErrorBody(response));
+  });
   app.use("/*", serveStatic({ root: relativeToCwd(STATIC_ROOT) }));
   return app;
+}
+
+/** The TCP peer's address: the client, or the last proxy in front of it. */
+function clientAddress(c: Context<Env>): string | undefined {
+  const addr = c.env?.remoteAddr;
+  return addr && "hostname" in addr ? addr.hostname : undefined;
 }
 
 /** Hono's Deno static handler takes a root relative to the working directory. */

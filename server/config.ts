@@ -23,6 +23,32 @@ export interface Config {
   reconnectMaxMs: number;
   /** Whether GraphiQL and introspection are served. */
   graphiql: boolean;
+  /** Limits and access rules of the HTTP and GraphQL layer. */
+  security: SecurityConfig;
+}
+
+/** What the gateway refuses, and to whom: see the README's Security section. */
+export interface SecurityConfig {
+  /** Largest request body accepted, in bytes (`MAX_BODY_BYTES`). */
+  maxBodyBytes: number;
+  /** Deepest selection nesting of an operation (`MAX_DEPTH`). */
+  maxDepth: number;
+  /** Most aliases in an operation (`MAX_ALIASES`). */
+  maxAliases: number;
+  /** Most lexical tokens in a document (`MAX_TOKENS`). */
+  maxTokens: number;
+  /** Highest graphql-armor cost of an operation (`MAX_COST`). */
+  maxCost: number;
+  /** Most directives in an operation (`MAX_DIRECTIVES`). */
+  maxDirectives: number;
+  /** Bearer token every mutation needs (`WRITE_TOKEN`); unset = writes are open. */
+  writeToken?: string;
+  /** Bearer token every read needs (`READ_TOKEN`, the write token works too); unset = reads are open. */
+  readToken?: string;
+  /** Origins allowed to call `/graphql` from a browser (`CORS_ORIGINS`); empty = same origin only. */
+  corsOrigins: string[];
+  /** Mutations per client address and minute (`RATE_LIMIT_PER_MINUTE`); 0 = no limit. */
+  rateLimitPerMinute: number;
 }
 
 /** A malformed configuration value; the message names the variable, never its secret value. */
@@ -113,6 +139,33 @@ export function parseConfig(
     connectTimeoutMs,
     reconnectMaxMs: int(env, "RECONNECT_MAX_MS", 10_000, 100, 600_000),
     graphiql: bool(env, "GRAPHIQL", true),
+    security: parseSecurity(env),
+  });
+}
+
+/** The settings of {@linkcode SecurityConfig}, each validated; tokens are never echoed. */
+export function parseSecurity(env: Record<string, string | undefined>): SecurityConfig {
+  const writeToken = token(env, "WRITE_TOKEN");
+  const readToken = token(env, "READ_TOKEN");
+  if (readToken && !writeToken) {
+    throw new ConfigError(
+      "READ_TOKEN is set but WRITE_TOKEN is not: set both, or only WRITE_TOKEN",
+    );
+  }
+  if (readToken && readToken === writeToken) {
+    throw new ConfigError("READ_TOKEN must differ from WRITE_TOKEN");
+  }
+  return Object.freeze({
+    maxBodyBytes: int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 100 * 1024 * 1024),
+    maxDepth: int(env, "MAX_DEPTH", 6, 2, 100),
+    maxAliases: int(env, "MAX_ALIASES", 15, 0, 1000),
+    maxTokens: int(env, "MAX_TOKENS", 1000, 50, 100_000),
+    maxCost: int(env, "MAX_COST", 5000, 10, 1_000_000),
+    maxDirectives: int(env, "MAX_DIRECTIVES", 50, 0, 1000),
+    writeToken,
+    readToken,
+    corsOrigins: origins(env, "CORS_ORIGINS"),
+    rateLimitPerMinute: int(env, "RATE_LIMIT_PER_MINUTE", 120, 0, 1_000_000),
   });
 }
 
@@ -150,6 +203,33 @@ function bool(env: Record<string, string | undefined>, name: string, fallback: b
   if (["1", "true", "yes", "on"].includes(raw)) return true;
   if (["0", "false", "no", "off"].includes(raw)) return false;
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+/** A bearer token: 16 or more RFC 6750 token characters. The message never shows the value. */
+function token(env: Record<string, string | undefined>, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  if (raw.length < 16 || !/^[A-Za-z0-9\-._~+/]+=*$/.test(raw)) {
+    throw new ConfigError(
+      `${name} must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (then optional =)`,
+    );
+  }
+  return raw;
+}
+
+/** A comma-separated list of origins like `https://app.example.com` (scheme, host, optional port). */
+function origins(env: Record<string, string | undefined>, name: string): string[] {
+  const raw = env[name]?.trim();
+  if (!raw) return [];
+  return raw.split(",").map((s) => s.trim()).filter(Boolean).map((o) => {
+    const ok = URL.canParse(o) && new URL(o).origin === o && /^https?:$/.test(new URL(o).protocol);
+    if (!ok) {
+      throw new ConfigError(
+        `${name} must list origins such as https://app.example.com (no path, no "*"), got "${o}"`,
+      );
+    }
+    return o;
+  });
 }
 
 /** Checks the URL's shape without ever echoing it (it may hold a password). */

@@ -1,32 +1,71 @@
 /**
- * A yoga plugin that gives every GraphQL error an `extensions.code`.
- * graphql-js reports bad variables (wrong type, missing, unknown enum value)
- * without one; those are the client's input, so they get BAD_USER_INPUT.
+ * A yoga plugin that gives every GraphQL error an `extensions.code` and
+ * strips internals, on every response: request errors (bad JSON, bad
+ * parameters), parse and validation errors and execution errors alike.
+ *
+ * - graphql-js reports bad variables (wrong type, missing, unknown enum
+ *   value) without a code; those are the client's input: BAD_USER_INPUT.
+ * - an HTTP-level refusal without a code (4xx), or an operation type the
+ *   schema does not have (subscription): BAD_REQUEST.
+ * - anything else uncoded: INTERNAL_SERVER_ERROR.
+ * - `extensions.originalError` (yoga adds the JSON parser's message) and any
+ *   `stacktrace` are removed, so no internal text reaches the client; the
+ *   HTTP status stays what yoga chose.
  *
  * @module
  */
-import { GraphQLError } from "graphql";
+import { type ExecutionResult, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 
-/** Adds BAD_USER_INPUT to variable errors and INTERNAL_SERVER_ERROR to any other uncoded error. */
+type Result = ExecutionResult;
+
+/** Normalises the errors of every result yoga sends. */
 export function useErrorCodes(): Plugin {
   return {
-    onExecutionResult({ result, setResult }) {
-      if (!result || !("errors" in result) || !result.errors?.length) return;
-      if (result.errors.every((e) => e.extensions?.code)) return;
-      setResult({
-        ...result,
-        errors: result.errors.map((e) =>
-          e.extensions?.code ? e : new GraphQLError(e.message, {
-            nodes: e.nodes,
-            path: e.path,
-            extensions: {
-              ...e.extensions,
-              code: /^Variable "\$/.test(e.message) ? "BAD_USER_INPUT" : "INTERNAL_SERVER_ERROR",
-            },
-          })
-        ),
-      });
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result)) {
+        if (result.some(needsWork)) setResult(result.map(normalise));
+      } else if (!(Symbol.asyncIterator in (result as object)) && needsWork(result as Result)) {
+        setResult(normalise(result as Result));
+      }
     },
   };
+}
+
+function needsWork(result: Result): boolean {
+  return !!result.errors?.some((e) =>
+    !e.extensions?.code || "originalError" in (e.extensions ?? {}) ||
+    "stacktrace" in (e.extensions ?? {})
+  );
+}
+
+function normalise<R extends Result>(result: R): R {
+  if (!result.errors?.length) return result;
+  return { ...result, errors: result.errors.map(withCode) };
+}
+
+/** The error with a code and without internals. */
+export function withCode(e: GraphQLError): GraphQLError {
+  const { originalError, stacktrace: _s, ...extensions } = e.extensions ?? {};
+  const http = extensions.http as { status?: number; spec?: boolean } | undefined;
+  if (originalError && !(originalError instanceof GraphQLError) && http?.spec) {
+    // yoga lets an error caused by a non-GraphQL error (e.g. the JSON parser's) keep its
+    // status even for application/json; keep that status once the cause is gone
+    extensions.http = { ...http, spec: false };
+  }
+  const status = http?.status;
+  extensions.code ??= /^Variable "\$/.test(e.message)
+    ? "BAD_USER_INPUT"
+    : /^Schema is not configured to execute/.test(e.message) // e.g. a subscription
+    ? "BAD_REQUEST"
+    : status && status >= 400 && status < 500
+    ? "BAD_REQUEST"
+    : "INTERNAL_SERVER_ERROR";
+  return new GraphQLError(e.message, {
+    nodes: e.nodes,
+    source: e.source,
+    positions: e.positions,
+    path: e.path,
+    extensions,
+  });
 }

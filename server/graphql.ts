@@ -3,12 +3,25 @@
  * map, with GraphiQL for browsers. Errors a resolver did not raise on
  * purpose are masked (no message, no stack reaches the client).
  *
+ * The guards, in the order a request meets them: JSON-only POST bodies and
+ * CSRF prevention, no batching, graphql-armor's document limits,
+ * introspection off with GraphiQL off, the mutation rate limit, bearer
+ * tokens; every error then gets an `extensions.code`.
+ *
  * @module
  */
 import { createSchema, createYoga } from "graphql-yoga";
+import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import { type GatewayContext, resolvers } from "../resolvers/mod.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
+import { parseSecurity, type SecurityConfig } from "./config.ts";
 import { useErrorCodes } from "./error_codes.ts";
+import { renderGraphiQLPage } from "./graphiql.ts";
+import { safeLogger } from "./log.ts";
+import { useQueryLimits } from "./query_limits.ts";
+import { useMutationRateLimit } from "./rate_limit.ts";
+import { useRequestGuards } from "./request_guards.ts";
+import { useBearerTokens } from "./auth.ts";
 
 /** The SDL contract, read once. */
 export const typeDefs = Deno.readTextFileSync(new URL("../schema.graphql", import.meta.url));
@@ -16,20 +29,40 @@ export const typeDefs = Deno.readTextFileSync(new URL("../schema.graphql", impor
 /** Options of {@linkcode createGraphQL}. */
 export interface GraphQLOptions {
   registry: StoreRegistry;
-  /** Serve GraphiQL to browsers. */
+  /** Serve GraphiQL to browsers and answer introspection. */
   graphiql: boolean;
+  /**
+   * Limits and access rules. Omitted (in-process tests): the default limits,
+   * no tokens, no rate limit.
+   */
+  security?: SecurityConfig;
+  /** Texts the log must never show (store URLs and passwords). */
+  secrets?: readonly string[];
 }
 
 /** Builds the `/graphql` handler. */
 export function createGraphQL(options: GraphQLOptions) {
+  const security = options.security ?? { ...parseSecurity({}), rateLimitPerMinute: 0 };
   return createYoga({
     schema: createSchema<GatewayContext>({ typeDefs, resolvers }),
     graphqlEndpoint: "/graphql",
     graphiql: options.graphiql ? { title: "Grand Tour gateway" } : false,
+    renderGraphiQL: renderGraphiQLPage,
     landingPage: false,
     maskedErrors: { isDev: false },
     context: (): GatewayContext => ({ registry: options.registry }),
-    logging: "warn",
-    plugins: [useErrorCodes()],
+    logging: safeLogger(options.secrets),
+    cors: false, // CORS is Hono's job (server/cors.ts), limited to CORS_ORIGINS
+    batching: false,
+    multipart: false,
+    maxRequestBodySize: security.maxBodyBytes,
+    plugins: [
+      ...useRequestGuards(),
+      useQueryLimits(security),
+      options.graphiql ? {} : useDisableIntrospection(),
+      useMutationRateLimit(security.rateLimitPerMinute),
+      useBearerTokens(security),
+      useErrorCodes(),
+    ],
   });
 }

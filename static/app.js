@@ -4,13 +4,16 @@
 
 const $ = (id) => document.getElementById(id);
 
+// The bearer token, when the gateway needs one (WRITE_TOKEN / READ_TOKEN); kept for this tab only.
+const TOKEN_KEY = "grand-tour-token";
+
 /** Sends one GraphQL operation; returns data or throws an Error with a readable message. */
 async function graphql(query, variables) {
   let response;
   try {
     response = await fetch("/graphql", {
       method: "POST",
-      headers: { "content-type": "application/json", accept: "application/json" },
+      headers: headers(),
       body: JSON.stringify({ query, variables }),
     });
   } catch {
@@ -20,6 +23,18 @@ async function graphql(query, variables) {
   if (body?.errors?.length) throw new Error(body.errors.map((e) => e.message).join("\n"));
   if (!response.ok || !body?.data) throw new Error(`The gateway answered ${response.status}.`);
   return body.data;
+}
+
+function headers() {
+  // the CSRF header tells the gateway this is the page's script, not a cross-site form or link
+  const h = {
+    "content-type": "application/json",
+    accept: "application/json",
+    "x-graphql-yoga-csrf": "1",
+  };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) h.authorization = `Bearer ${token}`;
+  return h;
 }
 
 const STORES = `{ stores { store configured healthy latencyMs message } }`;
@@ -123,6 +138,14 @@ async function addWord(event) {
 let searchTimer;
 document.addEventListener("DOMContentLoaded", async () => {
   $("add-form").addEventListener("submit", addWord);
+  $("token").value = sessionStorage.getItem(TOKEN_KEY) ?? "";
+  $("token").addEventListener("change", async () => {
+    const token = $("token").value.trim();
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    await loadStores();
+    await loadWords();
+  });
   $("store").addEventListener("change", () => {
     $("form-error").textContent = "";
     loadWords();

@@ -64,3 +64,76 @@ Deno.test("malformed values are refused with a message naming the variable, neve
     assertOk(!e.message.includes("secret-pw"), e.message);
   }
 });
+
+Deno.test("security defaults: 64 KiB bodies, armor limits, no tokens, same origin, 120 writes a minute", () => {
+  const s = parseConfig({}, files).security;
+  assertEquals(s, {
+    maxBodyBytes: 65536,
+    maxDepth: 6,
+    maxAliases: 15,
+    maxTokens: 1000,
+    maxCost: 5000,
+    maxDirectives: 50,
+    writeToken: undefined,
+    readToken: undefined,
+    corsOrigins: [],
+    rateLimitPerMinute: 120,
+  });
+});
+
+Deno.test("security settings are read from their variables", () => {
+  const s = parseConfig({
+    MAX_BODY_BYTES: "2048",
+    MAX_DEPTH: "4",
+    MAX_ALIASES: "0",
+    MAX_TOKENS: "200",
+    MAX_COST: "100",
+    MAX_DIRECTIVES: "3",
+    WRITE_TOKEN: " w-0123456789abcdef ",
+    READ_TOKEN: "r-0123456789abcdef==",
+    CORS_ORIGINS: "https://app.example.com, http://localhost:5173",
+    RATE_LIMIT_PER_MINUTE: "0",
+  }, files).security;
+  assertEquals(s, {
+    maxBodyBytes: 2048,
+    maxDepth: 4,
+    maxAliases: 0,
+    maxTokens: 200,
+    maxCost: 100,
+    maxDirectives: 3,
+    writeToken: "w-0123456789abcdef",
+    readToken: "r-0123456789abcdef==",
+    corsOrigins: ["https://app.example.com", "http://localhost:5173"],
+    rateLimitPerMinute: 0,
+  });
+});
+
+Deno.test("malformed security settings are refused, naming the variable and never the token", () => {
+  const secret = "s3cret-token-value";
+  const cases: [Record<string, string>, string][] = [
+    [{ MAX_BODY_BYTES: "64k" }, "MAX_BODY_BYTES"],
+    [{ MAX_BODY_BYTES: "10" }, "MAX_BODY_BYTES"],
+    [{ MAX_DEPTH: "-1" }, "MAX_DEPTH"],
+    [{ MAX_DEPTH: "1" }, "MAX_DEPTH"],
+    [{ MAX_ALIASES: "many" }, "MAX_ALIASES"],
+    [{ MAX_TOKENS: "10" }, "MAX_TOKENS"],
+    [{ MAX_COST: "1.5" }, "MAX_COST"],
+    [{ MAX_DIRECTIVES: "1e3" }, "MAX_DIRECTIVES"],
+    [{ RATE_LIMIT_PER_MINUTE: "-5" }, "RATE_LIMIT_PER_MINUTE"],
+    [{ WRITE_TOKEN: "short" }, "WRITE_TOKEN"],
+    [{ WRITE_TOKEN: `${secret} with spaces` }, "WRITE_TOKEN"],
+    [{ WRITE_TOKEN: `${secret}"quote` }, "WRITE_TOKEN"],
+    [{ READ_TOKEN: `${secret}-read` }, "READ_TOKEN"],
+    [{ WRITE_TOKEN: `${secret}-1`, READ_TOKEN: `${secret}-1` }, "READ_TOKEN"],
+    [{ CORS_ORIGINS: "*" }, "CORS_ORIGINS"],
+    [{ CORS_ORIGINS: "https://app.example.com/path" }, "CORS_ORIGINS"],
+    [{ CORS_ORIGINS: "https://app.example.com/" }, "CORS_ORIGINS"],
+    [{ CORS_ORIGINS: "app.example.com" }, "CORS_ORIGINS"],
+    [{ CORS_ORIGINS: "ftp://files.example.com" }, "CORS_ORIGINS"],
+  ];
+  for (const [env, name] of cases) {
+    const e = assertThrows(() => parseConfig(env, files), ConfigError);
+    assertOk(e.message.includes(name), `${e.message} should name ${name}`);
+    assertOk(!e.message.includes(secret), `the token leaked: ${e.message}`);
+  }
+});

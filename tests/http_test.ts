@@ -215,3 +215,53 @@ Deno.test("a malformed setting stops start-up with a clear message", opts, async
   assertEquals(out.code, 1);
   assertStringIncludes(new TextDecoder().decode(out.stderr), "PORT must be a whole number");
 });
+
+Deno.test(
+  "the page has a Token field kept in sessionStorage and sends it with the CSRF header",
+  opts,
+  async () => {
+    const server = await startServer();
+    try {
+      const html = await (await fetch(`${server.url}/`)).text();
+      assertOk(/<label for="token">Token<\/label>/.test(html), "label Token");
+      assertOk(/<input id="token" type="password"/.test(html), "a password field");
+      const js = await (await fetch(`${server.url}/app.js`)).text();
+      assertStringIncludes(js, "sessionStorage");
+      assertStringIncludes(js, "Bearer ");
+      assertStringIncludes(js, `"x-graphql-yoga-csrf"`);
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
+Deno.test(
+  "with WRITE_TOKEN and READ_TOKEN set, probes and the page need no token; GraphQL does",
+  opts,
+  async () => {
+    const server = await startServer({
+      WRITE_TOKEN: "write-0123456789abcdef",
+      READ_TOKEN: "read-0123456789abcdef",
+    });
+    try {
+      for (const path of ["/healthz", "/readyz", "/", "/app.js", "/style.css"]) {
+        const res = await fetch(`${server.url}${path}`);
+        await res.body?.cancel();
+        assertEquals(res.status, 200, path);
+      }
+      const denied = await gql(server.url, `{ stores { store } }`);
+      assertEquals(denied.body.errors[0].extensions.code, "UNAUTHENTICATED");
+      const res = await fetch(`${server.url}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: "Bearer read-0123456789abcdef",
+        },
+        body: JSON.stringify({ query: "{ stores { store } }" }),
+      });
+      assertEquals((await res.json()).data.stores.length, 8);
+    } finally {
+      await server.stop();
+    }
+  },
+);
