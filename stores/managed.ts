@@ -13,6 +13,7 @@ import {
   retry,
   TaskCancelledError,
   timeout,
+  type TimeoutPolicy,
   TimeoutStrategy,
 } from "cockatiel";
 import { redact, StoreUnavailableError } from "./errors.ts";
@@ -58,10 +59,16 @@ export class ManagedStore {
   #abort = new AbortController();
   #checking: Promise<void> | undefined;
   #connecting: Promise<void> | undefined;
+  /** Built once: a timeout per call, without aborting a signal when the call returns in time. */
+  #callTimeout: TimeoutPolicy;
 
   constructor(opts: ManagedStoreOptions) {
     this.name = opts.name;
     this.#opts = opts;
+    this.#callTimeout = timeout(opts.requestTimeoutMs, {
+      strategy: TimeoutStrategy.Aggressive,
+      abortOnReturn: false,
+    });
   }
 
   /** Starts connecting in the background; returns at once. */
@@ -129,7 +136,7 @@ export class ManagedStore {
   }
 
   #withTimeout<T>(fn: () => Promise<T>): Promise<T> {
-    return timeout(this.#opts.requestTimeoutMs, TimeoutStrategy.Aggressive).execute(fn);
+    return this.#callTimeout.execute(fn);
   }
 
   /** After a failed call: ping once; if that fails too, drop the connection and reconnect. */

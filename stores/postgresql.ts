@@ -2,7 +2,8 @@
  * PostgreSQL through `npm:pg`: a small pool, the table `words` in the database
  * named by the URL path (`grand_tour` by default), created when missing.
  *
- * - Ordering: `ORDER BY id` on a `uuid` column compares the 16 bytes, which is
+ * - Ordering: `ORDER BY words.id` (the uuid column, not the text alias, so the
+ *   primary-key index serves each page) compares the 16 bytes, which is
  *   the order of the lowercase hex text, so UUIDv7 ids list in insertion order.
  * - Search: `strpos(lower(…), lower($1)) > 0`, a literal substring match; no
  *   LIKE, so `%`, `_` and `\` are ordinary characters.
@@ -38,10 +39,10 @@ const COLUMNS = `id::text AS id, word, definition,
 
 const INSERT =
   "INSERT INTO words (id, word, definition, created_at) VALUES ($1::uuid, $2, $3, $4::timestamptz)";
-const PAGE = `SELECT ${COLUMNS} FROM words ORDER BY id LIMIT $1 OFFSET $2`;
+const PAGE = `SELECT ${COLUMNS} FROM words ORDER BY words.id LIMIT $1 OFFSET $2`;
 const SEARCH = `SELECT ${COLUMNS} FROM words
   WHERE strpos(lower(word), lower($1)) > 0 OR strpos(lower(definition), lower($1)) > 0
-  ORDER BY id LIMIT $2 OFFSET $3`;
+  ORDER BY words.id LIMIT $2 OFFSET $3`;
 
 interface Target {
   host: string;
