@@ -1,0 +1,246 @@
+/**
+ * Elasticsearch store, through the official `@elastic/elasticsearch` client.
+ *
+ * Data model: index `words`, one document per record with the record's `id`
+ * as `_id`, created on open with an explicit, strict mapping
+ * ({@linkcode MAPPINGS}): `word` and `definition` are analysed `text` with a
+ * `keyword` subfield each (for literal substring search), `createdAt` a
+ * `date`, `id` a `keyword` (the sort key: ids are UUIDv7 strings, so sorting
+ * by `id` is insertion order). `_source` keeps the record exactly as sent, and
+ * records are read back from it, so every string round-trips byte for byte.
+ *
+ * Writes use `refresh: "wait_for"`: `add` resolves once the document is
+ * indexed and visible to search, so a following `list` sees it. The index
+ * refreshes every 250 ms ({@linkcode SETTINGS}), so that wait stays short.
+ *
+ * Search is the OR of two things (sorted by `id` all the same):
+ * - full text: `multi_match` on word and definition with `fuzziness: AUTO`
+ *   and `operator: and`, so a one-letter typo still finds a word. The needle
+ *   goes through the analyser only; no query-string syntax is ever parsed.
+ * - literal: `wildcard` with `case_insensitive: true` on `word.keyword` and
+ *   `definition.keyword`, the needle wrapped in `*…*` with `*`, `?` and `\`
+ *   escaped, so every case-insensitive literal substring hit the other stores
+ *   return is returned here too. Fuzzy matching may add a few extra hits.
+ *
+ * Paging: `from`/`size` while `offset + limit` stays within the default
+ * `index.max_result_window` (10 000); deeper pages skip ahead with
+ * `search_after` on `id` in steps of 10 000 sort values, so any offset works
+ * without raising index settings.
+ *
+ * Failing fast: connecting is bounded by `connectTimeoutMs`, every request by
+ * {@linkcode REQUEST_TIMEOUT_MS}, and the client never retries on its own.
+ * Credentials in the URL go to `auth`, never into the node URL or a message.
+ * With `caCert` the client speaks TLS (an `http:` URL is upgraded to
+ * `https:`) and verifies the server against that CA.
+ *
+ * `ping` and the reachability check of `open` use `GET /_cluster/health`, not
+ * `GET /` (`client.info()`/`client.ping()`): the integration-test
+ * distribution the matrix runs has no root endpoint.
+ *
+ * @module
+ */
+import { Client, errors } from "@elastic/elasticsearch";
+import type { estypes } from "@elastic/elasticsearch";
+import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+
+/** The index of records. */
+export const INDEX = "words";
+
+/** Milliseconds one request may take (the gateway allows 2 s per call). */
+export const REQUEST_TIMEOUT_MS = 1_500;
+
+/** Milliseconds creating the index may take on first use (cluster state update, shard start). */
+const CREATE_TIMEOUT_MS = 10_000;
+
+/** Elasticsearch's default `index.max_result_window`: `from + size` may not exceed it. */
+export const RESULT_WINDOW = 10_000;
+
+/** The explicit mapping of {@linkcode INDEX}. */
+export const MAPPINGS: estypes.MappingTypeMapping = {
+  dynamic: "strict",
+  properties: {
+    id: { type: "keyword" },
+    word: { type: "text", fields: { keyword: { type: "keyword" } } },
+    definition: { type: "text", fields: { keyword: { type: "keyword" } } },
+    createdAt: { type: "date", format: "strict_date_optional_time" },
+  },
+};
+
+/**
+ * One primary shard; a replica only where there is a second node to hold it.
+ * A short explicit refresh interval bounds how long `refresh: "wait_for"`
+ * holds an `add` (about 1 s with the default, too close to the request
+ * timeout), and keeps the shard from going search-idle.
+ */
+export const SETTINGS: estypes.IndicesIndexSettings = {
+  number_of_shards: 1,
+  auto_expand_replicas: "0-1",
+  refresh_interval: "250ms",
+};
+
+/** `text` as a Lucene wildcard pattern that matches it literally. */
+export function escapeWildcard(text: string): string {
+  return text.replace(/[\\*?]/g, "\\$&");
+}
+
+/** The query for a search needle (everything when there is none). */
+export function searchQuery(search: string | undefined): estypes.QueryDslQueryContainer {
+  if (search === undefined || search === "") return { match_all: {} };
+  const pattern = `*${escapeWildcard(search)}*`;
+  return {
+    bool: {
+      should: [
+        {
+          multi_match: {
+            query: search,
+            fields: ["word", "definition"],
+            fuzziness: "AUTO",
+            operator: "and",
+          },
+        },
+        { wildcard: { "word.keyword": { value: pattern, case_insensitive: true } } },
+        { wildcard: { "definition.keyword": { value: pattern, case_insensitive: true } } },
+      ],
+      minimum_should_match: 1,
+    },
+  };
+}
+
+/** Client options for `config`: credentials moved from the URL to `auth`, TLS when a CA is given. */
+function clientOptions(config: StoreConfig) {
+  const url = new URL(config.url);
+  const username = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  url.username = "";
+  url.password = "";
+  if (config.caCert && url.protocol === "http:") url.protocol = "https:";
+  return {
+    node: { url },
+    ...(username || password ? { auth: { username, password } } : {}),
+    // `timeout` bounds the TCP/TLS connect (undici's connector takes it from here).
+    tls: {
+      timeout: config.connectTimeoutMs,
+      ...(config.caCert ? { ca: config.caCert } : {}),
+    },
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    maxRetries: 0,
+    sniffOnStart: false,
+  };
+}
+
+function alreadyExists(e: unknown): boolean {
+  return e instanceof errors.ResponseError &&
+    (e.body as { error?: { type?: string } } | undefined)?.error?.type ===
+      "resource_already_exists_exception";
+}
+
+/** Creates {@linkcode INDEX} with the explicit mapping unless it exists; safe when racing. */
+async function ensureIndex(client: Client, timeoutMs: number): Promise<void> {
+  if (await client.indices.exists({ index: INDEX }, { requestTimeout: timeoutMs })) return;
+  try {
+    await client.indices.create(
+      { index: INDEX, settings: SETTINGS, mappings: MAPPINGS },
+      { requestTimeout: CREATE_TIMEOUT_MS },
+    );
+  } catch (e) {
+    if (!alreadyExists(e)) throw e;
+  }
+}
+
+function toRecord(source: WordRecord | undefined): WordRecord {
+  if (!source) throw new Error("Elasticsearch returned a hit without its source");
+  return {
+    id: source.id,
+    word: source.word,
+    definition: source.definition,
+    createdAt: source.createdAt,
+  };
+}
+
+class ElasticsearchStore implements WordStore {
+  constructor(private readonly client: Client) {}
+
+  async add(record: WordRecord): Promise<void> {
+    await this.client.index({
+      index: INDEX,
+      id: record.id,
+      document: {
+        id: record.id,
+        word: record.word,
+        definition: record.definition,
+        createdAt: record.createdAt,
+      },
+      refresh: "wait_for",
+    });
+  }
+
+  async list({ search, limit, offset }: ListQuery): Promise<WordRecord[]> {
+    const query = searchQuery(search);
+    const sort: estypes.Sort = [{ id: "asc" }];
+    if (offset + limit <= RESULT_WINDOW) {
+      const res = await this.client.search<WordRecord>({
+        index: INDEX,
+        query,
+        sort,
+        from: offset,
+        size: limit,
+        track_total_hits: false,
+      });
+      return res.hits.hits.map((h) => toRecord(h._source));
+    }
+    // Deep page: walk the sort values to the offset, then read the page after it.
+    let after: estypes.SortResults | undefined;
+    for (let skip = offset; skip > 0;) {
+      const step = Math.min(skip, RESULT_WINDOW);
+      const res = await this.client.search({
+        index: INDEX,
+        query,
+        sort,
+        size: step,
+        track_total_hits: false,
+        stored_fields: ["_none_"],
+        filter_path: ["hits.hits.sort"],
+        ...(after ? { search_after: after } : {}),
+      });
+      const hits = res.hits?.hits ?? [];
+      if (hits.length < step) return [];
+      after = hits[hits.length - 1].sort;
+      skip -= step;
+    }
+    const res = await this.client.search<WordRecord>({
+      index: INDEX,
+      query,
+      sort,
+      size: limit,
+      track_total_hits: false,
+      ...(after ? { search_after: after } : {}),
+    });
+    return res.hits.hits.map((h) => toRecord(h._source));
+  }
+
+  async ping(): Promise<void> {
+    const health = await this.client.cluster.health();
+    if (health.status === "red") throw new Error("Elasticsearch cluster health is red");
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.client.close();
+    } catch {
+      // closing never fails the caller
+    }
+  }
+}
+
+/** Connects, checks the cluster answers, creates the `words` index when missing. */
+export const open: OpenStore = async (config) => {
+  const client = new Client(clientOptions(config));
+  try {
+    await client.cluster.health({}, { requestTimeout: config.connectTimeoutMs });
+    await ensureIndex(client, Math.max(config.connectTimeoutMs, REQUEST_TIMEOUT_MS));
+  } catch (e) {
+    await client.close().catch(() => {});
+    throw e;
+  }
+  return new ElasticsearchStore(client);
+};
