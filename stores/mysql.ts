@@ -11,7 +11,6 @@
  * @module
  */
 import mysql from "mysql2/promise";
-import { fold } from "./records.ts";
 import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
@@ -20,7 +19,8 @@ const POOL_SIZE = 10;
 /** `YYYY-MM-DDTHH:mm:ss.sssZ`, the only `createdAt` form the gateway builds. */
 const ISO_UTC = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}\.\d{3})Z$/;
 /** `YYYY-MM-DD HH:mm:ss.sss`, how `DATETIME(3)` comes back with `dateStrings`. */
-const SQL_DATETIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}\.\d{3})$/;
+/** MariaDB leaves out the fraction of a DATETIME(3) that falls on a whole second. */
+const SQL_DATETIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?$/;
 
 interface Target {
   host: string;
@@ -66,7 +66,7 @@ function toSqlDatetime(iso: string): string {
 function fromSqlDatetime(value: unknown): string {
   const m = typeof value === "string" ? SQL_DATETIME.exec(value) : null;
   if (!m) throw new Error("MYSQL: unexpected created_at value in the words table");
-  return `${m[1]}T${m[2]}Z`;
+  return `${m[1]}T${m[2]}.${(m[3] ?? "").padEnd(3, "0").slice(0, 3)}Z`;
 }
 
 interface WordRow extends mysql.RowDataPacket {
@@ -209,7 +209,9 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       // LIMIT/OFFSET are bound as strings: the binary protocol would send JS
       // numbers as DOUBLE, which the server refuses there.
       const page = [String(query.limit), String(query.offset)];
-      const needle = query.search ? fold(query.search) : undefined;
+      // As typed: the SQL lowers both sides with MariaDB's own case mapping,
+      // which differs from JavaScript's for a few letters (İ, final Σ).
+      const needle = query.search || undefined;
       const [rows] = await withConnection(
         statementTimeoutMs,
         (conn) =>

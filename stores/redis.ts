@@ -68,7 +68,8 @@ async function readRecords(client: Redis, ids: string[]): Promise<WordRecord[]> 
   if (ids.length === 0) return [];
   const pipeline = client.pipeline();
   for (const id of ids) pipeline.hmget(recordKey(id), ...FIELDS);
-  const replies = (await pipeline.exec()) ?? [];
+  const replies = await pipeline.exec();
+  if (!replies) throw new Error("REDIS: the pipeline was not executed");
   const out: WordRecord[] = [];
   for (const [err, value] of replies) {
     if (err) throw err;
