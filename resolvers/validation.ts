@@ -12,6 +12,7 @@ export const MAX_TEXT = 256;
 export const MAX_LIMIT = 1000;
 
 // C0 and C1 controls and DEL; tab (\u0009) and newline (\u000A) are handled per field.
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
 const TAB_OR_NEWLINE = /[\t\n]/;
 

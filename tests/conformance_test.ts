@@ -184,6 +184,7 @@ for (const store of STORE_NAMES) {
     const tag = uniqueTag();
     const added: Word[] = [];
     for (const s of TRICKY) {
+      // deno-lint-ignore no-control-regex -- strips what validation would refuse
       const text = s.replace(/[\r\u0000-\u0008\u000B-\u001F]/g, "");
       added.push(
         await add(g, store, `${tag} ${text.replace(/\s/g, " ").slice(0, 200)}`, `${text} ${tag}`),
