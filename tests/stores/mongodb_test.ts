@@ -19,6 +19,7 @@ import {
 } from "../../stores/mongodb.ts";
 import type { StoreConfig } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("MONGODB");
 
@@ -46,35 +47,6 @@ function rawClient(config: StoreConfig): MongoClient {
     serverSelectionTimeoutMS: 3000,
     ...(config.caCert ? { tls: true, ca: config.caCert } : {}),
   });
-}
-
-async function makeOtherCa(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "mongodb-test-ca-" });
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=not-the-matrix-ca",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/ca.pem`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert(out.success, "openssl failed to make a test CA");
-    return await Deno.readTextFile(`${dir}/ca.pem`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("MONGODB: the database comes from the URL path, else grand_tour", () => {
@@ -144,7 +116,7 @@ storeTest("MONGODB", "TLS with the matrix CA connects, verifies and round-trips"
 }, { needs: [tls] });
 
 storeTest("MONGODB", "TLS is refused when the server is not signed by the given CA", async () => {
-  const otherCa = await makeOtherCa();
+  const otherCa = await strangerCa();
   await assert.rejects(
     () => open({ ...tls!, caCert: otherCa, connectTimeoutMs: 1000 }),
     /certificate/,

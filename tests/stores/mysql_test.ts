@@ -12,6 +12,7 @@ import { open } from "../../stores/mysql.ts";
 import { newRecord } from "../../stores/records.ts";
 import type { StoreConfig, WordStore } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("MYSQL");
 
@@ -71,36 +72,6 @@ async function tlsHandshakes(config: StoreConfig): Promise<number> {
     );
     return Number(rows[0].Value);
   });
-}
-
-/** A PEM CA that did not sign the matrix server certificate. */
-async function strangerCa(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "mysql-stranger-ca-" });
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=grand-tour-matrix-ca",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/ca.pem`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, "openssl could not make a CA");
-    return await Deno.readTextFile(`${dir}/ca.pem`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 storeTest(

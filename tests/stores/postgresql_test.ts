@@ -11,6 +11,7 @@ import { open } from "../../stores/postgresql.ts";
 import { newRecord } from "../../stores/records.ts";
 import type { StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("POSTGRESQL");
 
@@ -41,36 +42,6 @@ async function withStore<T>(config: StoreConfig, fn: (s: WordStore) => Promise<T
     return await fn(store);
   } finally {
     await store.close();
-  }
-}
-
-/** A PEM CA that did not sign the matrix server certificate. */
-async function strangerCa(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "pg-stranger-ca-" });
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=grand-tour-matrix-ca",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/ca.pem`,
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, "openssl could not make a CA");
-    return await Deno.readTextFile(`${dir}/ca.pem`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 }
 

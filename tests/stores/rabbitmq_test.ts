@@ -12,6 +12,7 @@ import { newRecord } from "../../stores/records.ts";
 import { open } from "../../stores/rabbitmq.ts";
 import type { StoreConfig, WordRecord } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("RABBITMQ");
 
@@ -101,35 +102,6 @@ function viaRelay(config: StoreConfig, port: number): StoreConfig {
   url.hostname = "127.0.0.2";
   url.port = String(port);
   return { ...config, url: url.toString() };
-}
-
-async function otherCa(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "rabbitmq-test-ca-" });
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=not-the-matrix-ca",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/ca.pem`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert(out.success, "openssl failed to make a test CA");
-    return await Deno.readTextFile(`${dir}/ca.pem`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 storeTest(
@@ -238,7 +210,7 @@ storeTest(
   "RABBITMQ",
   "TLS is refused for a foreign CA, no CA, or the wrong host name",
   async () => {
-    await assert.rejects(open({ ...tls!, caCert: await otherCa() }));
+    await assert.rejects(open({ ...tls!, caCert: await strangerCa() }));
     // Without a CA the system trust store is used, which does not know the matrix CA.
     await assert.rejects(open({ ...tls!, caCert: undefined }));
     // A CA with a plain amqp:// URL is a configuration error, not a silent downgrade.

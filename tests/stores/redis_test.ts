@@ -9,6 +9,7 @@ import { newRecord } from "../../stores/records.ts";
 import { IDS_KEY, open, recordKey } from "../../stores/redis.ts";
 import type { StoreConfig, WordRecord } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("REDIS");
 
@@ -28,35 +29,6 @@ function withDb(config: StoreConfig, db: number): StoreConfig {
   return { ...config, url: url.toString() };
 }
 
-async function makeOtherCa(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "redis-test-ca-" });
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=not-the-matrix-ca",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/ca.pem`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert(out.success, "openssl failed to make a test CA");
-    return await Deno.readTextFile(`${dir}/ca.pem`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 storeTest("REDIS", "rediss URL with the matrix CA connects, verifies and round-trips", async () => {
   const store = await open(tls!);
   try {
@@ -72,7 +44,7 @@ storeTest("REDIS", "rediss URL with the matrix CA connects, verifies and round-t
 }, { needs: [tls] });
 
 storeTest("REDIS", "TLS is refused when the server is not signed by the given CA", async () => {
-  const otherCa = await makeOtherCa();
+  const otherCa = await strangerCa();
   await assert.rejects(() => open({ ...tls!, caCert: otherCa }));
   // Without a CA the system trust store is used, which does not know the matrix CA either.
   await assert.rejects(() => open({ ...tls!, caCert: undefined }));

@@ -13,6 +13,7 @@ import { newRecord } from "../../stores/records.ts";
 import { open, parseContactPoints } from "../../stores/scylla.ts";
 import type { StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("SCYLLA");
 /** Nothing listens here on the matrix machine. */
@@ -45,36 +46,6 @@ async function withStore<T>(config: StoreConfig, fn: (s: WordStore) => Promise<T
     return await fn(store);
   } finally {
     await store.close();
-  }
-}
-
-/** A PEM CA that did not sign the matrix server certificate. */
-async function strangerCa(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "scylla-stranger-ca-" });
-  try {
-    const out = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=not-the-matrix-ca",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/ca.pem`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    assert.ok(out.success, "openssl failed to make a test CA");
-    return await Deno.readTextFile(`${dir}/ca.pem`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 }
 

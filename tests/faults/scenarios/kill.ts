@@ -1,0 +1,132 @@
+/**
+ * Scenario 1, kill and restart: under a mixed load on every store
+ * (concurrency 32), one database's whole process tree is SIGKILLed, the load
+ * keeps going for 10 s, then the database is restarted with `matrix up`. The
+ * gateway is never restarted.
+ *
+ * Judged: the other stores never fail and keep their p99 within 2× of before
+ * the kill (while down, and while the database restarts); the killed store
+ * answers only STORE_UNAVAILABLE within 2 s, never hangs; it serves again
+ * within 15 s of its database being ready; every acknowledged add (every
+ * store) is listed exactly once afterwards.
+ *
+ * @module
+ */
+import type { StoreName } from "../../../stores/types.ts";
+import {
+  killDatabase,
+  type NetworkStore,
+  restartDatabase,
+  serviceOf,
+  sleep,
+} from "../support/databases.ts";
+import type { Gateway } from "../support/gateway.ts";
+import { judgeHealthy, judgeOthers, judgeSick, waitServing } from "../support/judge.ts";
+import { MixedLoad } from "../support/load.ts";
+import { OK, windowOf } from "../support/samples.ts";
+import { ms, type SummaryRow } from "../support/summary.ts";
+import { checkDurability } from "../support/verify.ts";
+
+/** Load concurrency of the scenario. */
+export const CONNECTIONS = 32;
+const WARM_MS = 3_000;
+const BEFORE_MS = 10_000;
+const DOWN_MS = 10_000;
+/** The killed store must answer STORE_UNAVAILABLE this fast. */
+export const UNAVAILABLE_WITHIN_MS = 2_000;
+/** The killed store must serve again this soon after its database is ready. */
+export const RECOVERY_MS = 15_000;
+/** How long past the limit to keep waiting, to report the real figure. */
+const RECOVERY_GRACE_MS = 60_000;
+const TAIL_MS = 2_000;
+
+/** Runs the scenario for `sick` with load on `stores`; returns its summary row. */
+export async function killAndRestart(
+  gateway: Gateway,
+  stores: readonly StoreName[],
+  sick: NetworkStore,
+): Promise<SummaryRow> {
+  const load = new MixedLoad({
+    url: gateway.url,
+    stores,
+    connections: CONNECTIONS,
+    maxSeconds: 600,
+  });
+  const t: Record<string, number> = { start: Date.now() };
+  let restarted = false;
+  let readyAfterS = NaN;
+  try {
+    await sleep(WARM_MS);
+    t.before = Date.now();
+    await sleep(BEFORE_MS);
+    t.kill = Date.now();
+    await killDatabase(sick);
+    await sleep(DOWN_MS);
+    t.restart = Date.now();
+    const { readyAt } = await restartDatabase(sick);
+    restarted = true;
+    t.ready = readyAt;
+    readyAfterS = (readyAt - t.restart) / 1000;
+    t.served = await waitServing(load, sick, readyAt, readyAt + RECOVERY_MS + RECOVERY_GRACE_MS) ??
+      NaN;
+    await sleep(TAIL_MS);
+    t.end = Date.now();
+  } finally {
+    await load.stop();
+    if (!restarted) await restartDatabase(sick).catch(() => {});
+  }
+  const samples = load.samples;
+  const healthy = stores.filter((s) => s !== sick);
+  const recovered = Number.isFinite(t.served) ? t.served : t.end;
+  const others = judgeOthers(samples, healthy, { name: "run", from: t.start, to: t.end }, {
+    name: "before",
+    from: t.before,
+    to: t.kill,
+  }, [
+    { name: `${sick} down`, from: t.kill, to: t.restart },
+    { name: `${sick} restarts`, from: t.restart, to: recovered },
+  ]);
+  const early = judgeHealthy(samples, sick, { name: "before the kill", from: t.start, to: t.kill });
+  const down = judgeSick(
+    samples,
+    sick,
+    { name: "down", from: t.kill, to: recovered },
+    UNAVAILABLE_WITHIN_MS,
+  );
+  const late = judgeHealthy(samples, sick, { name: "after recovery", from: recovered, to: t.end });
+  const servedWhileDown = windowOf(samples, t.kill, t.restart, sick).filter((s) =>
+    s.outcome === OK
+  );
+  const durability = await checkDurability(gateway.url, load.acks);
+  const servedAfter = (t.served - t.ready) / 1000;
+  const breaches = [...others.breaches, ...early.breaches, ...down.breaches, ...late.breaches];
+  if (!(servedAfter <= RECOVERY_MS / 1000)) {
+    breaches.push(
+      `${sick} served again ${
+        Number.isFinite(servedAfter) ? `${servedAfter.toFixed(1)} s` : "never"
+      } after ready (limit ${RECOVERY_MS / 1000} s)`,
+    );
+  }
+  breaches.push(...durability.problems);
+  const w = others.worst;
+  return {
+    scenario: `kill -9 ${serviceOf(sick)} (${sick})`,
+    requests: samples.length,
+    failures: others.failures + early.failures + down.failures + late.failures,
+    p99: w
+      ? `others ${ms(w.before)} → ${ms(w.during)} (×${
+        w.ratio.toFixed(2)
+      }, ${w.store} while ${w.window})`
+      : "-",
+    lost: durability.lost + durability.duplicated,
+    notes:
+      `${sick}: ${down.unavailable} STORE_UNAVAILABLE (slowest ${
+        ms(down.slowest)
+      }), ${servedWhileDown.length} served while down; db ready ${
+        readyAfterS.toFixed(1)
+      } s after restart, ` +
+      `served ${Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"} s after ready; ` +
+      `${durability.acked} acked adds checked`,
+    breaches,
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Scenario 3, soak: 120 s of the mixed load on every store at concurrency 64,
+ * after a warm-up.
+ *
+ * Judged: no 5xx and no hang; every store lists exactly the acknowledged
+ * adds of the run's tags (none lost, none duplicated, and no write stored
+ * whose add was not acknowledged); the gateway's RSS at the end is within
+ * 20% of its RSS after the warm-up.
+ *
+ * @module
+ */
+import type { StoreName } from "../../../stores/types.ts";
+import { sleep } from "../support/databases.ts";
+import { type Gateway, rssMiB } from "../support/gateway.ts";
+import { MixedLoad } from "../support/load.ts";
+import { describeCounts, OK, outcomes, p99, TIMEOUT, windowOf } from "../support/samples.ts";
+import { ms, type SummaryRow } from "../support/summary.ts";
+import { checkDurability } from "../support/verify.ts";
+
+/** Load concurrency of the soak. */
+export const SOAK_CONNECTIONS = 64;
+/** Measured seconds. */
+export const SOAK_SECONDS = 120;
+const WARM_MS = 15_000;
+/** How much the gateway's RSS may grow from the end of the warm-up to the end of the soak. */
+export const RSS_GROWTH = 0.2;
+
+/** Runs the soak against `stores`; returns its summary row. */
+export async function soak(gateway: Gateway, stores: readonly StoreName[]): Promise<SummaryRow> {
+  const load = new MixedLoad({
+    url: gateway.url,
+    stores,
+    connections: SOAK_CONNECTIONS,
+    maxSeconds: SOAK_SECONDS + 60,
+  });
+  let warm = NaN, end = NaN, warmRss = NaN, endRss = NaN;
+  try {
+    await sleep(WARM_MS);
+    warm = Date.now();
+    warmRss = rssMiB(gateway.pid);
+    await sleep(SOAK_SECONDS * 1000);
+    endRss = rssMiB(gateway.pid);
+    end = Date.now();
+  } finally {
+    await load.stop();
+  }
+  const samples = load.samples;
+  const measured = windowOf(samples, warm, end);
+  const fiveHundreds = samples.filter((s) => s.status >= 500);
+  const hangs = samples.filter((s) => s.outcome === TIMEOUT);
+  const failed = samples.filter((s) => s.outcome !== OK);
+  const durability = await checkDurability(gateway.url, load.acks);
+  const breaches: string[] = [];
+  if (fiveHundreds.length) breaches.push(`${fiveHundreds.length} responses with a 5xx status`);
+  if (hangs.length) breaches.push(`${hangs.length} requests hung`);
+  breaches.push(...durability.problems);
+  if (durability.unacknowledged) {
+    breaches.push(
+      `${durability.unacknowledged} stored words whose add was not acknowledged (listed ${durability.listed} ≠ acked ${durability.acked})`,
+    );
+  }
+  if (endRss > warmRss * (1 + RSS_GROWTH)) {
+    breaches.push(`gateway RSS ${warmRss.toFixed(0)} → ${endRss.toFixed(0)} MiB`);
+  }
+  const perStore = stores.map((s) => `${s} ${ms(p99(windowOf(measured, warm, end, s)))}`);
+  return {
+    scenario: `soak ${SOAK_SECONDS} s, concurrency ${SOAK_CONNECTIONS}`,
+    requests: samples.length,
+    failures: failed.length,
+    p99: `${ms(p99(measured))} (${perStore.join(", ")})`,
+    lost: durability.lost + durability.duplicated,
+    notes:
+      `${(measured.length / SOAK_SECONDS).toFixed(0)} req/s; ${durability.acked} acked adds, ` +
+      `${durability.listed} listed; gateway RSS ${warmRss.toFixed(0)} MiB after warm-up → ${
+        endRss.toFixed(0)
+      } MiB at end${failed.length ? `; failures: ${describeCounts(outcomes(failed))}` : ""}`,
+    breaches,
+  };
+}

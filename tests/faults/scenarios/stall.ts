@@ -1,0 +1,138 @@
+/**
+ * Scenario 2, slow store: under the mixed load (concurrency 32), one
+ * database's process tree is SIGSTOPped for 10 s, so it accepts TCP but
+ * answers nothing, then SIGCONTed.
+ *
+ * Judged: the stalled store answers only STORE_UNAVAILABLE, each within the
+ * gateway's request timeout plus {@linkcode SCHEDULING_MS}, never hangs; the
+ * other stores as in the kill scenario; the gateway's peak open sockets and
+ * RSS while stalled stay within {@linkcode SOCKET_ALLOWANCE} and
+ * {@linkcode RSS_FACTOR} of their peaks before; the store serves again
+ * within 15 s of SIGCONT; no acknowledged add is lost.
+ *
+ * @module
+ */
+import { testEnv } from "../../support/env.ts";
+import type { StoreName } from "../../../stores/types.ts";
+import {
+  type NetworkStore,
+  pauseDatabase,
+  resumeDatabase,
+  serviceOf,
+  sleep,
+} from "../support/databases.ts";
+import { type Gateway, ProcessSampler } from "../support/gateway.ts";
+import { judgeHealthy, judgeOthers, judgeSick, waitServing } from "../support/judge.ts";
+import { MixedLoad } from "../support/load.ts";
+import { ms, type SummaryRow } from "../support/summary.ts";
+import { checkDurability } from "../support/verify.ts";
+import { CONNECTIONS, RECOVERY_MS } from "./kill.ts";
+
+const WARM_MS = 3_000;
+const BEFORE_MS = 10_000;
+const STALL_MS = 10_000;
+const TAIL_MS = 2_000;
+/** The gateway's per-call timeout, as the gateway under test reads it. */
+const REQUEST_TIMEOUT_MS = Number(testEnv.REQUEST_TIMEOUT_MS || 2000);
+/** Time on top of the request timeout for HTTP and scheduling on a loaded machine. */
+export const SCHEDULING_MS = 500;
+/** Sockets the gateway may hold beyond its peak before the stall: one per client connection. */
+export const SOCKET_ALLOWANCE = CONNECTIONS;
+/** How much the gateway's peak RSS may grow while a store is stalled. */
+export const RSS_FACTOR = 1.25;
+
+/** Runs the scenario for `sick` with load on `stores`; returns its summary row. */
+export async function stallStore(
+  gateway: Gateway,
+  stores: readonly StoreName[],
+  sick: NetworkStore,
+): Promise<SummaryRow> {
+  const load = new MixedLoad({
+    url: gateway.url,
+    stores,
+    connections: CONNECTIONS,
+    maxSeconds: 300,
+  });
+  const sampler = new ProcessSampler(gateway.pid);
+  const t: Record<string, number> = { start: Date.now() };
+  let paused: number[] = [];
+  try {
+    await sleep(WARM_MS);
+    t.before = Date.now();
+    await sleep(BEFORE_MS);
+    t.stop = Date.now();
+    paused = await pauseDatabase(sick);
+    await sleep(STALL_MS);
+    resumeDatabase(paused);
+    paused = [];
+    t.cont = Date.now();
+    t.served = await waitServing(load, sick, t.cont, t.cont + RECOVERY_MS + 30_000) ?? NaN;
+    await sleep(TAIL_MS);
+    t.end = Date.now();
+  } finally {
+    resumeDatabase(paused);
+    await load.stop();
+    sampler.stop();
+  }
+  const samples = load.samples;
+  const recovered = Number.isFinite(t.served) ? t.served : t.end;
+  const others = judgeOthers(
+    samples,
+    stores.filter((s) => s !== sick),
+    { name: "run", from: t.start, to: t.end },
+    { name: "before", from: t.before, to: t.stop },
+    [
+      { name: `${sick} stalled`, from: t.stop, to: t.cont },
+      { name: `${sick} resumes`, from: t.cont, to: recovered },
+    ],
+  );
+  const early = judgeHealthy(samples, sick, {
+    name: "before the stall",
+    from: t.start,
+    to: t.stop,
+  });
+  const stalled = judgeSick(
+    samples,
+    sick,
+    { name: "stalled", from: t.stop, to: recovered },
+    REQUEST_TIMEOUT_MS + SCHEDULING_MS,
+  );
+  const late = judgeHealthy(samples, sick, { name: "after recovery", from: recovered, to: t.end });
+  const before = sampler.peak(t.before, t.stop);
+  const during = sampler.peak(t.stop, recovered);
+  const breaches = [...others.breaches, ...early.breaches, ...stalled.breaches, ...late.breaches];
+  if (during.sockets > before.sockets + SOCKET_ALLOWANCE) {
+    breaches.push(`gateway sockets ${before.sockets} → ${during.sockets} while stalled`);
+  }
+  if (during.rssMiB > before.rssMiB * RSS_FACTOR) {
+    breaches.push(
+      `gateway RSS ${before.rssMiB.toFixed(0)} → ${during.rssMiB.toFixed(0)} MiB while stalled`,
+    );
+  }
+  const servedAfter = (t.served - t.cont) / 1000;
+  if (!(servedAfter <= RECOVERY_MS / 1000)) {
+    breaches.push(`${sick} not serving ${RECOVERY_MS / 1000} s after SIGCONT`);
+  }
+  const durability = await checkDurability(gateway.url, load.acks);
+  breaches.push(...durability.problems);
+  const w = others.worst;
+  return {
+    scenario: `SIGSTOP 10 s ${serviceOf(sick)} (${sick})`,
+    requests: samples.length,
+    failures: others.failures + early.failures + stalled.failures + late.failures,
+    p99: w
+      ? `others ${ms(w.before)} → ${ms(w.during)} (×${
+        w.ratio.toFixed(2)
+      }, ${w.store} while ${w.window})`
+      : "-",
+    lost: durability.lost + durability.duplicated,
+    notes: `${sick}: ${stalled.unavailable} STORE_UNAVAILABLE (slowest ${ms(stalled.slowest)}), ` +
+      `served ${
+        Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"
+      } s after SIGCONT; ` +
+      `gateway peak sockets ${before.sockets} → ${during.sockets}, peak RSS ${
+        before.rssMiB.toFixed(0)
+      } → ${during.rssMiB.toFixed(0)} MiB; ${durability.acked} acked adds checked`,
+    breaches,
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Hurting one real database of the local matrix: SIGKILL, SIGSTOP and
+ * SIGCONT to its whole process tree (the pid the matrix recorded in
+ * `${root}/run/<service>.pid`, its descendants and its session, e.g.
+ * RabbitMQ's wrapper, epmd and beam, or Elasticsearch's launcher and JVM),
+ * and restarting it with `scripts/matrix.ts up <service>`, noting the moment
+ * the runner saw it ready.
+ *
+ * @module
+ */
+import { matrixDirs } from "../../../scripts/matrix/paths.ts";
+import { running, treeOf } from "../../../scripts/matrix/ps.ts";
+import { SERVICE_OF } from "../../support/matrix.ts";
+import type { StoreName } from "../../../stores/types.ts";
+
+/** A network store: one that has a matrix database. */
+export type NetworkStore = Exclude<StoreName, "SQLITE">;
+
+const MATRIX = new URL("../../../scripts/matrix.ts", import.meta.url).pathname;
+const ROOT = new URL("../../../", import.meta.url).pathname;
+
+/** The matrix service behind `store`. */
+export function serviceOf(store: NetworkStore): string {
+  return SERVICE_OF[store];
+}
+
+/** Every live pid of the server behind `store`; throws when the matrix has no running pid. */
+export async function databaseTree(store: NetworkStore): Promise<number[]> {
+  const file = `${matrixDirs().run}/${serviceOf(store)}.pid`;
+  const pid = Number((await Deno.readTextFile(file)).trim());
+  if (!(pid > 0) || !running(pid)) throw new Error(`${serviceOf(store)} is not running (${file})`);
+  return treeOf(pid);
+}
+
+function signalAll(pids: readonly number[], signal: Deno.Signal): void {
+  for (const pid of pids) {
+    try {
+      Deno.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** SIGKILLs the whole tree at once and waits (up to 10 s) until none of it runs. */
+export async function killDatabase(store: NetworkStore): Promise<number[]> {
+  const pids = await databaseTree(store);
+  signalAll(pids, "SIGKILL");
+  for (let i = 0; i < 50 && pids.some(running); i++) await sleep(200);
+  if (pids.some(running)) throw new Error(`${serviceOf(store)} survived SIGKILL`);
+  return pids;
+}
+
+/** SIGSTOPs the whole tree; returns the pids to resume. */
+export async function pauseDatabase(store: NetworkStore): Promise<number[]> {
+  const pids = await databaseTree(store);
+  signalAll(pids, "SIGSTOP");
+  return pids;
+}
+
+/** SIGCONTs the pids {@linkcode pauseDatabase} stopped. */
+export function resumeDatabase(pids: readonly number[]): void {
+  signalAll(pids, "SIGCONT");
+}
+
+/**
+ * `scripts/matrix.ts up <service>`: starts the database and waits until it is
+ * ready. Resolves with `readyAt`, the `Date.now()` at which the runner printed
+ * its "ready" line (or the runner's exit, for a server it found running).
+ */
+export async function restartDatabase(
+  store: NetworkStore,
+): Promise<{ readyAt: number; output: string }> {
+  const service = serviceOf(store);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MATRIX, "up", service],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  let readyAt: number | undefined;
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      output += decoder.decode(chunk, { stream: true });
+      if (readyAt === undefined && output.includes(`${service}: ready in`)) readyAt = Date.now();
+    }
+  };
+  const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
+  if (!status.success) throw new Error(`matrix up ${service} failed:\n${output.slice(-3000)}`);
+  return { readyAt: readyAt ?? Date.now(), output };
+}
+
+/** Promise-based sleep. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,112 @@
+/**
+ * The real gateway (`main.ts`) as the fault suite runs it: its own process on
+ * a free 127.0.0.1 port, with the matrix environment, the mutation rate
+ * limit off, and its SQLite file in a directory that outlives one process
+ * (so a restarted gateway finds what the first one wrote). Also reads the
+ * process's resident memory and open sockets from /proc.
+ *
+ * @module
+ */
+import { testEnv } from "../../support/env.ts";
+import { type ServerProcess, startServer } from "../../support/gateway.ts";
+import { STORE_NAMES, type StoreName } from "../../../stores/types.ts";
+
+/** A started gateway process. */
+export interface Gateway extends ServerProcess {
+  pid: number;
+}
+
+/** Starts `main.ts` with the matrix environment and `sqliteDir/words.db`. */
+export async function startGateway(sqliteDir: string): Promise<Gateway> {
+  const env = {
+    ...testEnv,
+    PORT: "0",
+    HOST: "127.0.0.1",
+    RATE_LIMIT_PER_MINUTE: "0",
+    SQLITE_PATH: `${sqliteDir}/words.db`,
+    NO_COLOR: "1",
+  };
+  const server = await startServer(env, sqliteDir);
+  return Object.assign(server, { pid: server.child.pid });
+}
+
+/** Polls `/readyz` until every store in `stores` is healthy; throws after `ms`. */
+export async function waitHealthy(url: string, stores: readonly StoreName[], ms = 120_000) {
+  const deadline = Date.now() + ms;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/readyz`);
+      const body = await res.json() as { stores: { store: StoreName; healthy: boolean }[] };
+      const sick = body.stores.filter((s) => stores.includes(s.store) && !s.healthy);
+      if (sick.length === 0) return;
+      last = sick.map((s) => s.store).join(", ");
+    } catch (e) {
+      last = (e as Error).name;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`stores not healthy after ${ms} ms: ${last}`);
+}
+
+/** The stores this run can use: SQLite and every configured network store. */
+export function configuredStores(): StoreName[] {
+  return STORE_NAMES.filter((s) => s === "SQLITE" || Boolean(testEnv[`${s}_URL`]));
+}
+
+/** Resident memory (VmRSS) of `pid` in MiB; NaN once it has exited. */
+export function rssMiB(pid: number): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? NaN) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Open sockets of `pid` (file descriptors that are sockets); NaN once it has exited. */
+export function socketCount(pid: number): number {
+  try {
+    let n = 0;
+    for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`).startsWith("socket:")) n++;
+      } catch {
+        // closed meanwhile
+      }
+    }
+    return n;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Samples a process's RSS and socket count every `everyMs` until stopped. */
+export class ProcessSampler {
+  readonly points: { at: number; rssMiB: number; sockets: number }[] = [];
+  #timer: ReturnType<typeof setInterval>;
+
+  constructor(readonly pid: number, everyMs = 250) {
+    this.#timer = setInterval(() => this.sample(), everyMs);
+  }
+
+  /** Takes one sample now and returns it. */
+  sample(): { at: number; rssMiB: number; sockets: number } {
+    const p = { at: Date.now(), rssMiB: rssMiB(this.pid), sockets: socketCount(this.pid) };
+    this.points.push(p);
+    return p;
+  }
+
+  /** The largest RSS and socket count sampled in `[from, to)`. */
+  peak(from: number, to: number): { rssMiB: number; sockets: number } {
+    const inside = this.points.filter((p) => p.at >= from && p.at < to);
+    return {
+      rssMiB: Math.max(0, ...inside.map((p) => p.rssMiB)),
+      sockets: Math.max(0, ...inside.map((p) => p.sockets)),
+    };
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}

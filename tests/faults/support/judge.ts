@@ -1,0 +1,153 @@
+/**
+ * The rules a fault scenario is judged by, over the samples of its load:
+ * the healthy stores must not fail and must keep their p99 within
+ * {@linkcode P99_FACTOR} of its value before the fault; the sick store may
+ * only answer data or `STORE_UNAVAILABLE`, each within a bound, never hang.
+ *
+ * @module
+ */
+import type { StoreName } from "../../../stores/types.ts";
+import type { MixedLoad } from "./load.ts";
+import { describeCounts, maxMs, OK, outcomes, p99, type Sample, windowOf } from "./samples.ts";
+import { ms } from "./summary.ts";
+
+/** How much worse a healthy store's p99 may get during a fault. */
+export const P99_FACTOR = 2;
+/** The one error code a sick store may answer. */
+export const UNAVAILABLE = "STORE_UNAVAILABLE";
+
+/** A named time window `[from, to)`. */
+export interface Window {
+  name: string;
+  from: number;
+  to: number;
+}
+
+/** Verdict on the healthy stores. */
+export interface OthersVerdict {
+  failures: number;
+  breaches: string[];
+  /** The healthy store and window whose p99 grew most. */
+  worst?: { store: StoreName; window: string; before: number; during: number; ratio: number };
+}
+
+/** Healthy stores: no failure at all in `all`, p99 in each of `faults` within the factor of `before`. */
+export function judgeOthers(
+  samples: readonly Sample[],
+  healthy: readonly StoreName[],
+  all: Window,
+  before: Window,
+  faults: readonly Window[],
+): OthersVerdict {
+  const verdict: OthersVerdict = { failures: 0, breaches: [] };
+  for (const store of healthy) {
+    const bad = windowOf(samples, all.from, all.to, store).filter((s) => s.outcome !== OK);
+    verdict.failures += bad.length;
+    if (bad.length) {
+      verdict.breaches.push(
+        `${store} failed ${describeCounts(outcomes(bad))} ${span(bad, before.to)}`,
+      );
+    }
+    const base = p99(windowOf(samples, before.from, before.to, store));
+    for (const w of faults) {
+      const during = p99(windowOf(samples, w.from, w.to, store));
+      if (!Number.isFinite(during) || !Number.isFinite(base)) continue;
+      const ratio = during / base;
+      if (!verdict.worst || ratio > verdict.worst.ratio) {
+        verdict.worst = { store, window: w.name, before: base, during, ratio };
+      }
+      if (ratio > P99_FACTOR) {
+        verdict.breaches.push(
+          `${store} p99 ${ms(during)} while ${w.name} vs ${ms(base)} before (×${ratio.toFixed(2)})`,
+        );
+      }
+    }
+  }
+  return verdict;
+}
+
+/** Verdict on the sick store while it is sick. */
+export interface SickVerdict {
+  failures: number;
+  breaches: string[];
+  unavailable: number;
+  served: number;
+  /** Slowest STORE_UNAVAILABLE answer. */
+  slowest: number;
+}
+
+/** Sick store in `w`: only data or STORE_UNAVAILABLE, the latter within `boundMs`; no hang. */
+export function judgeSick(
+  samples: readonly Sample[],
+  store: StoreName,
+  w: Window,
+  boundMs: number,
+): SickVerdict {
+  const inside = windowOf(samples, w.from, w.to, store);
+  const unavailable = inside.filter((s) => s.outcome === UNAVAILABLE);
+  const other = inside.filter((s) => s.outcome !== UNAVAILABLE && s.outcome !== OK);
+  const slow = unavailable.filter((s) => s.ms > boundMs);
+  const breaches: string[] = [];
+  if (other.length) {
+    breaches.push(`${store} answered ${describeCounts(outcomes(other))} ${span(other, w.from)}`);
+  }
+  if (slow.length) {
+    breaches.push(
+      `${store}: ${slow.length} STORE_UNAVAILABLE slower than ${ms(boundMs)} (max ${
+        ms(maxMs(slow))
+      })`,
+    );
+  }
+  return {
+    failures: other.length + slow.length,
+    breaches,
+    unavailable: unavailable.length,
+    served: inside.length - unavailable.length - other.length,
+    slowest: maxMs(unavailable),
+  };
+}
+
+/** Any sample of `store` in `w` that is not data, as failures. */
+export function judgeHealthy(samples: readonly Sample[], store: StoreName, w: Window) {
+  const bad = windowOf(samples, w.from, w.to, store).filter((s) => s.outcome !== OK);
+  return {
+    failures: bad.length,
+    breaches: bad.length
+      ? [`${store} ${w.name}: ${describeCounts(outcomes(bad))} ${span(bad, w.to)}`]
+      : [],
+  };
+}
+
+/**
+ * Waits until `store` answered both an add and a list with data, each sent
+ * after `since`; resolves with the moment the later one completed, or
+ * undefined at `deadline`.
+ */
+export async function waitServing(
+  load: MixedLoad,
+  store: StoreName,
+  since: number,
+  deadline: number,
+): Promise<number | undefined> {
+  let scanned = 0;
+  let add: number | undefined, list: number | undefined;
+  while (Date.now() < deadline) {
+    const samples = load.samples;
+    for (; scanned < samples.length; scanned++) {
+      const s = samples[scanned];
+      if (s.store !== store || s.outcome !== OK || s.at - s.ms < since) continue;
+      if (s.op === "add") add ??= s.at;
+      if (s.op === "list") list ??= s.at;
+    }
+    if (add !== undefined && list !== undefined) return Math.max(add, list);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
+/** When `samples` happened, in seconds relative to `origin`: "(-12.3 s .. -5.1 s)". */
+export function span(samples: readonly Sample[], origin: number): string {
+  const times = samples.map((s) => (s.at - origin) / 1000);
+  const f = (n: number) => `${n > 0 ? "+" : ""}${n.toFixed(1)} s`;
+  return `(${f(Math.min(...times))} .. ${f(Math.max(...times))})`;
+}

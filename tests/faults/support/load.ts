@@ -1,0 +1,158 @@
+/**
+ * The fault suite's mixed load, driven by autocannon (pinned in deno.json):
+ * one autocannon instance per store, its connections alternating `addWord`
+ * and a first-page `words` on that store, so every store is read and written
+ * at once and every response is attributed to its store. Each word carries a
+ * random tag (a new one every {@linkcode TAG_EVERY} adds) so it can be found
+ * again by search; every acknowledged add is kept as an {@linkcode Ack}.
+ *
+ * Bounded: traffic goes to the gateway's 127.0.0.1 URL only, and every
+ * instance stops after `maxSeconds` even if {@linkcode MixedLoad.stop} is
+ * never called.
+ *
+ * @module
+ */
+import autocannonUntyped from "autocannon";
+import type { StoreName } from "../../../stores/types.ts";
+import { type Ack, classify, CONNECTION_ERROR, type Op, type Sample, TIMEOUT } from "./samples.ts";
+
+/** Adds per tag: a tag's words fit in one search page (limit 1000). */
+export const TAG_EVERY = 500;
+/** Seconds without a response after which autocannon gives up on a request (a hang). */
+export const HANG_SECONDS = 5;
+
+const ADD = `mutation($store: Store!, $word: String!, $definition: String!) {
+  addWord(store: $store, word: $word, definition: $definition) { id word }
+}`;
+const LIST = `query($store: Store!) { words(store: $store, limit: 20) { id } }`;
+
+/** The fields of autocannon's per-request options this module uses. */
+interface RequestSpec {
+  method: "POST";
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  setupRequest?: (req: RequestSpec) => RequestSpec;
+  onResponse: (status: number, body: string) => void;
+}
+
+interface Instance {
+  on(
+    event: "response",
+    fn: (client: unknown, status: number, bytes: number, ms: number) => void,
+  ): void;
+  on(event: "reqError", fn: (error: Error) => void): void;
+  stop(): void;
+}
+
+type Autocannon = (
+  options: Record<string, unknown>,
+  done: (err: Error | null, result: unknown) => void,
+) => Instance;
+
+const autocannon = autocannonUntyped as unknown as Autocannon;
+
+/** Settings of one mixed load. */
+export interface LoadOptions {
+  /** The gateway's base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  stores: readonly StoreName[];
+  /** Connections in total, spread evenly over `stores`. */
+  connections: number;
+  /** Upper bound of the run in seconds. */
+  maxSeconds: number;
+}
+
+/** A running mixed load; read `samples` and `acks` at any time. */
+export class MixedLoad {
+  readonly samples: Sample[] = [];
+  readonly acks: Ack[] = [];
+  readonly startedAt = Date.now();
+  #running: { instance: Instance; done: Promise<void> }[] = [];
+
+  constructor(readonly options: LoadOptions) {
+    const per = Math.max(1, Math.floor(options.connections / options.stores.length));
+    for (const store of options.stores) this.#running.push(this.#start(store, per));
+  }
+
+  /** Stops every instance and waits until each has finished. */
+  async stop(): Promise<void> {
+    for (const r of this.#running) r.instance.stop();
+    await Promise.all(this.#running.map((r) => r.done));
+  }
+
+  #start(store: StoreName, connections: number): { instance: Instance; done: Promise<void> } {
+    const tags: string[] = [];
+    let adds = 0;
+    // autocannon records a response's body, then emits its latency, synchronously in that order.
+    let last: { op: Op; status: number; outcome: string } | undefined;
+    const headers = { "content-type": "application/json" };
+    const record = (op: Op) => (status: number, body: string) => {
+      const { outcome, word } = classify(status, body);
+      last = { op, status, outcome };
+      if (op === "add" && word) {
+        const tag = word.word.split(" ")[0];
+        this.acks.push({ store, id: word.id, tag, word: word.word, at: Date.now() });
+      }
+    };
+    const requests: RequestSpec[] = [
+      {
+        method: "POST",
+        path: "/graphql",
+        headers,
+        setupRequest: (req) => {
+          if (adds % TAG_EVERY === 0) tags.push(newTag());
+          const word = `${tags.at(-1)} ${adds++}`;
+          const variables = { store, word, definition: "written under the fault suite's load" };
+          return { ...req, body: JSON.stringify({ query: ADD, variables }) };
+        },
+        onResponse: record("add"),
+      },
+      {
+        method: "POST",
+        path: "/graphql",
+        headers,
+        body: JSON.stringify({ query: LIST, variables: { store } }),
+        onResponse: record("list"),
+      },
+    ];
+    let finish!: () => void;
+    const done = new Promise<void>((r) => finish = r);
+    const instance = autocannon({
+      url: this.options.url,
+      connections,
+      duration: this.options.maxSeconds,
+      timeout: HANG_SECONDS,
+      requests,
+    }, () => finish());
+    instance.on("response", (_client, status, _bytes, ms) => {
+      const r = last?.status === status ? last : undefined;
+      last = undefined;
+      this.samples.push({
+        at: Date.now(),
+        store,
+        op: r?.op ?? "unknown",
+        ms,
+        status,
+        outcome: r?.outcome ?? "UNATTRIBUTED",
+      });
+    });
+    instance.on("reqError", (error) => {
+      const hang = /timed out/.test(error.message);
+      this.samples.push({
+        at: Date.now(),
+        store,
+        op: "unknown",
+        ms: hang ? HANG_SECONDS * 1000 : 0,
+        status: 0,
+        outcome: hang ? TIMEOUT : CONNECTION_ERROR,
+      });
+    });
+    return { instance, done };
+  }
+}
+
+/** A random tag that no other run's word contains (and no fuzzy search confuses with another). */
+export function newTag(): string {
+  return "f" + crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+}

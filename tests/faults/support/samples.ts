@@ -1,0 +1,114 @@
+/**
+ * What the fault suite records about every response, and the figures it
+ * derives from a time window of them: counts, outcomes and latency
+ * percentiles per store.
+ *
+ * @module
+ */
+import { percentile } from "../../../scripts/bench/stats.ts";
+import type { StoreName } from "../../../stores/types.ts";
+
+/** Which operation a response answered ("unknown" for a timeout or a broken connection). */
+export type Op = "add" | "list" | "unknown";
+
+/** Outcomes that are not a GraphQL `extensions.code`. */
+export const OK = "ok";
+/** No response within the load generator's own timeout: a hang. */
+export const TIMEOUT = "TIMEOUT";
+/** The TCP connection to the gateway failed or broke. */
+export const CONNECTION_ERROR = "CONNECTION_ERROR";
+/** A 5xx whose body is not a GraphQL response with errors. */
+export const BARE_5XX = "5XX_WITHOUT_GRAPHQL_BODY";
+/** A response that is neither data nor a GraphQL error (e.g. unparsable). */
+export const MALFORMED = "MALFORMED_RESPONSE";
+/** An error without `extensions.code`. */
+export const NO_CODE = "ERROR_WITHOUT_CODE";
+
+/** One response (or failure to get one). */
+export interface Sample {
+  /** `Date.now()` when it completed. */
+  at: number;
+  store: StoreName;
+  op: Op;
+  /** Milliseconds from sending to the complete response (the timeout for a hang). */
+  ms: number;
+  /** HTTP status, 0 when there was no response. */
+  status: number;
+  /** {@linkcode OK}, the first error's `extensions.code`, or one of the constants above. */
+  outcome: string;
+}
+
+/** An `addWord` the gateway acknowledged. */
+export interface Ack {
+  store: StoreName;
+  id: string;
+  /** The unique tag in the word, used to find it again by search. */
+  tag: string;
+  word: string;
+  /** `Date.now()` when the acknowledgement arrived. */
+  at: number;
+}
+
+/** A parsed GraphQL response body. */
+export interface GraphQLResponse {
+  data?: Record<string, unknown> | null;
+  errors?: { message?: string; extensions?: { code?: string } }[];
+}
+
+/** Classifies one HTTP response: its outcome and, for a successful add, the returned word. */
+export function classify(
+  status: number,
+  body: string,
+): { outcome: string; word?: { id: string; word: string } } {
+  let parsed: GraphQLResponse | undefined;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = undefined;
+  }
+  const errors = parsed?.errors;
+  if (status >= 500 && !(Array.isArray(errors) && errors.length > 0)) return { outcome: BARE_5XX };
+  if (!parsed || typeof parsed !== "object") return { outcome: MALFORMED };
+  if (Array.isArray(errors) && errors.length > 0) {
+    return { outcome: errors[0]?.extensions?.code ?? NO_CODE };
+  }
+  if (status !== 200 || !parsed.data) return { outcome: MALFORMED };
+  const added = parsed.data.addWord as { id?: string; word?: string } | undefined;
+  if (added && typeof added.id === "string" && typeof added.word === "string") {
+    return { outcome: OK, word: { id: added.id, word: added.word } };
+  }
+  return { outcome: OK };
+}
+
+/** The samples of `store` (or all stores) completed in `[from, to)`. */
+export function windowOf(
+  samples: readonly Sample[],
+  from: number,
+  to: number,
+  store?: StoreName,
+): Sample[] {
+  return samples.filter((s) => s.at >= from && s.at < to && (!store || s.store === store));
+}
+
+/** The 99th percentile latency (nearest rank) of `samples`, NaN when empty. */
+export function p99(samples: readonly Sample[]): number {
+  const sorted = Float64Array.from(samples.map((s) => s.ms)).sort();
+  return percentile(sorted, 99);
+}
+
+/** The largest latency of `samples`, 0 when empty. */
+export function maxMs(samples: readonly Sample[]): number {
+  return samples.reduce((m, s) => Math.max(m, s.ms), 0);
+}
+
+/** How many samples had each outcome. */
+export function outcomes(samples: readonly { outcome: string }[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of samples) out.set(s.outcome, (out.get(s.outcome) ?? 0) + 1);
+  return out;
+}
+
+/** `{A: 3, B: 1}` as `A 3, B 1`, most frequent first. */
+export function describeCounts(counts: Map<string, number>): string {
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ");
+}
