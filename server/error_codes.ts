@@ -54,6 +54,11 @@ export function withCode(e: GraphQLError): GraphQLError {
     extensions.http = { ...http, spec: false };
   }
   const status = http?.status;
+  if (!extensions.code && !http && /^Variable "\$/.test(e.message)) {
+    // graphql-js reports these before execution and yoga answers 400; the compiled
+    // executor (graphql-jit) reports them as execution errors: keep the 400.
+    extensions.http = { status: 400 };
+  }
   extensions.code ??= /^Variable "\$/.test(e.message)
     ? "BAD_USER_INPUT"
     : /^Schema is not configured to execute/.test(e.message) // e.g. a subscription
