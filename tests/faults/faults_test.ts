@@ -5,15 +5,19 @@
  * adds a row to the summary (printed, and written to
  * tests/artifacts/faults.md); any breach fails its test.
  *
- * It stops, pauses and restarts matrix servers: run it alone (CI runs it
- * after the main suite), and it leaves every server running.
+ * It stops, pauses and restarts matrix servers, and (unless
+ * `FAULT_KEEP_DATA=1`) starts and ends by restarting every server on empty
+ * data: run it alone, after the main suite, under the matrix lock. It leaves
+ * every server running. `FAULT_STORES=REDIS,…` hurts only those databases.
  */
 import { assertEquals } from "../support/assert.ts";
 import { IN_CI, testEnv } from "../support/env.ts";
 import { STORE_NAMES } from "../../stores/types.ts";
-import type { NetworkStore } from "./support/databases.ts";
+import { type NetworkStore, restoreMatrix } from "./support/databases.ts";
 import { configuredStores, type Gateway, startGateway, waitHealthy } from "./support/gateway.ts";
+import { MixedLoad } from "./support/load.ts";
 import { renderTable, report, rows } from "./support/summary.ts";
+import { control } from "./scenarios/control.ts";
 import { killAndRestart } from "./scenarios/kill.ts";
 import { stallStore } from "./scenarios/stall.ts";
 import { soak } from "./scenarios/soak.ts";
@@ -28,6 +32,8 @@ const network = stores.filter((s) =>
 const missing = STORE_NAMES.filter((s) => !stores.includes(s));
 const sqliteDir = await Deno.makeTempDir({ prefix: "gateway-faults-" });
 const opts = { sanitizeOps: false, sanitizeResources: false };
+/** Seconds of load a new gateway gets before its first scenario. */
+const WARM_UP_S = 15;
 
 if (missing.length && !IN_CI) {
   console.warn(
@@ -40,16 +46,43 @@ Deno.test("the fault suite has every store configured in CI", () => {
   if (IN_CI) assertEquals(missing, [], "CI requires every store (deno task matrix up)");
 });
 
-/** Runs `fn` with a fresh gateway whose stores are all healthy; stops it afterwards. */
+/** `FAULT_KEEP_DATA=1` keeps the matrix's data instead of starting and ending on empty stores. */
+const wipe = !testEnv.FAULT_KEEP_DATA;
+
+Deno.test({
+  name: "the fault suite starts on empty matrix servers, so runs are comparable",
+  ignore: !wipe || network.length === 0,
+  fn: restoreMatrix,
+});
+
+/**
+ * Runs `fn` with a fresh gateway whose stores are all healthy, after
+ * {@linkcode WARM_UP_S} of discarded load (JIT, pools, caches); stops it afterwards.
+ */
 async function withGateway(fn: (g: Gateway) => Promise<void>): Promise<void> {
   const g = await startGateway(sqliteDir);
   try {
     await waitHealthy(g.url, stores);
+    const warm = new MixedLoad({ url: g.url, stores, connections: 32, maxSeconds: WARM_UP_S });
+    await new Promise((r) => setTimeout(r, WARM_UP_S * 1000));
+    await warm.stop();
     await fn(g);
   } finally {
     await g.stop();
   }
 }
+
+Deno.test(
+  "without a fault, every store serves under the mixed load with its p99 steady (the control)",
+  opts,
+  async () => {
+    await withGateway(async (g) => {
+      const row = await control(g, stores);
+      await report(row);
+      assertEquals(row.breaches, []);
+    });
+  },
+);
 
 Deno.test(
   "a database killed with SIGKILL costs only its own store, which serves again after restart and lost no acknowledged write",
@@ -107,6 +140,13 @@ Deno.test(
   },
 );
 
-Deno.test("the fault summary is printed", () => {
+Deno.test({
+  name: "the fault suite leaves every matrix server running on empty data",
+  ignore: !wipe || network.length === 0,
+  fn: restoreMatrix,
+});
+
+Deno.test("the fault summary is printed", async () => {
+  await Deno.remove(sqliteDir, { recursive: true });
   console.log(`\nFault suite summary (tests/artifacts/faults.md):\n\n${renderTable(rows)}\n`);
 });

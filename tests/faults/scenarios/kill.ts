@@ -20,8 +20,15 @@ import {
   serviceOf,
   sleep,
 } from "../support/databases.ts";
-import type { Gateway } from "../support/gateway.ts";
-import { judgeHealthy, judgeOthers, judgeSick, waitServing } from "../support/judge.ts";
+import { type Gateway, ProcessSampler } from "../support/gateway.ts";
+import {
+  cpuNote,
+  judgeHealthy,
+  judgeOthers,
+  judgeSick,
+  phaseP99s,
+  waitServing,
+} from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { OK, windowOf } from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
@@ -46,6 +53,7 @@ export async function killAndRestart(
   stores: readonly StoreName[],
   sick: NetworkStore,
 ): Promise<SummaryRow> {
+  const sampler = new ProcessSampler(gateway.pid);
   const load = new MixedLoad({
     url: gateway.url,
     stores,
@@ -73,19 +81,26 @@ export async function killAndRestart(
     t.end = Date.now();
   } finally {
     await load.stop();
+    sampler.stop();
     if (!restarted) await restartDatabase(sick).catch(() => {});
   }
   const samples = load.samples;
   const healthy = stores.filter((s) => s !== sick);
   const recovered = Number.isFinite(t.served) ? t.served : t.end;
-  const others = judgeOthers(samples, healthy, { name: "run", from: t.start, to: t.end }, {
-    name: "before",
-    from: t.before,
-    to: t.kill,
-  }, [
-    { name: `${sick} down`, from: t.kill, to: t.restart },
-    { name: `${sick} restarts`, from: t.restart, to: recovered },
-  ]);
+  const others = judgeOthers(
+    samples,
+    healthy,
+    { name: "run", from: t.start, to: t.end },
+    { name: "before", from: t.before, to: t.kill },
+    { name: `${sick} is down and restarting`, from: t.kill, to: recovered },
+  );
+  const before = { name: "before", from: t.before, to: t.kill };
+  const phaseWindows = [
+    { name: "down", from: t.kill, to: t.restart },
+    { name: "restarting", from: t.restart, to: recovered },
+  ];
+  const phases = phaseP99s(samples, healthy, before, phaseWindows);
+  const cpu = cpuNote(sampler, [before, ...phaseWindows]);
   const early = judgeHealthy(samples, sick, { name: "before the kill", from: t.start, to: t.kill });
   const down = judgeSick(
     samples,
@@ -113,11 +128,7 @@ export async function killAndRestart(
     scenario: `kill -9 ${serviceOf(sick)} (${sick})`,
     requests: samples.length,
     failures: others.failures + early.failures + down.failures + late.failures,
-    p99: w
-      ? `others ${ms(w.before)} → ${ms(w.during)} (×${
-        w.ratio.toFixed(2)
-      }, ${w.store} while ${w.window})`
-      : "-",
+    p99: w ? `${w.store} ${ms(w.before)} → ${ms(w.during)} (×${w.ratio.toFixed(2)})` : "-",
     lost: durability.lost + durability.duplicated,
     notes:
       `${sick}: ${down.unavailable} STORE_UNAVAILABLE (slowest ${
@@ -126,7 +137,7 @@ export async function killAndRestart(
         readyAfterS.toFixed(1)
       } s after restart, ` +
       `served ${Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"} s after ready; ` +
-      `${durability.acked} acked adds checked`,
+      `healthy p99 by phase: ${phases}; ${cpu}; ${durability.acked} acked adds checked`,
     breaches,
   };
 }

@@ -12,9 +12,18 @@
  */
 import type { StoreName } from "../../../stores/types.ts";
 import { sleep } from "../support/databases.ts";
-import { FetchLoad } from "../support/fetch_load.ts";
+import { type Attempt, FetchLoad } from "../support/fetch_load.ts";
 import { startGateway, waitHealthy } from "../support/gateway.ts";
-import { CONNECTION_ERROR, describeCounts, OK, outcomes } from "../support/samples.ts";
+import {
+  BARE_5XX,
+  CONNECTION_ERROR,
+  describeCounts,
+  MALFORMED,
+  NO_CODE,
+  OK,
+  outcomes,
+  TIMEOUT,
+} from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
 import { percentile } from "../../../scripts/bench/stats.ts";
@@ -51,21 +60,22 @@ export async function sigtermUnderLoad(
     await first.stop();
   }
   const attempts = load.attempts;
-  const inFlight = attempts.filter((a) => a.sentAt < termAt);
-  const brokenInFlight = inFlight.filter((a) => a.outcome !== OK);
+  const finishedBefore = attempts.filter((a) => a.endedAt < termAt);
+  const inFlight = attempts.filter((a) => a.sentAt < termAt && a.endedAt >= termAt);
   const later = attempts.filter((a) => a.sentAt >= termAt);
-  const badLater = later.filter((a) => a.outcome !== OK && a.outcome !== CONNECTION_ERROR);
-  const atSignal = inFlight.filter((a) => a.endedAt >= termAt).length;
+  const cut = [...finishedBefore, ...inFlight].filter(cutOff);
+  const badLater = later.filter((a) => cutOff(a) && a.outcome !== CONNECTION_ERROR);
   const breaches: string[] = [];
-  if (brokenInFlight.length) {
+  if (cut.length) {
     breaches.push(
-      `${brokenInFlight.length} requests sent before SIGTERM did not finish: ${
-        describeCounts(outcomes(brokenInFlight))
+      `${cut.length} requests sent before SIGTERM got no full answer: ${
+        describeCounts(outcomes(cut))
       }`,
     );
   }
-  if (badLater.length) {
-    breaches.push(`after SIGTERM: ${describeCounts(outcomes(badLater))}`);
+  if (badLater.length) breaches.push(`after SIGTERM: ${describeCounts(outcomes(badLater))}`);
+  if (!first.output().includes("SIGTERM: finishing in-flight requests, then closing stores")) {
+    breaches.push("the gateway did not log its orderly shutdown");
   }
   if (exit.code !== 0 || exit.afterMs > EXIT_WITHIN_MS) {
     breaches.push(
@@ -81,20 +91,31 @@ export async function sigtermUnderLoad(
     await second.stop();
   }
   breaches.push(...durability.problems);
-  const latencies = Float64Array.from(inFlight.map((a) => a.endedAt - a.sentAt)).sort();
+  const latencies = Float64Array.from(
+    attempts.filter((a) => a.sentAt < termAt).map((a) => a.endedAt - a.sentAt),
+  ).sort();
+  const storeErrors = inFlight.filter((a) => a.outcome !== OK && !cutOff(a));
   return {
     scenario: "SIGTERM the gateway under load",
     requests: attempts.length,
-    failures: brokenInFlight.length + badLater.length,
+    failures: cut.length + badLater.length,
     p99: ms(percentile(latencies, 99)),
     lost: durability.lost + durability.duplicated,
-    notes:
-      `${atSignal} requests in flight at SIGTERM, ${
-        atSignal - brokenInFlight.length
-      } answered; exit ${exit.code} ` +
-      `${ms(exit.afterMs)} after SIGTERM; ${later.length} sent after it (${
-        describeCounts(outcomes(later))
-      }); ${durability.acked} acked adds checked on a new gateway`,
+    notes: `${inFlight.length} requests in flight at SIGTERM: ${
+      inFlight.length - cut.length - storeErrors.length
+    } answered with data, ${storeErrors.length} with a store's own error (${
+      describeCounts(outcomes(storeErrors)) || "none"
+    }), ${inFlight.filter(cutOff).length} cut off; exit ${exit.code} ${
+      ms(exit.afterMs)
+    } after SIGTERM; ${later.length} sent after it (${
+      describeCounts(outcomes(later)) || "none"
+    }); ${durability.acked} acked adds checked on a new gateway`,
     breaches,
   };
+}
+
+/** True when a request got no full GraphQL answer, or was refused because the gateway was stopping. */
+function cutOff(a: Attempt): boolean {
+  return [CONNECTION_ERROR, TIMEOUT, BARE_5XX, MALFORMED, NO_CODE].includes(a.outcome) ||
+    /shutting down/.test(a.message ?? "");
 }

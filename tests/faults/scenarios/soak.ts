@@ -1,6 +1,6 @@
 /**
  * Scenario 3, soak: 120 s of the mixed load on every store at concurrency 64,
- * after a warm-up.
+ * after a 30 s warm-up at that load.
  *
  * Judged: no 5xx and no hang; every store lists exactly the acknowledged
  * adds of the run's tags (none lost, none duplicated, and no write stored
@@ -11,7 +11,7 @@
  */
 import type { StoreName } from "../../../stores/types.ts";
 import { sleep } from "../support/databases.ts";
-import { type Gateway, rssMiB } from "../support/gateway.ts";
+import { type Gateway, ProcessSampler, rssMiB } from "../support/gateway.ts";
 import { MixedLoad } from "../support/load.ts";
 import { describeCounts, OK, outcomes, p99, TIMEOUT, windowOf } from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
@@ -21,7 +21,8 @@ import { checkDurability } from "../support/verify.ts";
 export const SOAK_CONNECTIONS = 64;
 /** Measured seconds. */
 export const SOAK_SECONDS = 120;
-const WARM_MS = 15_000;
+/** Long enough for the gateway's heap to reach its working size at this concurrency. */
+const WARM_MS = 30_000;
 /** How much the gateway's RSS may grow from the end of the warm-up to the end of the soak. */
 export const RSS_GROWTH = 0.2;
 
@@ -33,22 +34,29 @@ export async function soak(gateway: Gateway, stores: readonly StoreName[]): Prom
     connections: SOAK_CONNECTIONS,
     maxSeconds: SOAK_SECONDS + 60,
   });
-  let warm = NaN, end = NaN, warmRss = NaN, endRss = NaN;
+  const sampler = new ProcessSampler(gateway.pid, 1000);
+  let warm = NaN, end = NaN, warmRss = NaN, midRss = NaN, endRss = NaN;
   try {
     await sleep(WARM_MS);
     warm = Date.now();
     warmRss = rssMiB(gateway.pid);
-    await sleep(SOAK_SECONDS * 1000);
+    await sleep(SOAK_SECONDS * 500);
+    midRss = rssMiB(gateway.pid);
+    await sleep(SOAK_SECONDS * 500);
     endRss = rssMiB(gateway.pid);
     end = Date.now();
   } finally {
     await load.stop();
+    sampler.stop();
   }
+  const peakRss = sampler.peak(warm, end).rssMiB;
   const samples = load.samples;
   const measured = windowOf(samples, warm, end);
   const fiveHundreds = samples.filter((s) => s.status >= 500);
   const hangs = samples.filter((s) => s.outcome === TIMEOUT);
   const failed = samples.filter((s) => s.outcome !== OK);
+  const failedStores = [...new Set(failed.map((s) => s.store))];
+  const failedAdds = failed.filter((s) => s.op === "add").length;
   const durability = await checkDurability(gateway.url, load.acks);
   const breaches: string[] = [];
   if (fiveHundreds.length) breaches.push(`${fiveHundreds.length} responses with a 5xx status`);
@@ -56,7 +64,9 @@ export async function soak(gateway: Gateway, stores: readonly StoreName[]): Prom
   breaches.push(...durability.problems);
   if (durability.unacknowledged) {
     breaches.push(
-      `${durability.unacknowledged} stored words whose add was not acknowledged (listed ${durability.listed} ≠ acked ${durability.acked})`,
+      `${durability.unacknowledged} stored words whose add was not acknowledged (${
+        durability.unacknowledgedByStore.join(", ")
+      }): listed ${durability.listed} ≠ acked ${durability.acked}`,
     );
   }
   if (endRss > warmRss * (1 + RSS_GROWTH)) {
@@ -71,9 +81,15 @@ export async function soak(gateway: Gateway, stores: readonly StoreName[]): Prom
     lost: durability.lost + durability.duplicated,
     notes:
       `${(measured.length / SOAK_SECONDS).toFixed(0)} req/s; ${durability.acked} acked adds, ` +
-      `${durability.listed} listed; gateway RSS ${warmRss.toFixed(0)} MiB after warm-up → ${
+      `${durability.listed} listed (${failedAdds} adds failed, ${load.unansweredAdds} unanswered); gateway RSS ${
+        warmRss.toFixed(0)
+      } MiB after warm-up → ${midRss.toFixed(0)} at half time → ${
         endRss.toFixed(0)
-      } MiB at end${failed.length ? `; failures: ${describeCounts(outcomes(failed))}` : ""}`,
+      } MiB at end (peak ${peakRss.toFixed(0)})${
+        failed.length
+          ? `; failures: ${describeCounts(outcomes(failed))} (${failedStores.join(", ")})`
+          : ""
+      }`,
     breaches,
   };
 }

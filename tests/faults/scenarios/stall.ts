@@ -22,7 +22,14 @@ import {
   sleep,
 } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
-import { judgeHealthy, judgeOthers, judgeSick, waitServing } from "../support/judge.ts";
+import {
+  cpuNote,
+  judgeHealthy,
+  judgeOthers,
+  judgeSick,
+  phaseP99s,
+  waitServing,
+} from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
@@ -76,16 +83,21 @@ export async function stallStore(
   }
   const samples = load.samples;
   const recovered = Number.isFinite(t.served) ? t.served : t.end;
+  const healthy = stores.filter((s) => s !== sick);
   const others = judgeOthers(
     samples,
-    stores.filter((s) => s !== sick),
+    healthy,
     { name: "run", from: t.start, to: t.end },
     { name: "before", from: t.before, to: t.stop },
-    [
-      { name: `${sick} stalled`, from: t.stop, to: t.cont },
-      { name: `${sick} resumes`, from: t.cont, to: recovered },
-    ],
+    { name: `${sick} is stalled and resuming`, from: t.stop, to: recovered },
   );
+  const beforeWindow = { name: "before", from: t.before, to: t.stop };
+  const phaseWindows = [
+    { name: "stalled", from: t.stop, to: t.cont },
+    { name: "resuming", from: t.cont, to: recovered },
+  ];
+  const phases = phaseP99s(samples, healthy, beforeWindow, phaseWindows);
+  const cpu = cpuNote(sampler, [beforeWindow, ...phaseWindows]);
   const early = judgeHealthy(samples, sick, {
     name: "before the stall",
     from: t.start,
@@ -120,11 +132,7 @@ export async function stallStore(
     scenario: `SIGSTOP 10 s ${serviceOf(sick)} (${sick})`,
     requests: samples.length,
     failures: others.failures + early.failures + stalled.failures + late.failures,
-    p99: w
-      ? `others ${ms(w.before)} → ${ms(w.during)} (×${
-        w.ratio.toFixed(2)
-      }, ${w.store} while ${w.window})`
-      : "-",
+    p99: w ? `${w.store} ${ms(w.before)} → ${ms(w.during)} (×${w.ratio.toFixed(2)})` : "-",
     lost: durability.lost + durability.duplicated,
     notes: `${sick}: ${stalled.unavailable} STORE_UNAVAILABLE (slowest ${ms(stalled.slowest)}), ` +
       `served ${
@@ -132,7 +140,9 @@ export async function stallStore(
       } s after SIGCONT; ` +
       `gateway peak sockets ${before.sockets} → ${during.sockets}, peak RSS ${
         before.rssMiB.toFixed(0)
-      } → ${during.rssMiB.toFixed(0)} MiB; ${durability.acked} acked adds checked`,
+      } → ${
+        during.rssMiB.toFixed(0)
+      } MiB; healthy p99 by phase: ${phases}; ${cpu}; ${durability.acked} acked adds checked`,
     breaches,
   };
 }

@@ -19,6 +19,25 @@ export type NetworkStore = Exclude<StoreName, "SQLITE">;
 const MATRIX = new URL("../../../scripts/matrix.ts", import.meta.url).pathname;
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
+/**
+ * Closes every inherited descriptor above 2, then runs the command: a server
+ * started by `matrix up` must not inherit, say, the lock file descriptor of
+ * a `flock` the suite runs under, or it would hold that lock for good.
+ */
+const CLOSE_FDS = 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; ' +
+  'exec "$@"';
+
+/** `scripts/matrix.ts <args>` with no inherited descriptors, piped output. */
+function matrixCommand(args: string[]): Deno.Command {
+  return new Deno.Command("bash", {
+    args: ["-c", CLOSE_FDS, "bash", Deno.execPath(), "run", "--allow-all", MATRIX, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
 /** The matrix service behind `store`. */
 export function serviceOf(store: NetworkStore): string {
   return SERVICE_OF[store];
@@ -72,13 +91,7 @@ export async function restartDatabase(
   store: NetworkStore,
 ): Promise<{ readyAt: number; output: string }> {
   const service = serviceOf(store);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MATRIX, "up", service],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = matrixCommand(["up", service]).spawn();
   let output = "";
   let readyAt: number | undefined;
   const decoder = new TextDecoder();
@@ -91,6 +104,22 @@ export async function restartDatabase(
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
   if (!status.success) throw new Error(`matrix up ${service} failed:\n${output.slice(-3000)}`);
   return { readyAt: readyAt ?? Date.now(), output };
+}
+
+/**
+ * Restarts every matrix server on empty data (`matrix down --wipe`, then
+ * `matrix up`), as the benchmark's `--wipe-after` does: the suite writes tens
+ * of thousands of words per store, which would slow every later search on
+ * the scan-based stores and every reconnect of the RabbitMQ projection.
+ */
+export async function restoreMatrix(): Promise<void> {
+  for (const args of [["down", "--wipe"], ["up"]]) {
+    const out = await matrixCommand(args).output();
+    if (!out.success) {
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      throw new Error(`matrix ${args.join(" ")} failed:\n${text.slice(-3000)}`);
+    }
+  }
 }
 
 /** Promise-based sleep. */

@@ -28,6 +28,8 @@ export interface Attempt {
   endedAt: number;
   status: number;
   outcome: string;
+  /** The first GraphQL error's message, if any. */
+  message?: string;
 }
 
 /** A running fetch load. */
@@ -86,7 +88,7 @@ export class FetchLoad {
         signal: AbortSignal.timeout(HANG_SECONDS * 1000),
       });
       const text = await res.text();
-      const { outcome, word } = classify(res.status, text);
+      const { outcome, message, word } = classify(res.status, text);
       if (word) {
         this.acks.push({
           store,
@@ -96,7 +98,7 @@ export class FetchLoad {
           at: Date.now(),
         });
       }
-      return { store, op, sentAt, endedAt: Date.now(), status: res.status, outcome };
+      return { store, op, sentAt, endedAt: Date.now(), status: res.status, outcome, message };
     } catch (e) {
       const outcome = (e as Error).name === "TimeoutError" ? TIMEOUT : CONNECTION_ERROR;
       return { store, op, sentAt, endedAt: Date.now(), status: 0, outcome };

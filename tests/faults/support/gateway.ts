@@ -81,18 +81,56 @@ export function socketCount(pid: number): number {
   }
 }
 
-/** Samples a process's RSS and socket count every `everyMs` until stopped. */
+/** CPU time of `pid` (user + system) in clock ticks; NaN once it has exited. */
+export function cpuTicks(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return NaN;
+  }
+}
+
+/** The machine's busy and total CPU ticks (all CPUs) from /proc/stat. */
+export function machineTicks(): { busy: number; total: number } {
+  const cpu = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
+    .map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  const idle = cpu[3] + (cpu[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+interface Point {
+  at: number;
+  rssMiB: number;
+  sockets: number;
+  cpu: number;
+  machine: { busy: number; total: number };
+}
+
+/** Samples a process's RSS, sockets and CPU, and the machine's CPU, every `everyMs` until stopped. */
 export class ProcessSampler {
-  readonly points: { at: number; rssMiB: number; sockets: number }[] = [];
+  readonly points: Point[] = [];
   #timer: ReturnType<typeof setInterval>;
 
   constructor(readonly pid: number, everyMs = 250) {
+    this.sample();
     this.#timer = setInterval(() => this.sample(), everyMs);
   }
 
   /** Takes one sample now and returns it. */
-  sample(): { at: number; rssMiB: number; sockets: number } {
-    const p = { at: Date.now(), rssMiB: rssMiB(this.pid), sockets: socketCount(this.pid) };
+  sample(): Point {
+    const p = {
+      at: Date.now(),
+      rssMiB: rssMiB(this.pid),
+      sockets: socketCount(this.pid),
+      cpu: cpuTicks(this.pid),
+      machine: machineTicks(),
+    };
     this.points.push(p);
     return p;
   }
@@ -103,6 +141,18 @@ export class ProcessSampler {
     return {
       rssMiB: Math.max(0, ...inside.map((p) => p.rssMiB)),
       sockets: Math.max(0, ...inside.map((p) => p.sockets)),
+    };
+  }
+
+  /** In `[from, to)`: the process's CPU in % of one core, and the machine's busy % of all cores. */
+  cpu(from: number, to: number): { process: number; machine: number } {
+    // the samples that bracket the window, so a window shorter than the interval still counts
+    const a = this.points.findLast((p) => p.at <= from) ?? this.points[0];
+    const b = this.points.find((p) => p.at >= to) ?? this.points.at(-1);
+    if (!a || !b || b.at <= a.at) return { process: NaN, machine: NaN };
+    return {
+      process: ((b.cpu - a.cpu) / USER_HZ) / ((b.at - a.at) / 1000) * 100,
+      machine: (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total) * 100,
     };
   }
 

@@ -31,13 +31,17 @@ export interface OthersVerdict {
   worst?: { store: StoreName; window: string; before: number; during: number; ratio: number };
 }
 
-/** Healthy stores: no failure at all in `all`, p99 in each of `faults` within the factor of `before`. */
+/**
+ * Healthy stores: no failure at all in `all`, and p99 over the whole fault
+ * (`during`: from the fault until the sick store serves again) within the
+ * factor of `before`.
+ */
 export function judgeOthers(
   samples: readonly Sample[],
   healthy: readonly StoreName[],
   all: Window,
   before: Window,
-  faults: readonly Window[],
+  during: Window,
 ): OthersVerdict {
   const verdict: OthersVerdict = { failures: 0, breaches: [] };
   for (const store of healthy) {
@@ -49,18 +53,18 @@ export function judgeOthers(
       );
     }
     const base = p99(windowOf(samples, before.from, before.to, store));
-    for (const w of faults) {
-      const during = p99(windowOf(samples, w.from, w.to, store));
-      if (!Number.isFinite(during) || !Number.isFinite(base)) continue;
-      const ratio = during / base;
-      if (!verdict.worst || ratio > verdict.worst.ratio) {
-        verdict.worst = { store, window: w.name, before: base, during, ratio };
-      }
-      if (ratio > P99_FACTOR) {
-        verdict.breaches.push(
-          `${store} p99 ${ms(during)} while ${w.name} vs ${ms(base)} before (×${ratio.toFixed(2)})`,
-        );
-      }
+    const fault = p99(windowOf(samples, during.from, during.to, store));
+    if (!Number.isFinite(fault) || !Number.isFinite(base)) continue;
+    const ratio = fault / base;
+    if (!verdict.worst || ratio > verdict.worst.ratio) {
+      verdict.worst = { store, window: during.name, before: base, during: fault, ratio };
+    }
+    if (ratio > P99_FACTOR) {
+      verdict.breaches.push(
+        `${store} p99 ${ms(fault)} while ${during.name} vs ${ms(base)} before (×${
+          ratio.toFixed(2)
+        })`,
+      );
     }
   }
   return verdict;
@@ -150,4 +154,40 @@ export function span(samples: readonly Sample[], origin: number): string {
   const times = samples.map((s) => (s.at - origin) / 1000);
   const f = (n: number) => `${n > 0 ? "+" : ""}${n.toFixed(1)} s`;
   return `(${f(Math.min(...times))} .. ${f(Math.max(...times))})`;
+}
+
+/**
+ * For the notes: per phase of a fault, the healthy store whose p99 grew most
+ * against `before`, as "down ×1.31 (MYSQL), restarting ×2.52 (REDIS)".
+ */
+export function phaseP99s(
+  samples: readonly Sample[],
+  healthy: readonly StoreName[],
+  before: Window,
+  phases: readonly Window[],
+): string {
+  return phases.map((w) => {
+    let worst = { store: "-", ratio: NaN };
+    for (const store of healthy) {
+      const base = p99(windowOf(samples, before.from, before.to, store));
+      const ratio = p99(windowOf(samples, w.from, w.to, store)) / base;
+      if (Number.isFinite(ratio) && !(ratio <= worst.ratio)) worst = { store, ratio };
+    }
+    return `${w.name} ×${worst.ratio.toFixed(2)} (${worst.store})`;
+  }).join(", ");
+}
+
+/**
+ * For the notes: the gateway's CPU (% of one core) and the machine's (% of
+ * all cores) before the fault and in each phase, as
+ * "CPU gateway/machine: before 96/99%, down 90/97%, restarting 85/100%".
+ */
+export function cpuNote(
+  sampler: { cpu(from: number, to: number): { process: number; machine: number } },
+  windows: readonly Window[],
+): string {
+  return "CPU gateway/machine: " + windows.map((w) => {
+    const c = sampler.cpu(w.from, w.to);
+    return `${w.name} ${c.process.toFixed(0)}/${c.machine.toFixed(0)}%`;
+  }).join(", ");
 }

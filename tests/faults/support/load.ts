@@ -28,7 +28,7 @@ const LIST = `query($store: Store!) { words(store: $store, limit: 20) { id } }`;
 
 /** The fields of autocannon's per-request options this module uses. */
 interface RequestSpec {
-  method: "POST";
+  method: "POST" | "GET";
   path: string;
   headers: Record<string, string>;
   body?: string;
@@ -69,14 +69,31 @@ export class MixedLoad {
   readonly acks: Ack[] = [];
   readonly startedAt = Date.now();
   #running: { instance: Instance; done: Promise<void> }[] = [];
+  /** Once set, connections send only `/healthz` (ignored) so that in-flight adds can finish. */
+  #draining = false;
+  #addsSent = 0;
+  #addsEnded = 0;
 
   constructor(readonly options: LoadOptions) {
     const per = Math.max(1, Math.floor(options.connections / options.stores.length));
     for (const store of options.stores) this.#running.push(this.#start(store, per));
   }
 
-  /** Stops every instance and waits until each has finished. */
+  /** Adds sent whose answer never came (unknown outcome); 0 after a clean {@linkcode stop}. */
+  get unansweredAdds(): number {
+    return Math.max(0, this.#addsSent - this.#addsEnded);
+  }
+
+  /**
+   * Stops sending reads and writes, waits until every add already sent has
+   * ended (at most {@linkcode HANG_SECONDS} + 1 s), then stops every instance.
+   */
   async stop(): Promise<void> {
+    this.#draining = true;
+    const deadline = Date.now() + (HANG_SECONDS + 1) * 1000;
+    while (this.#addsSent > this.#addsEnded && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     for (const r of this.#running) r.instance.stop();
     await Promise.all(this.#running.map((r) => r.done));
   }
@@ -85,25 +102,38 @@ export class MixedLoad {
     const tags: string[] = [];
     let adds = 0;
     // autocannon records a response's body, then emits its latency, synchronously in that order.
-    let last: { op: Op; status: number; outcome: string } | undefined;
+    let last: { op: Op; status: number; outcome: string } | "ignore" | undefined;
     const headers = { "content-type": "application/json" };
     const record = (op: Op) => (status: number, body: string) => {
+      if (body === HEALTHZ_BODY) {
+        last = "ignore";
+        return;
+      }
       const { outcome, word } = classify(status, body);
       last = { op, status, outcome };
+      if (op === "add") this.#addsEnded++;
       if (op === "add" && word) {
         const tag = word.word.split(" ")[0];
         this.acks.push({ store, id: word.id, tag, word: word.word, at: Date.now() });
       }
     };
+    const idle = (req: RequestSpec): RequestSpec => ({
+      ...req,
+      method: "GET",
+      path: "/healthz",
+      body: undefined,
+    });
     const requests: RequestSpec[] = [
       {
         method: "POST",
         path: "/graphql",
         headers,
         setupRequest: (req) => {
+          if (this.#draining) return idle(req);
           if (adds % TAG_EVERY === 0) tags.push(newTag());
           const word = `${tags.at(-1)} ${adds++}`;
           const variables = { store, word, definition: "written under the fault suite's load" };
+          this.#addsSent++;
           return { ...req, body: JSON.stringify({ query: ADD, variables }) };
         },
         onResponse: record("add"),
@@ -112,7 +142,10 @@ export class MixedLoad {
         method: "POST",
         path: "/graphql",
         headers,
-        body: JSON.stringify({ query: LIST, variables: { store } }),
+        setupRequest: (req) =>
+          this.#draining
+            ? idle(req)
+            : { ...req, body: JSON.stringify({ query: LIST, variables: { store } }) },
         onResponse: record("list"),
       },
     ];
@@ -126,19 +159,23 @@ export class MixedLoad {
       requests,
     }, () => finish());
     instance.on("response", (_client, status, _bytes, ms) => {
-      const r = last?.status === status ? last : undefined;
+      const r = last;
       last = undefined;
+      if (r === "ignore") return;
+      const known = r?.status === status ? r : undefined;
       this.samples.push({
         at: Date.now(),
         store,
-        op: r?.op ?? "unknown",
+        op: known?.op ?? "unknown",
         ms,
         status,
-        outcome: r?.outcome ?? "UNATTRIBUTED",
+        outcome: known?.outcome ?? "UNATTRIBUTED",
       });
     });
     instance.on("reqError", (error) => {
       const hang = /timed out/.test(error.message);
+      // the request that failed may have been an add: its outcome is unknown, but it has ended
+      if (this.#draining) this.#addsEnded++;
       this.samples.push({
         at: Date.now(),
         store,
@@ -151,6 +188,9 @@ export class MixedLoad {
     return { instance, done };
   }
 }
+
+/** What `GET /healthz` answers; the drain's idle requests are recognised by it. */
+const HEALTHZ_BODY = JSON.stringify({ status: "ok" });
 
 /** A random tag that no other run's word contains (and no fuzzy search confuses with another). */
 export function newTag(): string {

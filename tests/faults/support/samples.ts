@@ -59,7 +59,7 @@ export interface GraphQLResponse {
 export function classify(
   status: number,
   body: string,
-): { outcome: string; word?: { id: string; word: string } } {
+): { outcome: string; message?: string; word?: { id: string; word: string } } {
   let parsed: GraphQLResponse | undefined;
   try {
     parsed = JSON.parse(body);
@@ -70,7 +70,7 @@ export function classify(
   if (status >= 500 && !(Array.isArray(errors) && errors.length > 0)) return { outcome: BARE_5XX };
   if (!parsed || typeof parsed !== "object") return { outcome: MALFORMED };
   if (Array.isArray(errors) && errors.length > 0) {
-    return { outcome: errors[0]?.extensions?.code ?? NO_CODE };
+    return { outcome: errors[0]?.extensions?.code ?? NO_CODE, message: errors[0]?.message };
   }
   if (status !== 200 || !parsed.data) return { outcome: MALFORMED };
   const added = parsed.data.addWord as { id?: string; word?: string } | undefined;

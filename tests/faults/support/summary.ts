@@ -24,6 +24,13 @@ export interface SummaryRow {
   breaches: string[];
 }
 
+const LEGEND = `requests: responses received, all stores. failures: responses that break the
+scenario's rules (the sick store's STORE_UNAVAILABLE answers are expected, not failures). p99: for a
+kill or stall, the healthy store whose p99 grew most, from before the fault to the whole time from
+the fault until the sick store served again; for the soak, all requests after the warm-up (per
+store in brackets); for SIGTERM, the requests sent before the signal. lost writes: acknowledged
+addWord calls missing or duplicated afterwards.`;
+
 const ARTIFACT = new URL("../../artifacts/faults.md", import.meta.url).pathname;
 
 /** The rows of this run, in the order the scenarios ran. */
@@ -61,7 +68,7 @@ async function writeArtifact(): Promise<void> {
   const cpus = navigator.hardwareConcurrency;
   const text = `# Fault suite (\`deno task test:faults\`)\n\n` +
     `Run ${new Date().toISOString()} on ${cpus} CPUs, Deno ${Deno.version.deno}.\n\n` +
-    `${renderTable()}\n`;
+    `${renderTable()}\n\n${LEGEND}\n`;
   await Deno.mkdir(new URL(".", `file://${ARTIFACT}`).pathname, { recursive: true });
   await Deno.writeTextFile(ARTIFACT, text);
 }

@@ -29,6 +29,8 @@ export interface Durability {
   listed: number;
   /** Per store: what is wrong, when anything is. */
   problems: string[];
+  /** Per store with any: "MONGODB 43" words stored whose add was not acknowledged. */
+  unacknowledgedByStore: string[];
 }
 
 /** Checks `acks` against what the gateway at `url` lists now. */
@@ -40,6 +42,7 @@ export async function checkDurability(url: string, acks: readonly Ack[]): Promis
     unacknowledged: 0,
     listed: 0,
     problems: [],
+    unacknowledgedByStore: [],
   };
   const byStore = new Map<StoreName, Map<string, Set<string>>>();
   for (const a of acks) {
@@ -66,6 +69,7 @@ export async function checkDurability(url: string, acks: readonly Ack[]): Promis
     result.lost += lost;
     result.duplicated += duplicated;
     result.unacknowledged += extra;
+    if (extra) result.unacknowledgedByStore.push(`${store} ${extra}`);
     if (lost || duplicated) {
       result.problems.push(`${store}: ${lost} acknowledged adds lost, ${duplicated} duplicated`);
     }
