@@ -16,6 +16,7 @@ import cassandra from "cassandra-driver";
 import { CERT_FILES } from "./certs.ts";
 import { currentUser, run, spawnDetached } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
+import { aptInstall } from "./apt.ts";
 
 /** The exact Cassandra release the matrix runs. */
 const VERSION = "5.0.9";
@@ -52,22 +53,6 @@ async function java17(): Promise<string | undefined> {
   }
   for (const c of candidates) if (await exists(c)) return c;
   return undefined;
-}
-
-async function aptInstall(paths: MatrixPaths, packages: string[]): Promise<void> {
-  const archives = `${paths.cache}/apt/archives`;
-  await Deno.mkdir(`${archives}/partial`, { recursive: true });
-  await run("apt-get", [
-    "install",
-    "-y",
-    "-q",
-    "-o",
-    "DPkg::Lock::Timeout=900",
-    "-o",
-    `Dir::Cache::Archives=${archives}`,
-    "--no-install-recommends",
-    ...packages,
-  ], { env: { ...Deno.env.toObject(), DEBIAN_FRONTEND: "noninteractive" } });
 }
 
 async function which(cmd: string): Promise<boolean> {

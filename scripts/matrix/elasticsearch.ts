@@ -16,6 +16,7 @@
  */
 import { run, spawnDetached } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
+import { aptInstall } from "./apt.ts";
 
 const VERSION = "8.19.1";
 const ARTIFACT = `org.elasticsearch.distribution.integ-test-zip:elasticsearch:${VERSION}:zip`;
@@ -110,9 +111,7 @@ const service: Service = {
     if (!(await onPath("mvn"))) missing.push("maven");
     if (!(await onPath("unzip"))) missing.push("unzip");
     if (missing.length > 0) {
-      await run("apt-get", ["install", "-y", "--no-install-recommends", ...missing], {
-        env: { DEBIAN_FRONTEND: "noninteractive" },
-      });
+      await aptInstall(paths, missing);
     }
     const dir = cacheDir(paths);
     await Deno.mkdir(dir, { recursive: true });

@@ -28,6 +28,7 @@ import { MongoClient } from "mongodb";
 import { CERT_FILES } from "./certs.ts";
 import { currentUser, run, spawnDetached } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
+import { aptInstall } from "./apt.ts";
 
 /** Upstream version the matrix runs (the newest 1.x; 2.x needs PostgreSQL + DocumentDB). */
 const VERSION = "v1.24.2";
@@ -72,19 +73,7 @@ async function findGo(paths: MatrixPaths): Promise<string> {
       // try the next one
     }
   }
-  const archives = `${paths.cache}/apt/archives`;
-  await Deno.mkdir(`${archives}/partial`, { recursive: true });
-  await run("apt-get", [
-    "install",
-    "-y",
-    "-q",
-    "-o",
-    "DPkg::Lock::Timeout=900",
-    "-o",
-    `Dir::Cache::Archives=${archives}`,
-    "--no-install-recommends",
-    "golang-go",
-  ], { env: { ...Deno.env.toObject(), DEBIAN_FRONTEND: "noninteractive" } });
+  await aptInstall(paths, ["golang-go"]);
   return "/usr/bin/go";
 }
 

@@ -11,6 +11,7 @@ import mysql from "mysql2/promise";
 import { CERT_FILES } from "./certs.ts";
 import { run, spawnDetached } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
+import { aptInstall } from "./apt.ts";
 
 /** The Debian package version installed and run (bookworm-security). */
 const PACKAGE_VERSION = "1:10.11.19-0+deb12u1";
@@ -69,19 +70,11 @@ const service: Service = {
   /** As reported by `SELECT VERSION()`; Debian package {@linkcode PACKAGE_VERSION}. */
   version: "10.11.19-MariaDB-0+deb12u1",
 
-  async install(_paths: MatrixPaths): Promise<void> {
+  async install(paths: MatrixPaths): Promise<void> {
     if ((await installedVersion()) === PACKAGE_VERSION) return;
     // Debian's policy-rc.d keeps the packaged service (port 3306, /var/lib/mysql)
     // from starting; the matrix runs its own server below.
-    await run("apt-get", [
-      "install",
-      "-y",
-      "-q",
-      "-o",
-      "DPkg::Lock::Timeout=900",
-      "--no-install-recommends",
-      `mariadb-server=${PACKAGE_VERSION}`,
-    ], { env: { ...Deno.env.toObject(), DEBIAN_FRONTEND: "noninteractive" } });
+    await aptInstall(paths, [`mariadb-server=${PACKAGE_VERSION}`]);
     const got = await installedVersion();
     if (got !== PACKAGE_VERSION) {
       throw new Error(`mariadb-server ${PACKAGE_VERSION} expected, found ${got ?? "none"}`);

@@ -17,6 +17,7 @@
 import { CERT_FILES } from "./certs.ts";
 import { alive, currentUser, run, spawnDetached } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
+import { aptInstall, aptVersions } from "./apt.ts";
 
 /** Upstream version the matrix runs. */
 const VERSION = "15.18";
@@ -58,8 +59,7 @@ async function installedVersion(): Promise<string | undefined> {
 
 /** The pinned Debian version, or another bookworm build of the same upstream release. */
 async function pickDebianVersion(): Promise<string> {
-  const madison = await run("apt-cache", ["madison", PACKAGES[0]]);
-  const versions = madison.split("\n").map((l) => l.split("|")[1]?.trim()).filter(Boolean);
+  const versions = await aptVersions(PACKAGES[0]);
   if (versions.includes(DEBIAN_VERSION)) return DEBIAN_VERSION;
   const same = versions.find((v) => v.startsWith(`${VERSION}-`));
   if (same) return same;
@@ -187,21 +187,8 @@ const postgresql: Service = {
   async install(paths: MatrixPaths): Promise<void> {
     if ((await installedVersion()) === VERSION) return;
     const version = await pickDebianVersion();
-    const archives = `${paths.cache}/apt/archives`;
-    await Deno.mkdir(`${archives}/partial`, { recursive: true });
     // The package's own cluster (15/main) is never started here: no init system runs it.
-    await run("apt-get", [
-      "install",
-      "-y",
-      "-q",
-      "-o",
-      "DPkg::Lock::Timeout=900",
-      "-o",
-      `Dir::Cache::Archives=${archives}`,
-      "--no-install-recommends",
-      "--allow-downgrades",
-      ...PACKAGES.map((p) => `${p}=${version}`),
-    ], { env: { ...Deno.env.toObject(), DEBIAN_FRONTEND: "noninteractive" } });
+    await aptInstall(paths, PACKAGES.map((p) => `${p}=${version}`), { allowDowngrades: true });
     const got = await installedVersion();
     if (got !== VERSION) throw new Error(`postgres reports ${got ?? "nothing"}, want ${VERSION}`);
   },

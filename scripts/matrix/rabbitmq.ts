@@ -16,6 +16,7 @@ import amqp from "amqplib";
 import { CERT_FILES } from "./certs.ts";
 import { run, spawnDetached } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
+import { aptInstall } from "./apt.ts";
 
 /** The Debian package version installed and run. */
 const DEB_VERSION = "3.10.8-1.1+deb12u1";
@@ -175,19 +176,10 @@ const rabbitmq: Service = {
   store: "RABBITMQ",
   version: DEB_VERSION,
 
-  async install(_paths: MatrixPaths): Promise<void> {
+  async install(paths: MatrixPaths): Promise<void> {
     const have = await installedVersion();
     if (have && hasStreams(have)) return;
-    const apt = (pkg: string) =>
-      run("apt-get", [
-        "install",
-        "-y",
-        "-q",
-        "--no-install-recommends",
-        "-o",
-        "DPkg::Lock::Timeout=900",
-        pkg,
-      ], { env: { ...Deno.env.toObject(), DEBIAN_FRONTEND: "noninteractive" } });
+    const apt = (pkg: string) => aptInstall(paths, [pkg]);
     try {
       await apt(`rabbitmq-server=${DEB_VERSION}`);
     } catch {

@@ -10,6 +10,7 @@
 import { CERT_FILES } from "./certs.ts";
 import { currentUser, run, spawnDetached } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
+import { aptInstall, aptVersions } from "./apt.ts";
 
 /** Upstream version the matrix runs. */
 const VERSION = "7.0.15";
@@ -30,8 +31,7 @@ async function installedVersion(): Promise<string | undefined> {
 
 /** The pinned Debian version, or another bookworm build of the same upstream release. */
 async function pickDebianVersion(): Promise<string> {
-  const madison = await run("apt-cache", ["madison", "redis-server"]);
-  const versions = madison.split("\n").map((l) => l.split("|")[1]?.trim()).filter(Boolean);
+  const versions = await aptVersions("redis-server");
   if (versions.includes(DEBIAN_VERSION)) return DEBIAN_VERSION;
   const same = versions.find((v) => v.startsWith(`5:${VERSION}-`));
   if (same) return same;
@@ -136,21 +136,8 @@ const redis: Service = {
   async install(paths: MatrixPaths): Promise<void> {
     if ((await installedVersion()) === VERSION) return;
     const version = await pickDebianVersion();
-    const archives = `${paths.cache}/apt/archives`;
-    await Deno.mkdir(`${archives}/partial`, { recursive: true });
     // policy-rc.d / no init keep Debian's own redis-server service from starting.
-    await run("apt-get", [
-      "install",
-      "-y",
-      "-q",
-      "-o",
-      "DPkg::Lock::Timeout=900",
-      "-o",
-      `Dir::Cache::Archives=${archives}`,
-      "--no-install-recommends",
-      `redis-server=${version}`,
-      `redis-tools=${version}`,
-    ], { env: { ...Deno.env.toObject(), DEBIAN_FRONTEND: "noninteractive" } });
+    await aptInstall(paths, [`redis-server=${version}`, `redis-tools=${version}`]);
     const got = await installedVersion();
     if (got !== VERSION) {
       throw new Error(`redis-server reports ${got ?? "nothing"}, want ${VERSION}`);
