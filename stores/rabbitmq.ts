@@ -13,8 +13,16 @@
  * `list` makes a real round trip (passive declare of `words`) and then serves
  * the projection. amqplib does not reconnect: any connection or channel
  * error breaks this store for good, rejects what is pending and everything
- * after it; the gateway's wrapper opens a new one, which rebuilds the
- * projection from the stream.
+ * after it; the gateway's wrapper opens a new one.
+ *
+ * The projection outlives a connection: it belongs to the configured store
+ * (the {@linkcode StoreConfig} object), and remembers the offset and message
+ * id of the last message it applied. A reconnect consumes from that offset
+ * and checks that the message found there is the same one; then it only
+ * reads what was published while it was away (a broker restart costs
+ * milliseconds, not a re-read of the whole stream). If the stream was deleted
+ * and recreated in between, the message differs: the projection is dropped
+ * and the next connection reads the stream from its first offset.
  *
  * @module
  */
@@ -57,10 +65,28 @@ function parseRecord(content: Buffer): WordRecord | undefined {
   return undefined;
 }
 
-/** Records sorted by id, each id once. */
+/** A message's place in the stream and its id (`messageId`, "" when it has none). */
+interface Position {
+  offset: number;
+  messageId: string;
+}
+
+/** Records sorted by id, each id once, and where in the stream they were read up to. */
 class Projection {
   #records: WordRecord[] = [];
   #ids = new Set<string>();
+  /** Offset and message id of the stream's first message, as read when the projection started. */
+  head: Position | undefined;
+  /** Offset and message id of the last message applied; undefined before the first. */
+  last: Position | undefined;
+
+  /** Forgets everything (the stream it was read from is gone). */
+  reset(): void {
+    this.#records = [];
+    this.#ids = new Set();
+    this.head = undefined;
+    this.last = undefined;
+  }
 
   has(id: string): boolean {
     return this.#ids.has(id);
@@ -100,6 +126,20 @@ class Projection {
   }
 }
 
+/** One projection per configured store, kept across reconnects. */
+const projections = new WeakMap<StoreConfig, Projection>();
+
+/** The stream offset a delivered message carries, or undefined. */
+function offsetOf(msg: ConsumeMessage): number | undefined {
+  const v = msg.properties.headers?.["x-stream-offset"];
+  return typeof v === "number" && Number.isSafeInteger(v) ? v : undefined;
+}
+
+/** A delivered message's `messageId`, or "". */
+function idOf(msg: ConsumeMessage): string {
+  return typeof msg.properties.messageId === "string" ? msg.properties.messageId : "";
+}
+
 interface Waiter {
   resolve: () => void;
   reject: (e: Error) => void;
@@ -110,14 +150,17 @@ class RabbitWordStore implements WordStore {
   #pub!: ConfirmChannel;
   #ops!: Channel;
   #sub!: Channel;
-  #projection = new Projection();
+  #projection: Projection;
+  /** The offset this connection resumed from and must find its last message at; undefined when read from the start. */
+  #resumeAt: Position | undefined;
   /** Waiting for the consumer to see an id (a record id or a marker nonce). */
   #waiters = new Map<string, Set<Waiter>>();
   #failure: Error | undefined;
   #closed = false;
 
-  constructor(conn: ChannelModel) {
+  constructor(conn: ChannelModel, projection: Projection) {
     this.#conn = conn;
+    this.#projection = projection;
     conn.on("error", (e: Error) => this.#fail(e));
     conn.on("close", () => this.#fail(new RabbitStoreError("connection closed")));
   }
@@ -133,17 +176,23 @@ class RabbitWordStore implements WordStore {
       const id = typeof msg.properties.messageId === "string" ? msg.properties.messageId : "";
       this.#settle(id, new RabbitStoreError(`the ${QUEUE} stream is missing`));
     });
+    // The marker goes in first, so the stream is not empty when its head is peeked at.
+    const nonce = crypto.randomUUID();
+    const seen = this.#waitFor(nonce, Math.max(1, deadline - Date.now()));
+    seen.catch(() => {}); // awaited below; a failure before that must not go unhandled
+    await this.#publish(Buffer.alloc(0), { type: TYPE_MARKER, messageId: nonce });
+    const { head, last } = this.#projection;
+    if (head && last) {
+      const now = await this.#peekHead();
+      if (now.offset === head.offset && now.messageId === head.messageId) this.#resumeAt = last;
+      else this.#projection.reset(); // not the stream the projection was read from
+    }
     await this.#sub.prefetch(PREFETCH);
     await this.#sub.consume(QUEUE, (msg) => this.#onMessage(msg), {
       noAck: false,
-      arguments: { "x-stream-offset": "first" },
+      arguments: { "x-stream-offset": this.#resumeAt?.offset ?? "first" },
     });
-    const nonce = crypto.randomUUID();
-    const seen = this.#waitFor(nonce, Math.max(1, deadline - Date.now()));
-    await Promise.all([
-      this.#publish(Buffer.alloc(0), { type: TYPE_MARKER, messageId: nonce }),
-      seen,
-    ]);
+    await seen;
   }
 
   async add(record: WordRecord): Promise<void> {
@@ -228,6 +277,25 @@ class RabbitWordStore implements WordStore {
     }
   }
 
+  /** The stream's first message, read on a throw-away consumer (the stream must not be empty). */
+  async #peekHead(): Promise<Position> {
+    const ch = await this.#conn.createChannel();
+    ch.on("error", () => {});
+    try {
+      await ch.prefetch(1);
+      return await new Promise<Position>((resolve, reject) => {
+        ch.consume(QUEUE, (msg) => {
+          if (msg === null) {
+            return reject(new RabbitStoreError(`the ${QUEUE} consumer was cancelled`));
+          }
+          resolve({ offset: offsetOf(msg) ?? -1, messageId: idOf(msg) });
+        }, { noAck: false, arguments: { "x-stream-offset": "first" } }).catch(reject);
+      });
+    } finally {
+      await ch.close().catch(() => {});
+    }
+  }
+
   async #channel<C extends Channel>(creating: Promise<C>): Promise<C> {
     const ch = await creating;
     ch.on("error", (e: Error) => this.#fail(e));
@@ -236,11 +304,31 @@ class RabbitWordStore implements WordStore {
   }
 
   #onMessage(msg: ConsumeMessage | null): void {
+    if (this.#failure || this.#closed) return; // the projection belongs to the next connection now
     if (msg === null) {
       this.#fail(new RabbitStoreError(`the server cancelled the ${QUEUE} consumer`));
       return;
     }
     const { type, messageId } = msg.properties;
+    const offset = offsetOf(msg);
+    const id = idOf(msg);
+    if (this.#resumeAt) {
+      // The broker starts a consumer exactly at the offset asked for (earlier messages of the
+      // chunk are filtered out), so the first delivery must be the last message applied.
+      const expected = this.#resumeAt;
+      this.#resumeAt = undefined;
+      if (offset !== expected.offset || id !== expected.messageId) {
+        this.#projection.reset();
+        this.#fail(
+          new RabbitStoreError(`the ${QUEUE} stream changed under the store; reading it again`),
+        );
+        return;
+      }
+    }
+    if (offset !== undefined) {
+      this.#projection.head ??= { offset, messageId: id };
+      this.#projection.last = { offset, messageId: id };
+    }
     if (type === TYPE_MARKER) {
       if (typeof messageId === "string" && this.#waiters.has(messageId)) this.#settle(messageId);
     } else {
@@ -250,6 +338,10 @@ class RabbitWordStore implements WordStore {
         this.#settle(record.id);
       }
     }
+    this.#ack(msg);
+  }
+
+  #ack(msg: ConsumeMessage): void {
     try {
       this.#sub.ack(msg);
     } catch (e) {
@@ -369,7 +461,9 @@ export const open: OpenStore = async (config) => {
   if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(HEARTBEAT_S));
   const sockopts = socketOptions(config, url.protocol);
   const conn = await amqp.connect(url.toString(), sockopts);
-  const store = new RabbitWordStore(conn);
+  let projection = projections.get(config);
+  if (!projection) projections.set(config, projection = new Projection());
+  const store = new RabbitWordStore(conn, projection);
   try {
     await store.init(config.connectTimeoutMs + CATCH_UP_GRACE_MS);
   } catch (e) {

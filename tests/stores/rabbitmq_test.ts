@@ -130,8 +130,9 @@ storeTest(
     const t = tag();
     const record = newRecord(`${t} 😀 e\u0301 עברית`, `O'Reilly "q" \\ $gt %_ .* ${t}`);
     await withStore(config, (a) => a.add(record));
-    // `a` is closed: whatever `b` lists, it read from the stream.
-    await withStore(config, async (b) => {
+    // `a` is closed and `b` is another configured store (its own projection):
+    // whatever `b` lists, it read from the stream.
+    await withStore({ ...config }, async (b) => {
       assert.deepStrictEqual(await b.list({ search: t, limit: 10, offset: 0 }), [record]);
       assert.deepStrictEqual(
         await b.list({ search: "E\u0301 עבר", limit: 1000, offset: 0 }).then((l) =>
@@ -191,6 +192,66 @@ storeTest(
         records.slice(140, 147),
       );
       assert.deepStrictEqual(await store.list({ search: `${t}-1.`, limit: 5, offset: 0 }), []);
+    });
+  },
+);
+
+/** Publishes `record` as a word message straight through amqplib, as another writer would. */
+async function publishRaw(config: StoreConfig, record: WordRecord): Promise<void> {
+  const conn = await amqp.connect(config.url, { timeout: 2000 });
+  try {
+    const pub = await conn.createConfirmChannel();
+    await new Promise<void>((resolve, reject) =>
+      pub.sendToQueue(
+        "words",
+        Buffer.from(JSON.stringify(record)),
+        { type: "word", messageId: record.id, persistent: true },
+        (err) => err ? reject(err) : resolve(),
+      )
+    );
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+storeTest(
+  "RABBITMQ",
+  "reconnecting resumes the projection where it stopped and sees what was published meanwhile",
+  async (base) => {
+    const config = { ...base };
+    const t = tag();
+    const before = newRecord(`${t} before`, "seen by the first connection");
+    const meanwhile = newRecord(`${t} meanwhile`, "published while the store was closed");
+    await withStore(config, (s) => s.add(before));
+    await publishRaw(config, meanwhile);
+    await withStore(config, async (s) => {
+      assert.deepStrictEqual(await s.list({ search: t, limit: 10, offset: 0 }), [
+        before,
+        meanwhile,
+      ]);
+    });
+  },
+);
+
+storeTest(
+  "RABBITMQ",
+  "a stream deleted and recreated behind the store's back is read again, not mixed with the old one",
+  async (base) => {
+    const config = { ...base };
+    const t = tag();
+    const old = newRecord(`${t} old`, "in the stream that gets deleted");
+    await withStore(config, (s) => s.add(old));
+    const conn = await amqp.connect(config.url, { timeout: 2000 });
+    try {
+      const ch = await conn.createChannel();
+      await ch.deleteQueue("words");
+    } finally {
+      await conn.close().catch(() => {});
+    }
+    const fresh = newRecord(`${t} fresh`, "in the new stream");
+    await withStore(config, async (s) => {
+      await s.add(fresh);
+      assert.deepStrictEqual(await s.list({ search: t, limit: 10, offset: 0 }), [fresh]);
     });
   },
 );
