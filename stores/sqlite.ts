@@ -2,62 +2,103 @@
  * The embedded store: SQLite through `node:sqlite`, built into Deno, so the
  * gateway runs with nothing installed. Always configured.
  *
+ * The database lives on its own worker thread (`sqlite_worker.ts`):
+ * `node:sqlite` is synchronous, and a commit waits for the disk (WAL,
+ * `synchronous=FULL`), which on the gateway's event loop would hold up the
+ * requests of every other store. This module only passes messages.
+ *
  * @module
  */
-import { DatabaseSync } from "node:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import { fold } from "./records.ts";
+import type { SqliteReply, SqliteRequest } from "./sqlite_worker.ts";
 import type { ListQuery, OpenStore, WordRecord, WordStore } from "./types.ts";
 
-/** Opens (creating when missing) the database file at `config.url`, or `:memory:`. */
-export const open: OpenStore = (config) => {
-  const path = config.url;
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path);
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 1000;");
-  db.function("gt_fold", { deterministic: true }, (s) => fold(String(s)));
-  db.exec(`CREATE TABLE IF NOT EXISTS words (
-    id TEXT PRIMARY KEY,
-    word TEXT NOT NULL,
-    definition TEXT NOT NULL,
-    created_at TEXT NOT NULL
-  ) WITHOUT ROWID`);
-  const insert = db.prepare(
-    "INSERT INTO words (id, word, definition, created_at) VALUES (?, ?, ?, ?)",
-  );
-  const page = db.prepare(
-    "SELECT id, word, definition, created_at FROM words ORDER BY id LIMIT ? OFFSET ?",
-  );
-  const search = db.prepare(
-    `SELECT id, word, definition, created_at FROM words
-     WHERE instr(gt_fold(word), ?1) > 0 OR instr(gt_fold(definition), ?1) > 0
-     ORDER BY id LIMIT ?2 OFFSET ?3`,
-  );
-  const toRecord = (row: Record<string, unknown>): WordRecord => ({
-    id: String(row.id),
-    word: String(row.word),
-    definition: String(row.definition),
-    createdAt: String(row.created_at),
-  });
+/** Distributes `Omit<T, "seq">` over a union. */
+type WithoutSeq<T> = T extends unknown ? Omit<T, "seq"> : never;
 
-  const store: WordStore = {
-    add(r: WordRecord) {
-      insert.run(r.id, r.word, r.definition, r.createdAt);
-      return Promise.resolve();
-    },
-    list({ search: needle, limit, offset }: ListQuery) {
-      const rows = needle ? search.all(fold(needle), limit, offset) : page.all(limit, offset);
-      return Promise.resolve(rows.map(toRecord));
-    },
-    ping() {
-      db.prepare("SELECT 1").get();
-      return Promise.resolve();
-    },
-    close() {
-      if (db.isOpen) db.close();
-      return Promise.resolve();
-    },
-  };
-  return Promise.resolve(store);
+class SqliteError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+interface Pending {
+  resolve: (value: WordRecord[] | undefined) => void;
+  reject: (e: Error) => void;
+}
+
+class SqliteWorkerStore implements WordStore {
+  #worker = new Worker(new URL("./sqlite_worker.ts", import.meta.url), { type: "module" });
+  #pending = new Map<number, Pending>();
+  #seq = 0;
+  #failure: Error | undefined;
+  #closed = false;
+
+  constructor() {
+    this.#worker.onmessage = (e: MessageEvent<SqliteReply>) => {
+      const reply = e.data;
+      const p = this.#pending.get(reply.seq);
+      if (!p) return;
+      this.#pending.delete(reply.seq);
+      if (reply.ok) p.resolve(reply.value);
+      else p.reject(new SqliteError(reply.name, reply.message));
+    };
+    this.#worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      this.#fail(new SqliteError("SqliteWorkerError", "sqlite: the database thread stopped"));
+    };
+  }
+
+  call(req: WithoutSeq<SqliteRequest>): Promise<WordRecord[] | undefined> {
+    if (this.#closed) return Promise.reject(new SqliteError("SqliteError", "sqlite: store closed"));
+    if (this.#failure) return Promise.reject(this.#failure);
+    const seq = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(seq, { resolve, reject });
+      this.#worker.postMessage({ ...req, seq } as SqliteRequest);
+    });
+  }
+
+  async add(record: WordRecord): Promise<void> {
+    await this.call({ op: "add", record });
+  }
+
+  async list(query: ListQuery): Promise<WordRecord[]> {
+    return (await this.call({ op: "list", query })) ?? [];
+  }
+
+  async ping(): Promise<void> {
+    await this.call({ op: "ping" });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      if (!this.#failure) await this.call({ op: "close" });
+    } catch {
+      // closing anyway
+    } finally {
+      this.#closed = true;
+      this.#fail(new SqliteError("SqliteError", "sqlite: store closed"));
+    }
+  }
+
+  #fail(e: Error): void {
+    this.#failure ??= e;
+    for (const p of this.#pending.values()) p.reject(e);
+    this.#pending.clear();
+    this.#worker.terminate();
+  }
+}
+
+/** Opens (creating when missing) the database file at `config.url`, or `:memory:`, on its thread. */
+export const open: OpenStore = async (config) => {
+  const store = new SqliteWorkerStore();
+  try {
+    await store.call({ op: "open", path: config.url });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return store;
 };
