@@ -72,6 +72,9 @@ async function main(opts: BenchOptions): Promise<number> {
     GRAPHIQL: "false",
     // One load generator is one client: a per-client mutation limit would measure only itself.
     RATE_LIMIT_PER_MINUTE: "0",
+    // The baseline has no timeout: with the default 2 s the gateway would measure its own
+    // timeout, not the store, wherever a page takes longer (FerretDB at 100,000 words).
+    REQUEST_TIMEOUT_MS: "60000",
     NO_COLOR: "1",
   });
   const processes: ServerProcess[] = [];

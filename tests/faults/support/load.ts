@@ -6,6 +6,15 @@
  * random tag (a new one every {@linkcode TAG_EVERY} adds) so it can be found
  * again by search; every acknowledged add is kept as an {@linkcode Ack}.
  *
+ * Paced: the whole load sends {@linkcode LoadOptions.rate} requests per
+ * second, split evenly over the stores (autocannon's `overallRate` per
+ * instance), whatever the number of connections. An unpaced closed loop
+ * saturates this 2-core machine, and then every other consumer of CPU (a
+ * JVM restarting next to the gateway) shows up in every store's p99: that
+ * measures the machine's scheduler, not the gateway's isolation. Paced,
+ * a store that fails fast also does not free connections to pile more load
+ * on the healthy ones.
+ *
  * Bounded: traffic goes to the gateway's 127.0.0.1 URL only, and every
  * instance stops after `maxSeconds` even if {@linkcode MixedLoad.stop} is
  * never called.
@@ -15,6 +24,15 @@
 import autocannonUntyped from "autocannon";
 import type { StoreName } from "../../../stores/types.ts";
 import { type Ack, classify, CONNECTION_ERROR, type Op, type Sample, TIMEOUT } from "./samples.ts";
+
+/**
+ * The suite's request rate over all stores, about a quarter of what the
+ * gateway and the seven databases serve together here at full CPU (~1,000
+ * req/s). It also keeps FerretDB, which sorts a whole collection in memory
+ * for every page (~27 µs per stored word), well inside its request timeout
+ * as the scenario's words pile up.
+ */
+export const LOAD_RATE = 240;
 
 /** Adds per tag: a tag's words fit in one search page (limit 1000). */
 export const TAG_EVERY = 500;
@@ -59,6 +77,8 @@ export interface LoadOptions {
   stores: readonly StoreName[];
   /** Connections in total, spread evenly over `stores`. */
   connections: number;
+  /** Requests per second in total, spread evenly over `stores` (default {@linkcode LOAD_RATE}). */
+  rate?: number;
   /** Upper bound of the run in seconds. */
   maxSeconds: number;
 }
@@ -76,7 +96,8 @@ export class MixedLoad {
 
   constructor(readonly options: LoadOptions) {
     const per = Math.max(1, Math.floor(options.connections / options.stores.length));
-    for (const store of options.stores) this.#running.push(this.#start(store, per));
+    const rate = Math.max(1, Math.round((options.rate ?? LOAD_RATE) / options.stores.length));
+    for (const store of options.stores) this.#running.push(this.#start(store, per, rate));
   }
 
   /** Adds sent whose answer never came (unknown outcome); 0 after a clean {@linkcode stop}. */
@@ -98,7 +119,11 @@ export class MixedLoad {
     await Promise.all(this.#running.map((r) => r.done));
   }
 
-  #start(store: StoreName, connections: number): { instance: Instance; done: Promise<void> } {
+  #start(
+    store: StoreName,
+    connections: number,
+    rate: number,
+  ): { instance: Instance; done: Promise<void> } {
     const tags: string[] = [];
     let adds = 0;
     // autocannon records a response's body, then emits its latency, synchronously in that order.
@@ -154,6 +179,7 @@ export class MixedLoad {
     const instance = autocannon({
       url: this.options.url,
       connections,
+      overallRate: rate,
       duration: this.options.maxSeconds,
       timeout: HANG_SECONDS,
       requests,
