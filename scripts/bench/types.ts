@@ -40,6 +40,8 @@ export interface Cell {
   failures: number;
   /** Largest gateway VmRSS seen while this cell ran, in MiB (gateway workloads only). */
   gatewayRssMiB?: number;
+  /** Why the cell was not measured (its figures are then NaN, `null` in JSON). */
+  notMeasured?: string;
 }
 
 /** How one store was brought to one size. */
