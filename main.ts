@@ -25,6 +25,12 @@ const secrets = [
   ...[config.security.writeToken, config.security.readToken].filter((t) => t !== undefined),
 ];
 const registry = new StoreRegistry({ ...config, log: storeLog(secrets) }).start();
+try {
+  await registry.embeddedReady();
+} catch {
+  console.error(`the embedded SQLite store did not open (SQLITE_PATH=${config.sqlitePath})`);
+  Deno.exit(1);
+}
 const graphql = createGraphQL({
   registry,
   graphiql: config.graphiql,

@@ -72,6 +72,15 @@ export class StoreRegistry {
     return this;
   }
 
+  /**
+   * Resolves once the embedded SQLite store is open (it opens on its own
+   * thread, in milliseconds), so the gateway listens with it serving; rejects
+   * after `ms`. Network stores keep connecting in the background.
+   */
+  embeddedReady(ms = 10_000): Promise<void> {
+    return this.get("SQLITE").whenReady(ms);
+  }
+
   /** The managed store for `name`; throws {@linkcode StoreNotConfiguredError} when it has no URL. */
   get(name: StoreName): ManagedStore {
     const store = this.#stores.get(name);

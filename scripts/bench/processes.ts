@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { startArgs } from "../start_command.ts";
 import type { StoreName } from "../../stores/types.ts";
 import { ROOT } from "./stores.ts";
 
@@ -19,15 +20,7 @@ export interface ServerProcess {
 }
 
 /** The gateway as `deno task start` runs it. */
-export const GATEWAY_ARGS = [
-  "run",
-  "--allow-net",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-  "--allow-sys",
-  `${ROOT}main.ts`,
-];
+export const GATEWAY_ARGS = startArgs();
 
 /** The baseline server for `stores`. */
 export function baselineArgs(stores: readonly StoreName[]): string[] {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { startArgs } from "../../scripts/start_command.ts";
 import { createGraphQL } from "../../server/graphql.ts";
 import { StoreRegistry } from "../../stores/registry.ts";
 import type { StoreConfig, StoreName } from "../../stores/types.ts";
@@ -58,10 +59,8 @@ export interface ServerProcess {
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
 /**
- * Starts `main.ts` with `env` (plus PORT=0) in `cwd` (a temp directory by
+ * Starts `main.ts` as `deno task start` runs it, with `env` (plus PORT=0) in `cwd` (a temp directory by
  * default, so no `.env` files are read) and waits for its listening line.
  */
 export async function startServer(
@@ -70,15 +69,7 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const dir = cwd ?? await Deno.makeTempDir({ prefix: "gateway-test-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
-      MAIN,
-    ],
+    args: startArgs(),
     cwd: dir,
     env: { PORT: "0", HOST: "127.0.0.1", SQLITE_PATH: ":memory:", NO_COLOR: "1", ...env },
     clearEnv: true,
