@@ -37,7 +37,14 @@ const graphql = createGraphQL({
   security: config.security,
   secrets,
 });
-const app = createApp({ registry, graphql, graphiql: config.graphiql, security: config.security });
+let stopping = false;
+const app = createApp({
+  registry,
+  graphql,
+  graphiql: config.graphiql,
+  security: config.security,
+  draining: () => stopping,
+});
 
 const server = Deno.serve({
   port: config.port,
@@ -50,11 +57,15 @@ const server = Deno.serve({
   },
 }, app.fetch);
 
-let stopping = false;
+const drainMs = config.shutdownDrainMs;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  console.log(`${signal}: finishing in-flight requests, then closing stores`);
+  console.log(
+    `${signal}: draining for ${drainMs} ms, finishing in-flight requests, then closing stores`,
+  );
+  // Requests already on the wire (keep-alive connections) are still answered, with Connection: close.
+  await new Promise((r) => setTimeout(r, drainMs));
   await server.shutdown();
   await registry.close();
   Deno.exit(0);

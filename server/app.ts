@@ -24,6 +24,8 @@ export interface AppOptions {
   /** Serve GraphiQL's files. */
   graphiql: boolean;
   security: Pick<SecurityConfig, "maxBodyBytes" | "corsOrigins">;
+  /** True once the gateway is shutting down: every response then asks the client to close. */
+  draining?: () => boolean;
 }
 
 /** What `Deno.serve` passes next to the request (absent when the app is called directly). */
@@ -32,14 +34,24 @@ type Env = { Bindings: Partial<Deno.ServeHandlerInfo> | undefined };
 const STATIC_ROOT = new URL("../static/", import.meta.url).pathname;
 
 /** Builds the Hono app. */
-export function createApp({ registry, graphql, graphiql, security }: AppOptions): Hono<Env> {
+export function createApp(
+  { registry, graphql, graphiql, security, draining }: AppOptions,
+): Hono<Env> {
   const app = new Hono<Env>();
+  if (draining) {
+    app.use("*", async (c, next) => {
+      await next();
+      // Keep-alive clients learn to reconnect elsewhere before the listener goes away.
+      if (draining()) c.header("Connection", "close");
+    });
+  }
   app.use("*", securityHeaders());
   app.use("*", limitBody(security.maxBodyBytes));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
     const stores = await registry.status();
-    const ready = stores.every((s) => !s.configured || s.healthy);
+    // A draining gateway is not ready: load balancers stop sending before the listener closes.
+    const ready = !draining?.() && stores.every((s) => !s.configured || s.healthy);
     return c.json({ ready, stores }, ready ? 200 : 503);
   });
   if (graphiql) app.route(GRAPHIQL_ASSETS, graphiqlAssets());

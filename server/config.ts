@@ -21,6 +21,8 @@ export interface Config {
   connectTimeoutMs: number;
   /** Upper bound of the reconnect backoff, in milliseconds. */
   reconnectMaxMs: number;
+  /** On SIGTERM/SIGINT, milliseconds of serving with `Connection: close` before shutting down. */
+  shutdownDrainMs: number;
   /** Whether GraphiQL and introspection are served. */
   graphiql: boolean;
   /** Limits and access rules of the HTTP and GraphQL layer. */
@@ -138,6 +140,7 @@ export function parseConfig(
     requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 2000, 50, 60_000),
     connectTimeoutMs,
     reconnectMaxMs: int(env, "RECONNECT_MAX_MS", 10_000, 100, 600_000),
+    shutdownDrainMs: int(env, "SHUTDOWN_DRAIN_MS", 1000, 0, 8000),
     graphiql: bool(env, "GRAPHIQL", true),
     security: parseSecurity(env),
   });
