@@ -80,14 +80,18 @@ export interface SickVerdict {
   slowest: number;
 }
 
-/** Sick store in `w`: only data or STORE_UNAVAILABLE, the latter within `boundMs`; no hang. */
+/**
+ * Sick store: every request answered in or sent before the end of `w` gives
+ * only data or STORE_UNAVAILABLE, the latter within `boundMs`; no hang.
+ */
 export function judgeSick(
   samples: readonly Sample[],
   store: StoreName,
   w: Window,
   boundMs: number,
 ): SickVerdict {
-  const inside = windowOf(samples, w.from, w.to, store);
+  // Every request sent before the store recovered, even if answered after.
+  const inside = samples.filter((s) => s.store === store && s.at >= w.from && s.at - s.ms < w.to);
   const unavailable = inside.filter((s) => s.outcome === UNAVAILABLE);
   const other = inside.filter((s) => s.outcome !== UNAVAILABLE && s.outcome !== OK);
   const slow = unavailable.filter((s) => s.ms > boundMs);
@@ -111,9 +115,15 @@ export function judgeSick(
   };
 }
 
-/** Any sample of `store` in `w` that is not data, as failures. */
+/**
+ * Any request to `store` sent and answered within `w` that is not data, as
+ * failures. A request sent before `w` (say, during the fault) and answered
+ * in it belongs to the fault, not to `w`.
+ */
 export function judgeHealthy(samples: readonly Sample[], store: StoreName, w: Window) {
-  const bad = windowOf(samples, w.from, w.to, store).filter((s) => s.outcome !== OK);
+  const bad = windowOf(samples, w.from, w.to, store).filter((s) =>
+    s.at - s.ms >= w.from && s.outcome !== OK
+  );
   return {
     failures: bad.length,
     breaches: bad.length
