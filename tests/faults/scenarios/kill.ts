@@ -21,14 +21,7 @@ import {
   sleep,
 } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
-import {
-  cpuNote,
-  judgeHealthy,
-  judgeOthers,
-  judgeSick,
-  phaseP99s,
-  waitServing,
-} from "../support/judge.ts";
+import { judgeFault, waitServing } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { OK, windowOf } from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
@@ -85,36 +78,26 @@ export async function killAndRestart(
     if (!restarted) await restartDatabase(sick).catch(() => {});
   }
   const samples = load.samples;
-  const healthy = stores.filter((s) => s !== sick);
   const recovered = Number.isFinite(t.served) ? t.served : t.end;
-  const others = judgeOthers(
-    samples,
-    healthy,
-    { name: "run", from: t.start, to: t.end },
-    { name: "before", from: t.before, to: t.kill },
-    { name: `${sick} is down and restarting`, from: t.kill, to: recovered },
-  );
-  const before = { name: "before", from: t.before, to: t.kill };
-  const phaseWindows = [
-    { name: "down", from: t.kill, to: t.restart },
-    { name: "restarting", from: t.restart, to: recovered },
-  ];
-  const phases = phaseP99s(samples, healthy, before, phaseWindows);
-  const cpu = cpuNote(sampler, [before, ...phaseWindows]);
-  const early = judgeHealthy(samples, sick, { name: "before the kill", from: t.start, to: t.kill });
-  const down = judgeSick(
-    samples,
-    sick,
-    { name: "down", from: t.kill, to: recovered },
-    UNAVAILABLE_WITHIN_MS,
-  );
-  const late = judgeHealthy(samples, sick, { name: "after recovery", from: recovered, to: t.end });
+  const v = judgeFault(samples, stores, sick, sampler, {
+    start: t.start,
+    before: t.before,
+    fault: t.kill,
+    turn: t.restart,
+    recovered,
+    end: t.end,
+  }, {
+    during: "is down and restarting",
+    before: "before the kill",
+    sick: "down",
+    phases: ["down", "restarting"],
+  }, UNAVAILABLE_WITHIN_MS);
   const servedWhileDown = windowOf(samples, t.kill, t.restart, sick).filter((s) =>
     s.outcome === OK
   );
   const durability = await checkDurability(gateway.url, load.acks);
   const servedAfter = (t.served - t.ready) / 1000;
-  const breaches = [...others.breaches, ...early.breaches, ...down.breaches, ...late.breaches];
+  const breaches = [...v.breaches];
   if (!(servedAfter <= RECOVERY_MS / 1000)) {
     breaches.push(
       `${sick} served again ${
@@ -123,21 +106,21 @@ export async function killAndRestart(
     );
   }
   breaches.push(...durability.problems);
-  const w = others.worst;
+  const w = v.others.worst;
   return {
     scenario: `kill -9 ${serviceOf(sick)} (${sick})`,
     requests: samples.length,
-    failures: others.failures + early.failures + down.failures + late.failures,
+    failures: v.failures,
     p99: w ? `${w.store} ${ms(w.before)} → ${ms(w.during)} (×${w.ratio.toFixed(2)})` : "-",
     lost: durability.lost + durability.duplicated,
     notes:
-      `${sick}: ${down.unavailable} STORE_UNAVAILABLE (slowest ${
-        ms(down.slowest)
+      `${sick}: ${v.sick.unavailable} STORE_UNAVAILABLE (slowest ${
+        ms(v.sick.slowest)
       }), ${servedWhileDown.length} served while down; db ready ${
         readyAfterS.toFixed(1)
       } s after restart, ` +
       `served ${Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"} s after ready; ` +
-      `healthy p99 by phase: ${phases}; ${cpu}; ${durability.acked} acked adds checked`,
+      `healthy p99 by phase: ${v.phases}; ${v.cpu}; ${durability.acked} acked adds checked`,
     breaches,
   };
 }

@@ -22,14 +22,7 @@ import {
   sleep,
 } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
-import {
-  cpuNote,
-  judgeHealthy,
-  judgeOthers,
-  judgeSick,
-  phaseP99s,
-  waitServing,
-} from "../support/judge.ts";
+import { judgeFault, waitServing } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
@@ -83,36 +76,22 @@ export async function stallStore(
   }
   const samples = load.samples;
   const recovered = Number.isFinite(t.served) ? t.served : t.end;
-  const healthy = stores.filter((s) => s !== sick);
-  const others = judgeOthers(
-    samples,
-    healthy,
-    { name: "run", from: t.start, to: t.end },
-    { name: "before", from: t.before, to: t.stop },
-    { name: `${sick} is stalled and resuming`, from: t.stop, to: recovered },
-  );
-  const beforeWindow = { name: "before", from: t.before, to: t.stop };
-  const phaseWindows = [
-    { name: "stalled", from: t.stop, to: t.cont },
-    { name: "resuming", from: t.cont, to: recovered },
-  ];
-  const phases = phaseP99s(samples, healthy, beforeWindow, phaseWindows);
-  const cpu = cpuNote(sampler, [beforeWindow, ...phaseWindows]);
-  const early = judgeHealthy(samples, sick, {
-    name: "before the stall",
-    from: t.start,
-    to: t.stop,
-  });
-  const stalled = judgeSick(
-    samples,
-    sick,
-    { name: "stalled", from: t.stop, to: recovered },
-    REQUEST_TIMEOUT_MS + SCHEDULING_MS,
-  );
-  const late = judgeHealthy(samples, sick, { name: "after recovery", from: recovered, to: t.end });
+  const v = judgeFault(samples, stores, sick, sampler, {
+    start: t.start,
+    before: t.before,
+    fault: t.stop,
+    turn: t.cont,
+    recovered,
+    end: t.end,
+  }, {
+    during: "is stalled and resuming",
+    before: "before the stall",
+    sick: "stalled",
+    phases: ["stalled", "resuming"],
+  }, REQUEST_TIMEOUT_MS + SCHEDULING_MS);
   const before = sampler.peak(t.before, t.stop);
   const during = sampler.peak(t.stop, recovered);
-  const breaches = [...others.breaches, ...early.breaches, ...stalled.breaches, ...late.breaches];
+  const breaches = [...v.breaches];
   if (during.sockets > before.sockets + SOCKET_ALLOWANCE) {
     breaches.push(`gateway sockets ${before.sockets} → ${during.sockets} while stalled`);
   }
@@ -127,14 +106,14 @@ export async function stallStore(
   }
   const durability = await checkDurability(gateway.url, load.acks);
   breaches.push(...durability.problems);
-  const w = others.worst;
+  const w = v.others.worst;
   return {
     scenario: `SIGSTOP 10 s ${serviceOf(sick)} (${sick})`,
     requests: samples.length,
-    failures: others.failures + early.failures + stalled.failures + late.failures,
+    failures: v.failures,
     p99: w ? `${w.store} ${ms(w.before)} → ${ms(w.during)} (×${w.ratio.toFixed(2)})` : "-",
     lost: durability.lost + durability.duplicated,
-    notes: `${sick}: ${stalled.unavailable} STORE_UNAVAILABLE (slowest ${ms(stalled.slowest)}), ` +
+    notes: `${sick}: ${v.sick.unavailable} STORE_UNAVAILABLE (slowest ${ms(v.sick.slowest)}), ` +
       `served ${
         Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"
       } s after SIGCONT; ` +
@@ -142,7 +121,7 @@ export async function stallStore(
         before.rssMiB.toFixed(0)
       } → ${
         during.rssMiB.toFixed(0)
-      } MiB; healthy p99 by phase: ${phases}; ${cpu}; ${durability.acked} acked adds checked`,
+      } MiB; healthy p99 by phase: ${v.phases}; ${v.cpu}; ${durability.acked} acked adds checked`,
     breaches,
   };
 }

@@ -201,3 +201,91 @@ export function cpuNote(
     return `${w.name} ${c.process.toFixed(0)}/${c.machine.toFixed(0)}%`;
   }).join(", ");
 }
+
+/** When one fault happened, for {@linkcode judgeFault} (all `Date.now()` values). */
+export interface FaultTimeline {
+  /** The load started. */
+  start: number;
+  /** The "before" window starts (after the warm-up). */
+  before: number;
+  /** The fault began (kill, SIGSTOP). */
+  fault: number;
+  /** The fault's second phase began (restart, SIGCONT). */
+  turn: number;
+  /** The sick store served again (or `end` if it never did). */
+  recovered: number;
+  /** The load stopped. */
+  end: number;
+}
+
+/** How a scenario names its fault, for the verdicts and notes. */
+export interface FaultLabels {
+  /** "is down and restarting". */
+  during: string;
+  /** "before the kill". */
+  before: string;
+  /** The sick store's window: "down". */
+  sick: string;
+  /** The two phases: ["down", "restarting"]. */
+  phases: [string, string];
+}
+
+/** Every verdict of one fault scenario on `sick`. */
+export interface FaultVerdict {
+  others: OthersVerdict;
+  sick: SickVerdict;
+  /** Healthy stores' worst p99 growth per phase (for the notes). */
+  phases: string;
+  /** Gateway and machine CPU per phase (for the notes). */
+  cpu: string;
+  failures: number;
+  breaches: string[];
+}
+
+/**
+ * Judges a kill or stall of `sick`: the healthy stores over the fault
+ * ({@linkcode judgeOthers}), the sick store before the fault and after its
+ * recovery ({@linkcode judgeHealthy}) and during it ({@linkcode judgeSick},
+ * each STORE_UNAVAILABLE within `boundMs`).
+ */
+export function judgeFault(
+  samples: readonly Sample[],
+  stores: readonly StoreName[],
+  sick: StoreName,
+  sampler: { cpu(from: number, to: number): { process: number; machine: number } },
+  t: FaultTimeline,
+  labels: FaultLabels,
+  boundMs: number,
+): FaultVerdict {
+  const healthy = stores.filter((s) => s !== sick);
+  const before = { name: "before", from: t.before, to: t.fault };
+  const others = judgeOthers(samples, healthy, { name: "run", from: t.start, to: t.end }, before, {
+    name: `${sick} ${labels.during}`,
+    from: t.fault,
+    to: t.recovered,
+  });
+  const phaseWindows = [
+    { name: labels.phases[0], from: t.fault, to: t.turn },
+    { name: labels.phases[1], from: t.turn, to: t.recovered },
+  ];
+  const early = judgeHealthy(samples, sick, { name: labels.before, from: t.start, to: t.fault });
+  const during = judgeSick(
+    samples,
+    sick,
+    { name: labels.sick, from: t.fault, to: t.recovered },
+    boundMs,
+  );
+  const late = judgeHealthy(samples, sick, {
+    name: "after recovery",
+    from: t.recovered,
+    to: t.end,
+  });
+  return {
+    others,
+    sick: during,
+    phases: phaseP99s(samples, healthy, before, phaseWindows),
+    cpu: cpuNote(sampler, [before, ...phaseWindows]),
+    failures: others.failures + early.failures + during.failures + late.failures,
+    breaches: [...others.breaches, ...early.breaches, ...during.breaches, ...late.breaches],
+  };
+}
