@@ -11,13 +11,8 @@
  * @module
  */
 import type { StoreName } from "../../../stores/types.ts";
-import { HANG_SECONDS, newTag, TAG_EVERY } from "./load.ts";
+import { ADD, HANG_SECONDS, LIST, newTag, TAG_EVERY } from "./load.ts";
 import { type Ack, classify, CONNECTION_ERROR, type Op, TIMEOUT } from "./samples.ts";
-
-const ADD = `mutation($store: Store!, $word: String!, $definition: String!) {
-  addWord(store: $store, word: $word, definition: $definition) { id word }
-}`;
-const LIST = `query($store: Store!) { words(store: $store, limit: 20) { id } }`;
 
 /** One request and how it ended. */
 export interface Attempt {

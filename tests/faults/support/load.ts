@@ -7,13 +7,21 @@
  * again by search; every acknowledged add is kept as an {@linkcode Ack}.
  *
  * Paced: the whole load sends {@linkcode LoadOptions.rate} requests per
- * second, split evenly over the stores (autocannon's `overallRate` per
- * instance), whatever the number of connections. An unpaced closed loop
- * saturates this 2-core machine, and then every other consumer of CPU (a
- * JVM restarting next to the gateway) shows up in every store's p99: that
- * measures the machine's scheduler, not the gateway's isolation. Paced,
- * a store that fails fast also does not free connections to pile more load
- * on the healthy ones.
+ * second, split evenly over the stores and their connections, whatever the
+ * number of connections. An unpaced closed loop saturates this 2-core
+ * machine, and then every other consumer of CPU (a JVM restarting next to
+ * the gateway) shows up in every store's p99: that measures the machine's
+ * scheduler, not the gateway's isolation. Paced, a store that fails fast
+ * also does not free connections to pile more load on the healthy ones.
+ *
+ * Spread over the second: autocannon paces a connection by letting it send
+ * its whole quota for the second back to back when a 1 s timer fires
+ * (`reqsMadeThisSecond` in its httpClient.js), and every connection of an
+ * instance shares that timer's phase. One instance with all connections
+ * therefore sends the second's 240 requests as one burst, and what it
+ * measures is how long that burst takes to drain (median 20–40 ms for a
+ * Redis read that takes 2 ms alone). So each connection here is its own
+ * one-connection instance, started at its own phase of the second.
  *
  * Bounded: traffic goes to the gateway's 127.0.0.1 URL only, and every
  * instance stops after `maxSeconds` even if {@linkcode MixedLoad.stop} is
@@ -39,10 +47,12 @@ export const TAG_EVERY = 500;
 /** Seconds without a response after which autocannon gives up on a request (a hang). */
 export const HANG_SECONDS = 5;
 
-const ADD = `mutation($store: Store!, $word: String!, $definition: String!) {
+/** The load's write: one `addWord`. */
+export const ADD = `mutation($store: Store!, $word: String!, $definition: String!) {
   addWord(store: $store, word: $word, definition: $definition) { id word }
 }`;
-const LIST = `query($store: Store!) { words(store: $store, limit: 20) { id } }`;
+/** The load's read: the first page of `words`. */
+export const LIST = `query($store: Store!) { words(store: $store, limit: 20) { id } }`;
 
 /** The fields of autocannon's per-request options this module uses. */
 interface RequestSpec {
@@ -89,6 +99,9 @@ export class MixedLoad {
   readonly acks: Ack[] = [];
   readonly startedAt = Date.now();
   #running: { instance: Instance; done: Promise<void> }[] = [];
+  /** Connections whose phase has not come yet. */
+  #pending = new Set<ReturnType<typeof setTimeout>>();
+  #stopped = false;
   /** Once set, connections send only `/healthz` (ignored) so that in-flight adds can finish. */
   #draining = false;
   #addsSent = 0;
@@ -96,8 +109,17 @@ export class MixedLoad {
 
   constructor(readonly options: LoadOptions) {
     const per = Math.max(1, Math.floor(options.connections / options.stores.length));
-    const rate = Math.max(1, Math.round((options.rate ?? LOAD_RATE) / options.stores.length));
-    for (const store of options.stores) this.#running.push(this.#start(store, per, rate));
+    const total = per * options.stores.length;
+    const rates = spread(options.rate ?? LOAD_RATE, total);
+    // Connection i starts at i/total of the second; stores interleave, so each gets every phase.
+    for (let i = 0; i < total; i++) {
+      const store = options.stores[i % options.stores.length];
+      const timer = setTimeout(() => {
+        this.#pending.delete(timer);
+        if (!this.#stopped) this.#running.push(this.#start(store, rates[i]));
+      }, Math.floor(i * 1000 / total));
+      this.#pending.add(timer);
+    }
   }
 
   /** Adds sent whose answer never came (unknown outcome); 0 after a clean {@linkcode stop}. */
@@ -115,15 +137,15 @@ export class MixedLoad {
     while (this.#addsSent > this.#addsEnded && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
+    this.#stopped = true;
+    for (const timer of this.#pending) clearTimeout(timer);
+    this.#pending.clear();
     for (const r of this.#running) r.instance.stop();
     await Promise.all(this.#running.map((r) => r.done));
   }
 
-  #start(
-    store: StoreName,
-    connections: number,
-    rate: number,
-  ): { instance: Instance; done: Promise<void> } {
+  /** One connection to `store` sending `rate` requests per second, alternating add and list. */
+  #start(store: StoreName, rate: number): { instance: Instance; done: Promise<void> } {
     const tags: string[] = [];
     let adds = 0;
     // autocannon records a response's body, then emits its latency, synchronously in that order.
@@ -178,8 +200,8 @@ export class MixedLoad {
     const done = new Promise<void>((r) => finish = r);
     const instance = autocannon({
       url: this.options.url,
-      connections,
-      overallRate: rate,
+      connections: 1,
+      connectionRate: rate,
       duration: this.options.maxSeconds,
       timeout: HANG_SECONDS,
       requests,
@@ -213,6 +235,12 @@ export class MixedLoad {
     });
     return { instance, done };
   }
+}
+
+/** `total` split into `parts` whole numbers that differ by at most one (at least 1 each). */
+function spread(total: number, parts: number): number[] {
+  const base = Math.floor(total / parts);
+  return Array.from({ length: parts }, (_, i) => Math.max(1, base + (i < total % parts ? 1 : 0)));
 }
 
 /** What `GET /healthz` answers; the drain's idle requests are recognised by it. */
