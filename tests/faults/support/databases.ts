@@ -28,17 +28,22 @@ const CLOSE_FDS = 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec
   'exec "$@"';
 
 /**
- * Niceness a killed database restarts at, until it is ready. The matrix
- * shares two cores with the gateway and the other databases; a JVM starting
- * (Cassandra, Elasticsearch: ~20 s of one to two cores) would otherwise take
- * CPU from all of them, which on a real deployment runs on other hosts.
+ * A killed database restarts under SCHED_IDLE (`chrt --idle 0`) until it is
+ * ready: it gets only CPU time nobody else wants, and a waking gateway or
+ * healthy database thread preempts it at once. The matrix shares two cores
+ * with the gateway and the other databases; a server starting (an Erlang VM
+ * and its `rabbitmqctl` probes, a JVM: seconds of one to two cores) would
+ * otherwise sit in front of their threads for a scheduler slice at every
+ * wake-up, which on a real deployment runs on other hosts. Niceness 10 was
+ * not enough: a RabbitMQ restart still tripled MongoDB's and doubled
+ * Redis's p99.
  */
-export const RESTART_NICENESS = 10;
+const RESTART_SCHEDULING = ["chrt", "--idle", "0"];
 
-/** `scripts/matrix.ts <args>` with no inherited descriptors, piped output, at `niceness`. */
-function matrixCommand(args: string[], niceness = 0): Deno.Command {
+/** `scripts/matrix.ts <args>` with no inherited descriptors, piped output; `idle`: under SCHED_IDLE. */
+function matrixCommand(args: string[], idle = false): Deno.Command {
   const run = [Deno.execPath(), "run", "--allow-all", MATRIX, ...args];
-  const command = niceness ? ["nice", "-n", String(niceness), ...run] : run;
+  const command = idle ? [...RESTART_SCHEDULING, ...run] : run;
   return new Deno.Command("bash", {
     args: ["-c", CLOSE_FDS, "bash", ...command],
     cwd: ROOT,
@@ -93,16 +98,16 @@ export function resumeDatabase(pids: readonly number[]): void {
 }
 
 /**
- * `scripts/matrix.ts up <service>` at {@linkcode RESTART_NICENESS}: starts the
- * database and waits until it is ready, then puts every thread of it back to
- * niceness 0. Resolves with `readyAt`, the `Date.now()` at which the runner
+ * `scripts/matrix.ts up <service>` under SCHED_IDLE (see
+ * {@linkcode RESTART_SCHEDULING}): starts the database and waits until it is
+ * ready, then puts every thread of it back to the normal policy. Resolves with `readyAt`, the `Date.now()` at which the runner
  * printed its "ready" line (or the runner's exit, for a server it found running).
  */
 export async function restartDatabase(
   store: NetworkStore,
 ): Promise<{ readyAt: number; output: string }> {
   const service = serviceOf(store);
-  const child = matrixCommand(["up", service], RESTART_NICENESS).spawn();
+  const child = matrixCommand(["up", service], true).spawn();
   let output = "";
   let readyAt: number | undefined;
   const decoder = new TextDecoder();
@@ -114,7 +119,7 @@ export async function restartDatabase(
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
   if (!status.success) throw new Error(`matrix up ${service} failed:\n${output.slice(-3000)}`);
-  await unnice(await databaseTree(store));
+  await unidle(await databaseTree(store));
   return { readyAt: readyAt ?? Date.now(), output };
 }
 
@@ -134,24 +139,16 @@ export async function restoreMatrix(): Promise<void> {
   }
 }
 
-/** Niceness 0 for every thread of `pids` (niceness is per thread on Linux). */
-async function unnice(pids: readonly number[]): Promise<void> {
-  const tids: string[] = [];
-  for (const pid of pids) {
-    try {
-      for await (const t of Deno.readDir(`/proc/${pid}/task`)) tids.push(t.name);
-    } catch {
-      // exited
-    }
-  }
-  if (tids.length === 0) return;
-  // A thread that ended meanwhile makes renice report an error for it alone; the rest are set.
-  await new Deno.Command("renice", {
-    args: ["-n", "0", "-p", ...tids],
-    stdout: "null",
-    stderr: "null",
-  })
-    .output();
+/** SCHED_OTHER for every thread of `pids` (the policy is per thread on Linux). */
+async function unidle(pids: readonly number[]): Promise<void> {
+  // A process that ended meanwhile makes chrt fail for it alone.
+  await Promise.all(pids.map((pid) =>
+    new Deno.Command("chrt", {
+      args: ["--all-tasks", "--other", "--pid", "0", String(pid)],
+      stdout: "null",
+      stderr: "null",
+    }).output()
+  ));
 }
 
 /** Promise-based sleep. */
