@@ -82,14 +82,20 @@ export async function startServer(
     for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
   };
   const done = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited: Deno.CommandStatus | undefined;
+  child.status.then((s) => exited = s);
   const deadline = Date.now() + 20_000;
   let port: string | undefined;
   while (!port) {
     port = text.match(/Listening on http:\/\/localhost:(\d+)\//)?.[1];
     if (port) break;
+    if (exited) {
+      await done;
+      throw new Error(`server exited with code ${exited.code} before listening:\n${text}`);
+    }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`server did not start:\n${text}`);
+      throw new Error(`server did not start within 20 s:\n${text}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
