@@ -36,6 +36,7 @@ const graphql = createGraphQL({
   graphiql: config.graphiql,
   security: config.security,
   secrets,
+  serverTiming: config.serverTiming,
 });
 let stopping = false;
 const app = createApp({

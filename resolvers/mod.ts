@@ -10,9 +10,21 @@ import { newRecord } from "../stores/records.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
 import type { StoreName, WordRecord } from "../stores/types.ts";
 
+/** Times a store call (the server's `Server-Timing`, when enabled). */
+export interface StoreTiming {
+  measure<T>(store: StoreName, fn: () => Promise<T>): Promise<T>;
+}
+
 /** What every resolver receives as context. */
 export interface GatewayContext {
   registry: StoreRegistry;
+  /** Present when the server reports store timings. */
+  timing?: StoreTiming;
+}
+
+/** Runs `fn` against `store`, timed when the context has a timer. */
+function onStore<T>(ctx: GatewayContext, store: StoreName, fn: () => Promise<T>): Promise<T> {
+  return ctx.timing ? ctx.timing.measure(store, fn) : fn();
 }
 
 /** A word as the `Word` type resolves it. */
@@ -34,11 +46,12 @@ interface AddWordArgs {
 /** Resolvers for Query and Mutation. */
 export const resolvers = {
   Query: {
-    words(_: unknown, args: WordsArgs, { registry }: GatewayContext): Promise<WordResult[]> {
+    words(_: unknown, args: WordsArgs, ctx: GatewayContext): Promise<WordResult[]> {
       const search = validSearch(args.search);
       const page = validPage(args.limit, args.offset);
       return storeCall(async () => {
-        const rows = await registry.get(args.store).list({ search, ...page });
+        const store = ctx.registry.get(args.store);
+        const rows = await onStore(ctx, args.store, () => store.list({ search, ...page }));
         return rows.map((r) => ({ ...r, store: args.store }));
       });
     },
@@ -47,13 +60,13 @@ export const resolvers = {
     },
   },
   Mutation: {
-    addWord(_: unknown, args: AddWordArgs, { registry }: GatewayContext): Promise<WordResult> {
+    addWord(_: unknown, args: AddWordArgs, ctx: GatewayContext): Promise<WordResult> {
       const word = validText("word", args.word, false);
       const definition = validText("definition", args.definition, true);
       return storeCall(async () => {
-        const store = registry.get(args.store);
+        const store = ctx.registry.get(args.store);
         const record = newRecord(word, definition);
-        await store.add(record);
+        await onStore(ctx, args.store, () => store.add(record));
         return { ...record, store: args.store };
       });
     },

@@ -25,6 +25,8 @@ export interface Config {
   shutdownDrainMs: number;
   /** Whether GraphiQL and introspection are served. */
   graphiql: boolean;
+  /** Whether responses carry a `Server-Timing` entry per store call (`SERVER_TIMING`). */
+  serverTiming: boolean;
   /** Limits and access rules of the HTTP and GraphQL layer. */
   security: SecurityConfig;
 }
@@ -142,6 +144,7 @@ export function parseConfig(
     reconnectMaxMs: int(env, "RECONNECT_MAX_MS", 10_000, 100, 600_000),
     shutdownDrainMs: int(env, "SHUTDOWN_DRAIN_MS", 1000, 0, 8000),
     graphiql: bool(env, "GRAPHIQL", true),
+    serverTiming: bool(env, "SERVER_TIMING", false),
     security: parseSecurity(env),
   });
 }

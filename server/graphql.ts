@@ -24,6 +24,7 @@ import { useQueryLimits } from "./query_limits.ts";
 import { useMutationRateLimit } from "./rate_limit.ts";
 import { useRequestGuards } from "./request_guards.ts";
 import { useBearerTokens } from "./auth.ts";
+import { useServerTiming } from "./server_timing.ts";
 
 /** The SDL contract, read once. */
 export const typeDefs = Deno.readTextFileSync(new URL("../schema.graphql", import.meta.url));
@@ -40,6 +41,8 @@ export interface GraphQLOptions {
   security?: SecurityConfig;
   /** Texts the log must never show (store URLs and passwords). */
   secrets?: readonly string[];
+  /** Add a `Server-Timing` header with each store call's duration (server/server_timing.ts). */
+  serverTiming?: boolean;
 }
 
 /** Builds the `/graphql` handler. */
@@ -65,6 +68,7 @@ export function createGraphQL(options: GraphQLOptions) {
       useMutationRateLimit(security.rateLimitPerMinute),
       useBearerTokens(security),
       useErrorCodes(),
+      options.serverTiming ? useServerTiming() : {},
       // Compiled execution halves the per-request GraphQL cost (see README, Performance);
       // only for operations the schema has, so the rest keep graphql-js's own errors.
       useGraphQlJit({}, { enableIf: ({ document }) => onlyQueriesAndMutations(document) }),

@@ -265,3 +265,41 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "with SERVER_TIMING=true each store call is reported in Server-Timing; by default nothing is",
+  opts,
+  async () => {
+    const post = (url: string, query: string) =>
+      fetch(`${url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ query }),
+      });
+    const timed = await startServer({ SERVER_TIMING: "true" });
+    const plain = await startServer();
+    try {
+      const add = await post(
+        timed.url,
+        `mutation { addWord(store: SQLITE, word: "timed", definition: "d") { id } }`,
+      );
+      await add.body?.cancel();
+      const header = add.headers.get("server-timing") ?? "";
+      const dur = Number(header.match(/^store;desc="SQLITE";dur=(\d+\.\d{2})$/)?.[1]);
+      assertOk(dur >= 0, `Server-Timing after addWord: ${header}`);
+      const list = await post(timed.url, `{ words(store: SQLITE) { id } }`);
+      assertEquals((await list.json()).data.words.length, 1);
+      assertStringIncludes(list.headers.get("server-timing") ?? "", `store;desc="SQLITE";dur=`);
+      // Rejected before any store was called: nothing to report.
+      const bad = await post(timed.url, `{ words(store: SQLITE, limit: -1) { id } }`);
+      await bad.body?.cancel();
+      assertEquals(bad.headers.get("server-timing"), null);
+      const off = await post(plain.url, `{ words(store: SQLITE) { id } }`);
+      await off.body?.cancel();
+      assertEquals(off.headers.get("server-timing"), null);
+    } finally {
+      await timed.stop();
+      await plain.stop();
+    }
+  },
+);
