@@ -9,9 +9,9 @@
 import type { StoreName } from "../../../stores/types.ts";
 import { sleep } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
-import { cpuNote, judgeOthers } from "../support/judge.ts";
+import { cpuNote, describeGrowth, judgeOthers } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
-import { ms, type SummaryRow } from "../support/summary.ts";
+import type { SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
 import { CONNECTIONS } from "./kill.ts";
 
@@ -52,7 +52,7 @@ export async function control(gateway: Gateway, stores: readonly StoreName[]): P
     scenario: "control: no fault",
     requests: load.samples.length,
     failures: verdict.failures,
-    p99: w ? `${w.store} ${ms(w.before)} → ${ms(w.during)} (×${w.ratio.toFixed(2)})` : "-",
+    p99: describeGrowth(w),
     lost: durability.lost + durability.duplicated,
     notes: `two 10 s windows, nothing hurt; ${cpuNote(sampler, [first, second])}; ${
       (load.samples.length / ((end - start) / 1000)).toFixed(0)

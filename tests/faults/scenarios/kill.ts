@@ -21,7 +21,7 @@ import {
   sleep,
 } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
-import { judgeFault, waitServing } from "../support/judge.ts";
+import { describeGrowth, judgeFault, waitServing } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { OK, windowOf } from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
@@ -111,7 +111,7 @@ export async function killAndRestart(
     scenario: `kill -9 ${serviceOf(sick)} (${sick})`,
     requests: samples.length,
     failures: v.failures,
-    p99: w ? `${w.store} ${ms(w.before)} → ${ms(w.during)} (×${w.ratio.toFixed(2)})` : "-",
+    p99: describeGrowth(w),
     lost: durability.lost + durability.duplicated,
     notes:
       `${sick}: ${v.sick.unavailable} STORE_UNAVAILABLE (slowest ${

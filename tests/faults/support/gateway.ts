@@ -16,13 +16,17 @@ export interface Gateway extends ServerProcess {
   pid: number;
 }
 
-/** Starts `main.ts` with the matrix environment and `sqliteDir/words.db`. */
+/**
+ * Starts `main.ts` with the matrix environment and `sqliteDir/words.db`, and
+ * `SERVER_TIMING=true` so each sample tells the store's share of its latency.
+ */
 export async function startGateway(sqliteDir: string): Promise<Gateway> {
   const env = {
     ...testEnv,
     PORT: "0",
     HOST: "127.0.0.1",
     RATE_LIMIT_PER_MINUTE: "0",
+    SERVER_TIMING: "true",
     SQLITE_PATH: `${sqliteDir}/words.db`,
     NO_COLOR: "1",
   };

@@ -31,7 +31,15 @@
  */
 import autocannonUntyped from "autocannon";
 import type { StoreName } from "../../../stores/types.ts";
-import { type Ack, classify, CONNECTION_ERROR, type Op, type Sample, TIMEOUT } from "./samples.ts";
+import {
+  type Ack,
+  classify,
+  CONNECTION_ERROR,
+  type Op,
+  type Sample,
+  serverTimingMs,
+  TIMEOUT,
+} from "./samples.ts";
 
 /**
  * The suite's request rate over all stores, about a quarter of what the
@@ -61,7 +69,12 @@ interface RequestSpec {
   headers: Record<string, string>;
   body?: string;
   setupRequest?: (req: RequestSpec) => RequestSpec;
-  onResponse: (status: number, body: string) => void;
+  onResponse: (
+    status: number,
+    body: string,
+    context: unknown,
+    headers: Record<string, string | string[]>,
+  ) => void;
 }
 
 interface Instance {
@@ -149,15 +162,21 @@ export class MixedLoad {
     const tags: string[] = [];
     let adds = 0;
     // autocannon records a response's body, then emits its latency, synchronously in that order.
-    let last: { op: Op; status: number; outcome: string } | "ignore" | undefined;
+    let last: { op: Op; status: number; outcome: string; storeMs?: number } | "ignore" | undefined;
     const headers = { "content-type": "application/json" };
-    const record = (op: Op) => (status: number, body: string) => {
+    const record = (op: Op) =>
+    (
+      status: number,
+      body: string,
+      _context: unknown,
+      responseHeaders: Record<string, string | string[]>,
+    ) => {
       if (body === HEALTHZ_BODY) {
         last = "ignore";
         return;
       }
       const { outcome, word } = classify(status, body);
-      last = { op, status, outcome };
+      last = { op, status, outcome, storeMs: serverTimingMs(timingHeader(responseHeaders)) };
       if (op === "add") this.#addsEnded++;
       if (op === "add" && word) {
         const tag = word.word.split(" ")[0];
@@ -218,6 +237,7 @@ export class MixedLoad {
         ms,
         status,
         outcome: known?.outcome ?? "UNATTRIBUTED",
+        storeMs: known?.storeMs,
       });
     });
     instance.on("reqError", (error) => {
@@ -241,6 +261,14 @@ export class MixedLoad {
 function spread(total: number, parts: number): number[] {
   const base = Math.floor(total / parts);
   return Array.from({ length: parts }, (_, i) => Math.max(1, base + (i < total % parts ? 1 : 0)));
+}
+
+/** The `Server-Timing` header among autocannon's (raw-cased) response headers. */
+function timingHeader(headers: Record<string, string | string[]>): string | string[] | undefined {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (name.toLowerCase() === "server-timing") return value;
+  }
+  return undefined;
 }
 
 /** What `GET /healthz` answers; the drain's idle requests are recognised by it. */

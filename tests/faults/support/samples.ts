@@ -36,6 +36,20 @@ export interface Sample {
   status: number;
   /** {@linkcode OK}, the first error's `extensions.code`, or one of the constants above. */
   outcome: string;
+  /**
+   * Milliseconds of `ms` the gateway spent waiting for the store (its
+   * `Server-Timing`), when it called one; the rest is the gateway's own.
+   */
+  storeMs?: number;
+}
+
+/** The total `dur` of a `Server-Timing` header value (undefined when absent or empty). */
+export function serverTimingMs(header: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(header) ? header.join(",") : header;
+  if (!text) return undefined;
+  let total: number | undefined;
+  for (const m of text.matchAll(/;\s*dur=([0-9.]+)/g)) total = (total ?? 0) + Number(m[1]);
+  return total;
 }
 
 /** An `addWord` the gateway acknowledged. */
@@ -94,6 +108,12 @@ export function windowOf(
 export function p99(samples: readonly Sample[]): number {
   const sorted = Float64Array.from(samples.map((s) => s.ms)).sort();
   return percentile(sorted, 99);
+}
+
+/** The 99th percentile of the store's share ({@linkcode Sample.storeMs}), over the samples that have one. */
+export function storeP99(samples: readonly Sample[]): number {
+  const shares = samples.flatMap((s) => s.storeMs === undefined ? [] : [s.storeMs]);
+  return percentile(Float64Array.from(shares).sort(), 99);
 }
 
 /** The largest latency of `samples`, 0 when empty. */
