@@ -2,7 +2,7 @@
  * The control: the kill scenario's load and windows with no fault at all, so
  * the summary shows how far a healthy store's p99 moves between two windows
  * on this machine by itself (the noise under the 2× rule). Judged by the same
- * rules: no failure, p99 within 2×, nothing lost.
+ * rules: no failure, p99 within 2× + 25 ms, nothing lost.
  *
  * @module
  */

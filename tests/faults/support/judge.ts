@@ -1,7 +1,8 @@
 /**
  * The rules a fault scenario is judged by, over the samples of its load:
  * the healthy stores must not fail and must keep their p99 within
- * {@linkcode P99_FACTOR} of its value before the fault; the sick store may
+ * {@linkcode P99_FACTOR} of its value before the fault, plus
+ * {@linkcode P99_NOISE_MS}; the sick store may
  * only answer data or `STORE_UNAVAILABLE`, each within a bound, never hang.
  *
  * @module
@@ -22,6 +23,20 @@ import { ms } from "./summary.ts";
 
 /** How much worse a healthy store's p99 may get during a fault. */
 export const P99_FACTOR = 2;
+/**
+ * Milliseconds a healthy store's p99 may move on top of {@linkcode P99_FACTOR}:
+ * what it moves on this machine with no fault at all. With the paced load,
+ * healthy p99s are 5–25 ms (Elasticsearch's refresh-bound adds ~300 ms), and
+ * between consecutive 10 s windows of a run with nothing hurt they moved by up
+ * to ×2.1 and +10 ms (RabbitMQ 5.7 → 12.1 ms, MySQL 12.6 → 21.9 ms: one fsync
+ * or GC pause is 3 of a window's 300 samples), and MongoDB by +38 ms over 60 s
+ * (FerretDB sorts the whole collection for every page, and the load adds 15
+ * words a second). Without it, "2× of 6 ms" fails runs in which nothing
+ * happened; with it, what the rule is for still fails: requests of a healthy
+ * store queued behind a dead one, or a starved pool, cost hundreds of
+ * milliseconds to seconds.
+ */
+export const P99_NOISE_MS = 25;
 /** The one error code a sick store may answer. */
 export const UNAVAILABLE = "STORE_UNAVAILABLE";
 
@@ -65,8 +80,8 @@ export function describeGrowth(w: Growth | undefined): string {
 
 /**
  * Healthy stores: no failure at all in `all`, and p99 over the whole fault
- * (`during`: from the fault until the sick store serves again) within the
- * factor of `before`.
+ * (`during`: from the fault until the sick store serves again) at most
+ * {@linkcode P99_FACTOR} × its p99 `before` + {@linkcode P99_NOISE_MS}.
  */
 export function judgeOthers(
   samples: readonly Sample[],
@@ -101,11 +116,11 @@ export function judgeOthers(
         storeDuring: storeP99(duringSamples),
       };
     }
-    if (ratio > P99_FACTOR) {
+    if (fault > P99_FACTOR * base + P99_NOISE_MS) {
       verdict.breaches.push(
         `${store} p99 ${ms(fault)} while ${during.name} vs ${ms(base)} before (×${
           ratio.toFixed(2)
-        })`,
+        }; limit ${P99_FACTOR}× + ${P99_NOISE_MS} ms = ${ms(P99_FACTOR * base + P99_NOISE_MS)})`,
       );
     }
   }
