@@ -141,7 +141,7 @@ export function parseConfig(
     stores,
     requestTimeoutMs: int(env, "REQUEST_TIMEOUT_MS", 2000, 50, 60_000),
     connectTimeoutMs,
-    reconnectMaxMs: int(env, "RECONNECT_MAX_MS", 10_000, 100, 600_000),
+    reconnectMaxMs: int(env, "RECONNECT_MAX_MS", 2000, 100, 600_000),
     shutdownDrainMs: int(env, "SHUTDOWN_DRAIN_MS", 1000, 0, 8000),
     graphiql: bool(env, "GRAPHIQL", true),
     serverTiming: bool(env, "SERVER_TIMING", false),

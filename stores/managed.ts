@@ -45,6 +45,9 @@ export interface ManagedStoreOptions {
 
 /** Time on top of the connect timeout that creating the schema may take on first use. */
 const OPEN_GRACE_MS = 15_000;
+/** Failed reconnection attempts logged one by one; after them, one line per {@linkcode LOG_EVERY_ATTEMPTS}. */
+const LOGGED_ATTEMPTS = 3;
+const LOG_EVERY_ATTEMPTS = 30;
 
 type State =
   | { kind: "connecting"; since: number; attempts: number }
@@ -166,9 +169,15 @@ export class ManagedStore {
       backoff: new ExponentialBackoff({ initialDelay: 200, maxDelay: this.#opts.reconnectMaxMs }),
     });
     policy.onRetry(({ delay, ...rest }) => {
-      if (this.#state.kind === "connecting") this.#state.attempts++;
+      const attempt = this.#state.kind === "connecting" ? ++this.#state.attempts : 0;
+      // The first failures, then about one line a minute at the default cap, not one per attempt.
+      if (attempt > LOGGED_ATTEMPTS && attempt % LOG_EVERY_ATTEMPTS !== 0) return;
       const err = "error" in rest ? rest.error : undefined;
-      this.#log(`cannot connect (${this.#redact(err)}); next attempt in ${Math.round(delay)} ms`);
+      this.#log(
+        `cannot connect (${this.#redact(err)}); attempt ${attempt}, next in ${
+          Math.round(delay)
+        } ms`,
+      );
     });
     this.#connecting = policy.execute(async ({ signal }) => {
       if (signal.aborted) throw new TaskCancelledError();
