@@ -9,7 +9,7 @@
 import type { StoreName } from "../../../stores/types.ts";
 import { sleep } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
-import { cpuNote, describeGrowth, judgeOthers } from "../support/judge.ts";
+import { cpuNote, describeWorst, judgeOthers } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import type { SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
@@ -42,17 +42,15 @@ export async function control(gateway: Gateway, stores: readonly StoreName[]): P
   }
   const first = { name: "first window", from: before, to: during };
   const second = { name: "second window", from: during, to: end };
-  const verdict = judgeOthers(load.samples, stores, { name: "run", from: start, to: end }, first, {
-    ...second,
-    name: "the second window",
-  });
+  const verdict = judgeOthers(load.samples, stores, { name: "run", from: start, to: end }, first, [
+    { ...second, judged: true },
+  ]);
   const durability = await checkDurability(gateway.url, load.acks);
-  const w = verdict.worst;
   return {
     scenario: "control: no fault",
     requests: load.samples.length,
     failures: verdict.failures,
-    p99: describeGrowth(w),
+    p99: describeWorst(verdict.worst),
     lost: durability.lost + durability.duplicated,
     notes: `two 10 s windows, nothing hurt; ${cpuNote(sampler, [first, second])}; ${
       (load.samples.length / ((end - start) / 1000)).toFixed(0)

@@ -4,8 +4,9 @@
  * keeps going for 10 s, then the database is restarted with `matrix up`. The
  * gateway is never restarted.
  *
- * Judged: the other stores never fail and keep their p99 within 2× (+ 25 ms) of before
- * the kill (while down, and while the database restarts); the killed store
+ * Judged: the other stores never fail, and keep their p99 within 2× (+ 25 ms)
+ * of before the kill for the 10 s it is down (while it restarts their p99 is
+ * only reported: see `judgeFault`); the killed store
  * answers only STORE_UNAVAILABLE within 2 s, never hangs; it serves again
  * within 15 s of its database being ready; every acknowledged add (every
  * store) is listed exactly once afterwards.
@@ -21,7 +22,7 @@ import {
   sleep,
 } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
-import { describeGrowth, judgeFault, waitServing } from "../support/judge.ts";
+import { describeWorst, judgeFault, waitServing } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { OK, windowOf } from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
@@ -87,7 +88,6 @@ export async function killAndRestart(
     recovered,
     end: t.end,
   }, {
-    during: "is down and restarting",
     before: "before the kill",
     sick: "down",
     phases: ["down", "restarting"],
@@ -106,12 +106,11 @@ export async function killAndRestart(
     );
   }
   breaches.push(...durability.problems);
-  const w = v.others.worst;
   return {
     scenario: `kill -9 ${serviceOf(sick)} (${sick})`,
     requests: samples.length,
     failures: v.failures,
-    p99: describeGrowth(w),
+    p99: describeWorst(v.others.worst),
     lost: durability.lost + durability.duplicated,
     notes:
       `${sick}: ${v.sick.unavailable} STORE_UNAVAILABLE (slowest ${
@@ -120,7 +119,7 @@ export async function killAndRestart(
         readyAfterS.toFixed(1)
       } s after restart, ` +
       `served ${Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"} s after ready; ` +
-      `healthy p99 by phase: ${v.phases}; ${v.cpu}; ${durability.acked} acked adds checked`,
+      `${v.cpu}; ${durability.acked} acked adds checked`,
     breaches,
   };
 }

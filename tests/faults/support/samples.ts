@@ -116,6 +116,18 @@ export function storeP99(samples: readonly Sample[]): number {
   return percentile(Float64Array.from(shares).sort(), 99);
 }
 
+/**
+ * The 99th percentile of what is left of each request once its database call
+ * ({@linkcode Sample.storeMs}) is taken out: the gateway's own time, plus the
+ * loopback and the load generator. Over the samples that have a database call.
+ */
+export function gatewayP99(samples: readonly Sample[]): number {
+  const rest = samples.flatMap((s) =>
+    s.storeMs === undefined ? [] : [Math.max(0, s.ms - s.storeMs)]
+  );
+  return percentile(Float64Array.from(rest).sort(), 99);
+}
+
 /** The largest latency of `samples`, 0 when empty. */
 export function maxMs(samples: readonly Sample[]): number {
   return samples.reduce((m, s) => Math.max(m, s.ms), 0);

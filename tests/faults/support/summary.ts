@@ -14,7 +14,7 @@ export interface SummaryRow {
   requests: number;
   /** Responses that break the scenario's rules (expected STORE_UNAVAILABLE of the sick store excluded). */
   failures: number;
-  /** The p99 the scenario judges, in words (e.g. "others 41 → 63 ms (×1.5)"). */
+  /** The p99 the scenario judges, in words (e.g. "REDIS down: MYSQL 6.4 → 9.1 ms (×1.42; …)"). */
   p99: string;
   /** Acknowledged adds missing or duplicated afterwards. */
   lost: number;
@@ -26,10 +26,12 @@ export interface SummaryRow {
 
 const LEGEND = `requests: responses received, all stores. failures: responses that break the
 scenario's rules (the sick store's STORE_UNAVAILABLE answers are expected, not failures). p99: for a
-kill or stall, the healthy store whose p99 grew most, from before the fault to the whole time from
-the fault until the sick store served again; for the soak, all requests after the warm-up (per
-store in brackets); for SIGTERM, the requests sent before the signal. lost writes: acknowledged
-addWord calls missing or duplicated afterwards.`;
+kill or stall, per phase, the healthy store whose p99 grew most from before the fault, with its
+database call (Server-Timing) and the rest (the gateway's own) beside it; judged while the sick
+database is down or stalled, only reported while it restarts or resumes; for the control, the
+second 10 s window against the first; for the soak, all requests after the warm-up (per store in
+brackets); for SIGTERM, the requests sent before the signal. lost writes: acknowledged addWord calls
+missing or duplicated afterwards.`;
 
 const ARTIFACT = new URL("../../artifacts/faults.md", import.meta.url).pathname;
 
