@@ -14,15 +14,8 @@ import { ArgsError, type BenchOptions, parseBenchArgs, USAGE } from "./bench/arg
 import { preflight, targetFor, timePage } from "./bench/cells.ts";
 import { LOAD_GENERATOR, measure } from "./bench/load.ts";
 import { describeMachine, machineLine } from "./bench/machine.ts";
-import {
-  baselineArgs,
-  GATEWAY_ARGS,
-  memoryOf,
-  RssSampler,
-  type ServerProcess,
-  startProcess,
-  waitForStores,
-} from "./bench/processes.ts";
+import { baselineArgs, GATEWAY_ARGS, RssSampler, startServer } from "./bench/processes.ts";
+import { memoryOf, type ServerProcess, waitForStores } from "./server_process.ts";
 import { writeResults } from "./bench/output.ts";
 import { seedStore } from "./bench/seed.ts";
 import { benchEnvironment, childEnvironment, openStore, storeConfigs } from "./bench/stores.ts";
@@ -121,14 +114,14 @@ async function main(opts: BenchOptions): Promise<number> {
   let baselinePeak = 0;
   let finished = false;
   try {
-    const gateway = await startProcess(GATEWAY_ARGS, childEnv, tmp);
+    const gateway = await startServer(GATEWAY_ARGS, childEnv, tmp);
     processes.push(gateway);
     sampler = new RssSampler(gateway.pid);
     for (const [store, why] of await waitForStores(gateway.url, stores)) {
       skip(store, `unhealthy in the gateway: ${why}`);
     }
     stores = stores.filter((s) => !skipped.some((k) => k.store === s));
-    const baseline = await startProcess(baselineArgs(stores), childEnv, tmp);
+    const baseline = await startServer(baselineArgs(stores), childEnv, tmp);
     processes.push(baseline);
     const urls = { gateway: gateway.url, baseline: baseline.url, token: childEnv.WRITE_TOKEN };
     const tag = Date.now().toString(36);

@@ -8,7 +8,7 @@
 import { assertEquals, assertOk, assertStringIncludes, assertThrows } from "./support/assert.ts";
 import { ArgsError, parseBenchArgs } from "../scripts/bench/args.ts";
 import { renderChart, ticks, xml } from "../scripts/bench/chart.ts";
-import { kibField } from "../scripts/bench/processes.ts";
+import { kibField } from "../scripts/server_process.ts";
 import { checkTargets, listingRows, listingTable, renderColumns } from "../scripts/bench/report.ts";
 import { countWords } from "../scripts/bench/seed.ts";
 import { percentile, Samples, summarise } from "../scripts/bench/stats.ts";

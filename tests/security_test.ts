@@ -9,6 +9,7 @@ import { assertEquals, assertOk, assertStringIncludes } from "./support/assert.t
 import { storeConfig, storeTest, testEnv } from "./support/env.ts";
 import { type ServerProcess, startServer, uniqueTag } from "./support/gateway.ts";
 import { STORE_NAMES, type StoreName } from "../stores/types.ts";
+import { waitForStores } from "../scripts/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -375,15 +376,10 @@ function hostileWords(tag: string): [string, Record<string, unknown>][] {
   ];
 }
 
-/** Waits until `/readyz` reports `store` healthy. */
+/** Waits until `/readyz` reports `store` healthy; throws after 30 s. */
 async function waitHealthy(server: ServerProcess, store: StoreName): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (true) {
-    const body = await (await fetch(`${server.url}/readyz`)).json();
-    if (body.stores.find((s: { store: string }) => s.store === store)?.healthy) return;
-    if (Date.now() > deadline) throw new Error(`${store} did not become healthy`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const unhealthy = await waitForStores(server.url, [store], 30_000);
+  if (unhealthy.size) throw new Error(`${store} did not become healthy: ${unhealthy.get(store)}`);
 }
 
 /** Hostile addWord inputs tried per store. */

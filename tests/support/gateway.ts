@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type ServerProcess, startProcess } from "../../scripts/server_process.ts";
 import { startArgs } from "../../scripts/start_command.ts";
 import { createGraphQL } from "../../server/graphql.ts";
 import { StoreRegistry } from "../../stores/registry.ts";
@@ -50,70 +51,22 @@ export class TestGateway {
   }
 }
 
-/** A real `main.ts` process listening on a free port. */
-export interface ServerProcess {
-  url: string;
-  child: Deno.ChildProcess;
-  /** Everything the server printed so far. */
-  output(): string;
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
-}
+export type { ServerProcess };
 
 /**
  * Starts `main.ts` as `deno task start` runs it, with `env` (plus PORT=0) in `cwd` (a temp directory by
- * default, so no `.env` files are read) and waits for its listening line.
+ * default, so no `.env` files are read) and waits for its listening line; keeps all of its output.
  */
 export async function startServer(
   env: Record<string, string> = {},
   cwd?: string,
 ): Promise<ServerProcess> {
-  const dir = cwd ?? await Deno.makeTempDir({ prefix: "gateway-test-" });
-  const child = new Deno.Command(Deno.execPath(), {
+  return await startProcess({
     args: startArgs(),
-    cwd: dir,
     env: { PORT: "0", HOST: "127.0.0.1", SQLITE_PATH: ":memory:", NO_COLOR: "1", ...env },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  const done = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  let exited: Deno.CommandStatus | undefined;
-  child.status.then((s) => exited = s);
-  const deadline = Date.now() + 20_000;
-  let port: string | undefined;
-  while (!port) {
-    port = text.match(/Listening on http:\/\/localhost:(\d+)\//)?.[1];
-    if (port) break;
-    if (exited) {
-      await done;
-      throw new Error(`server exited with code ${exited.code} before listening:\n${text}`);
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`server did not start within 20 s:\n${text}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    child,
-    output: () => text,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch {
-        // already gone
-      }
-      const status = await child.status;
-      await done;
-      return status;
-    },
-  };
+    cwd: cwd ?? await Deno.makeTempDir({ prefix: "gateway-test-" }),
+    startMs: 20_000,
+  });
 }
 
 /** A random tag that keeps one test's words apart from every other run's. */

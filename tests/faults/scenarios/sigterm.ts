@@ -50,10 +50,7 @@ export async function sigtermUnderLoad(
     await sleep(LOAD_MS);
     load.closing();
     termAt = Date.now();
-    first.child.kill("SIGTERM");
-    const timer = setTimeout(() => first.child.kill("SIGKILL"), KILL_AFTER_MS);
-    const status = await first.child.status;
-    clearTimeout(timer);
+    const status = await first.stop("SIGTERM", KILL_AFTER_MS);
     exit = { code: status.code, afterMs: Date.now() - termAt, killed: status.signal === "SIGKILL" };
     await load.finished();
   } finally {

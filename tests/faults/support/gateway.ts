@@ -9,12 +9,11 @@
  */
 import { testEnv } from "../../support/env.ts";
 import { type ServerProcess, startServer } from "../../support/gateway.ts";
+import { memoryOf, waitForStores } from "../../../scripts/server_process.ts";
 import { STORE_NAMES, type StoreName } from "../../../stores/types.ts";
 
 /** A started gateway process. */
-export interface Gateway extends ServerProcess {
-  pid: number;
-}
+export type Gateway = ServerProcess;
 
 /**
  * Starts `main.ts` with the matrix environment and `sqliteDir/words.db`, and
@@ -30,27 +29,15 @@ export async function startGateway(sqliteDir: string): Promise<Gateway> {
     SQLITE_PATH: `${sqliteDir}/words.db`,
     NO_COLOR: "1",
   };
-  const server = await startServer(env, sqliteDir);
-  return Object.assign(server, { pid: server.child.pid });
+  return await startServer(env, sqliteDir);
 }
 
 /** Polls `/readyz` until every store in `stores` is healthy; throws after `ms`. */
 export async function waitHealthy(url: string, stores: readonly StoreName[], ms = 120_000) {
-  const deadline = Date.now() + ms;
-  let last = "";
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/readyz`);
-      const body = await res.json() as { stores: { store: StoreName; healthy: boolean }[] };
-      const sick = body.stores.filter((s) => stores.includes(s.store) && !s.healthy);
-      if (sick.length === 0) return;
-      last = sick.map((s) => s.store).join(", ");
-    } catch (e) {
-      last = (e as Error).name;
-    }
-    await new Promise((r) => setTimeout(r, 500));
+  const unhealthy = await waitForStores(url, stores, ms);
+  if (unhealthy.size) {
+    throw new Error(`stores not healthy after ${ms} ms: ${[...unhealthy.keys()].join(", ")}`);
   }
-  throw new Error(`stores not healthy after ${ms} ms: ${last}`);
 }
 
 /** The stores this run can use: SQLite and every configured network store. */
@@ -60,12 +47,7 @@ export function configuredStores(): StoreName[] {
 
 /** Resident memory (VmRSS) of `pid` in MiB; NaN once it has exited. */
 export function rssMiB(pid: number): number {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? NaN) / 1024;
-  } catch {
-    return NaN;
-  }
+  return memoryOf(pid)?.rssMiB ?? NaN;
 }
 
 /** Open sockets of `pid` (file descriptors that are sockets); NaN once it has exited. */

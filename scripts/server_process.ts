@@ -1,0 +1,164 @@
+/**
+ * A server process on a free port, as the benchmark and the tests start the
+ * gateway (and the benchmark its baseline): `deno <args>` spawned with exactly
+ * the given environment, ready once it prints its "Listening on" line, and
+ * stopped with a signal (SIGKILL after a grace period). Also what `/proc` and
+ * the gateway's `/readyz` tell about it.
+ *
+ * @module
+ */
+import type { StoreName } from "../stores/types.ts";
+
+/** A started server process. */
+export interface ServerProcess {
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  readonly pid: number;
+  /** What it printed so far (only the last {@linkcode StartOptions.keepOutput} characters when set). */
+  output(): string;
+  /**
+   * Sends `signal` (SIGTERM by default), then SIGKILL if it still runs after
+   * `killAfterMs`; resolves with its exit status once its output is drained.
+   */
+  stop(signal?: Deno.Signal, killAfterMs?: number): Promise<Deno.CommandStatus>;
+}
+
+/** How to start a {@linkcode ServerProcess}. */
+export interface StartOptions {
+  /** Arguments to `deno`. */
+  args: string[];
+  /** The whole environment (nothing is inherited). */
+  env: Record<string, string>;
+  cwd: string;
+  /** How long to wait for the listening line (default 90 s). */
+  startMs?: number;
+  /** Keep only the last this many characters of output (default: all of it). */
+  keepOutput?: number;
+}
+
+const LISTENING = /Listening on http:\/\/(?:localhost|127\.0\.0\.1):(\d+)\//;
+/** Characters of output an error message quotes. */
+const ERROR_OUTPUT = 3000;
+/** Default grace between the stop signal and SIGKILL. */
+const KILL_AFTER_MS = 10_000;
+
+/**
+ * Spawns `deno <args>` and waits for its listening line; fails at once, with
+ * its output, if it exits first, and kills it if the line does not come
+ * within `startMs`.
+ */
+export async function startProcess(options: StartOptions): Promise<ServerProcess> {
+  const { args, env, cwd, startMs = 90_000, keepOutput = Infinity } = options;
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      text += decoder.decode(chunk, { stream: true });
+      if (text.length > keepOutput) text = text.slice(-keepOutput);
+    }
+  };
+  const drained = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited: Deno.CommandStatus | undefined;
+  child.status.then((s) => exited = s);
+  const deadline = Date.now() + startMs;
+  let port: string | undefined;
+  while (!(port = text.match(LISTENING)?.[1])) {
+    if (exited) {
+      await drained;
+      throw new Error(
+        `${args.at(-1)} exited with code ${exited.code} before listening:\n${
+          text.slice(-ERROR_OUTPUT)
+        }`,
+      );
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await child.status;
+      throw new Error(
+        `${args.at(-1)} did not listen within ${startMs / 1000} s:\n${text.slice(-ERROR_OUTPUT)}`,
+      );
+    }
+    await sleep(50);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    output: () => text,
+    async stop(signal: Deno.Signal = "SIGTERM", killAfterMs = KILL_AFTER_MS) {
+      if (!exited) {
+        try {
+          child.kill(signal);
+        } catch {
+          // exited meanwhile
+        }
+      }
+      const timer = setTimeout(() => !exited && child.kill("SIGKILL"), killAfterMs);
+      const status = await child.status;
+      clearTimeout(timer);
+      await drained;
+      return status;
+    },
+  };
+}
+
+/**
+ * Polls the gateway's `/readyz` every 500 ms until every store in `stores`
+ * is healthy or `ms` passed; resolves with the ones still unhealthy and why
+ * (empty when all are healthy).
+ */
+export async function waitForStores(
+  gatewayUrl: string,
+  stores: readonly StoreName[],
+  ms = 60_000,
+): Promise<Map<StoreName, string>> {
+  const deadline = Date.now() + ms;
+  const unhealthy = new Map<StoreName, string>();
+  for (;;) {
+    unhealthy.clear();
+    try {
+      const res = await fetch(`${gatewayUrl}/readyz`);
+      const body = await res.json() as {
+        stores: { store: StoreName; healthy: boolean; message?: string }[];
+      };
+      for (const s of body.stores) {
+        if (stores.includes(s.store) && !s.healthy) {
+          unhealthy.set(s.store, s.message ?? "unhealthy");
+        }
+      }
+    } catch (e) {
+      for (const s of stores) unhealthy.set(s, `readyz failed: ${(e as Error).name}`);
+    }
+    if (unhealthy.size === 0 || Date.now() > deadline) return unhealthy;
+    await sleep(500);
+  }
+}
+
+/** Resident memory of a process in MiB: current (VmRSS) and peak (VmHWM); undefined once it has exited. */
+export function memoryOf(pid: number): { rssMiB: number; peakMiB: number } | undefined {
+  let status: string;
+  try {
+    status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return undefined;
+  }
+  return { rssMiB: kibField(status, "VmRSS") / 1024, peakMiB: kibField(status, "VmHWM") / 1024 };
+}
+
+/** The kB value of `field` in a `/proc/<pid>/status` text, 0 when absent. */
+export function kibField(status: string, field: string): number {
+  const m = status.match(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m"));
+  return m ? Number(m[1]) : 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
