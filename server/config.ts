@@ -5,6 +5,7 @@
  * @module
  */
 import { parse as parseDotenv } from "dotenv";
+import { schemeProblem } from "../stores/server_url.ts";
 import { STORE_NAMES, type StoreConfig, type StoreName } from "../stores/types.ts";
 
 /** Everything the gateway needs to start. */
@@ -238,7 +239,7 @@ function origins(env: Record<string, string | undefined>, name: string): string[
   });
 }
 
-/** Checks the URL's shape without ever echoing it (it may hold a password). */
+/** Checks the URL's shape and scheme without ever echoing it (it may hold a password). */
 function checkUrl(store: StoreName, url: string): string {
   const parts = store === "SCYLLA" ? url.split(",").map((s) => s.trim()) : [url];
   for (const part of parts) {
@@ -251,6 +252,10 @@ function checkUrl(store: StoreName, url: string): string {
           store === "SCYLLA" ? "list of contact points (host:port or URLs)" : "URL"
         }`,
       );
+    }
+    if (store !== "SQLITE" && store !== "SCYLLA") {
+      const problem = schemeProblem(store, new URL(part));
+      if (problem) throw new ConfigError(problem);
     }
   }
   return url;

@@ -12,6 +12,7 @@
  */
 import mysql from "mysql2/promise";
 import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
 const DEFAULT_PORT = 3306;
@@ -22,37 +23,14 @@ const ISO_UTC = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}\.\d{3})Z$/;
 /** MariaDB leaves out the fraction of a DATETIME(3) that falls on a whole second. */
 const SQL_DATETIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?$/;
 
-interface Target {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-}
-
 /** Reads `mysql://user:password@host:port/database`; errors never echo the URL. */
-function parseUrl(raw: string): Target {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new Error("MYSQL: the URL is not a valid URL");
-  }
-  if (url.protocol !== "mysql:" && url.protocol !== "mariadb:") {
-    throw new Error("MYSQL: the URL must start with mysql:// or mariadb://");
-  }
-  const database = decodeURIComponent(url.pathname.replace(/^\//, "")) || DEFAULT_DATABASE;
+function parseUrl(raw: string): ServerTarget {
+  const target = parseServerUrl("MYSQL", raw, { port: DEFAULT_PORT, database: DEFAULT_DATABASE });
   // The name is spliced into DDL as a quoted identifier, so keep it plain.
-  if (!/^[A-Za-z0-9_$]{1,64}$/.test(database)) {
+  if (!/^[A-Za-z0-9_$]{1,64}$/.test(target.database)) {
     throw new Error("MYSQL: the database name may only contain letters, digits, _ and $");
   }
-  return {
-    host: url.hostname.replace(/^\[(.*)\]$/, "$1") || "localhost",
-    port: url.port ? Number(url.port) : DEFAULT_PORT,
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database,
-  };
+  return target;
 }
 
 /** `2024-05-06T07:08:09.123Z` -> `2024-05-06 07:08:09.123`, without going through `Date`. */

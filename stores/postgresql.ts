@@ -15,6 +15,7 @@
  * @module
  */
 import pg from "pg";
+import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
@@ -44,40 +45,8 @@ const SEARCH = `SELECT ${COLUMNS} FROM words
   WHERE strpos(lower(word), lower($1)) > 0 OR strpos(lower(definition), lower($1)) > 0
   ORDER BY words.id LIMIT $2 OFFSET $3`;
 
-interface Target {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-}
-
-/** Reads host, port, credentials and database from a `postgres://` URL; the message never echoes it. */
-function parseUrl(url: string): Target {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error("POSTGRESQL URL is not a valid URL");
-  }
-  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
-    throw new Error("POSTGRESQL URL must start with postgres:// or postgresql://");
-  }
-  const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (!host) throw new Error("POSTGRESQL URL has no host");
-  const port = u.port ? Number(u.port) : DEFAULT_PORT;
-  const path = decodeURIComponent(u.pathname.replace(/^\//, ""));
-  return {
-    host,
-    port,
-    user: decodeURIComponent(u.username),
-    password: decodeURIComponent(u.password),
-    database: path || DEFAULT_DATABASE,
-  };
-}
-
 function poolConfig(
-  target: Target,
+  target: ServerTarget,
   config: StoreConfig,
   database: string,
   timeoutMs: number,
@@ -101,7 +70,7 @@ function poolConfig(
 }
 
 function newPool(
-  target: Target,
+  target: ServerTarget,
   config: StoreConfig,
   database: string,
   timeoutMs = STATEMENT_TIMEOUT_MS,
@@ -118,7 +87,7 @@ function codeOf(e: unknown): string | undefined {
 }
 
 /** Creates the database through the maintenance database `postgres`; a concurrent creation is fine. */
-async function createDatabase(target: Target, config: StoreConfig): Promise<void> {
+async function createDatabase(target: ServerTarget, config: StoreConfig): Promise<void> {
   const admin = newPool(target, config, "postgres", CREATE_DATABASE_TIMEOUT_MS);
   try {
     await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(target.database)}`);
@@ -167,7 +136,10 @@ const toRecord = (row: Row): WordRecord => ({
 
 /** Connects, creates the database and table when missing, and returns the store. */
 export const open: OpenStore = async (config) => {
-  const target = parseUrl(config.url);
+  const target = parseServerUrl("POSTGRESQL", config.url, {
+    port: DEFAULT_PORT,
+    database: DEFAULT_DATABASE,
+  });
   let pool = newPool(target, config, target.database);
   try {
     try {

@@ -30,6 +30,7 @@ import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, SocketOptions } from "amqplib";
 import { byId, matchesSearch } from "./records.ts";
+import { schemeProblem } from "./server_url.ts";
 import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 const QUEUE = "words";
@@ -455,9 +456,8 @@ export const open: OpenStore = async (config) => {
   } catch {
     throw new RabbitStoreError("RABBITMQ_URL is not a valid amqp:// or amqps:// URL");
   }
-  if (url.protocol !== "amqp:" && url.protocol !== "amqps:") {
-    throw new RabbitStoreError("RABBITMQ_URL must start with amqp:// or amqps://");
-  }
+  const problem = schemeProblem("RABBITMQ", url);
+  if (problem) throw new RabbitStoreError(problem);
   if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(HEARTBEAT_S));
   const sockopts = socketOptions(config, url.protocol);
   const conn = await amqp.connect(url.toString(), sockopts);

@@ -46,13 +46,19 @@ Deno.test("SCYLLA_URL takes several contact points and the replication settings"
   assertEquals(c.stores.SCYLLA?.options, { replicationFactor: "3", datacenter: "dc-east" });
 });
 
-Deno.test("malformed values are refused with a message naming the variable, never the secret", () => {
+Deno.test("malformed values and wrong URL schemes are refused with a message naming the variable, never the secret", () => {
   const cases: [Record<string, string>, string][] = [
     [{ PORT: "eighty" }, "PORT"],
     [{ PORT: "70000" }, "PORT"],
     [{ GRAPHIQL: "maybe" }, "GRAPHIQL"],
     [{ REDIS_URL: "not a url with secret-pw" }, "REDIS_URL"],
     [{ SCYLLA_URL: "host:port:extra" }, "SCYLLA_URL"],
+    [
+      { MYSQL_URL: "postgres://u:secret-pw@h/db" },
+      "MYSQL_URL must start with mysql:// or mariadb://",
+    ],
+    [{ REDIS_URL: "localhost:6379" }, "REDIS_URL must start with redis:// or rediss://"],
+    [{ ELASTICSEARCH_URL: "es://u:secret-pw@h:9200" }, "ELASTICSEARCH_URL must start with http://"],
     [{ MYSQL_URL: "mysql://u:p@h/db", MYSQL_CA_CERT: "/missing.pem" }, "MYSQL_CA_CERT"],
     [{ MYSQL_URL: "mysql://u:p@h/db", MYSQL_CA_CERT: "/not-a-cert.txt" }, "MYSQL_CA_CERT"],
     [{ REDIS_CA_CERT: "/ca.pem" }, "REDIS_CA_CERT"],
