@@ -26,12 +26,15 @@ function steady(store: StoreName, from: number, to: number, ms: number, storeMs:
   return out;
 }
 
+/** A STORE_UNAVAILABLE answer of `store` at `at` that took `ms`. */
+function unavailable(store: StoreName, at: number, ms: number): Sample {
+  return { at, store, op: "list", ms, status: 200, outcome: "STORE_UNAVAILABLE" };
+}
+
 /** The sick store answering STORE_UNAVAILABLE fast from the kill until it serves again. */
 function sick(): Sample[] {
   const out = steady("REDIS", 0, 10_000, 2, 1);
-  for (let at = 10_000; at < 30_000; at += 10) {
-    out.push({ at, store: "REDIS", op: "list", ms: 3, status: 200, outcome: "STORE_UNAVAILABLE" });
-  }
+  for (let at = 10_000; at < 30_000; at += 10) out.push(unavailable("REDIS", at, 3));
   return [...out, ...steady("REDIS", 30_000, 32_000, 2, 1)];
 }
 
@@ -70,28 +73,12 @@ Deno.test("while the sick database restarts, a healthy store's p99 is reported, 
 });
 
 Deno.test("a healthy store's failure fails the judge in any phase", () => {
-  const failed: Sample = {
-    at: 25_000,
-    store: "MYSQL",
-    op: "add",
-    ms: 3,
-    status: 200,
-    outcome: "STORE_UNAVAILABLE",
-  };
-  const v = judge([...steady("MYSQL", 0, 32_000, 5, 4), failed]);
+  const v = judge([...steady("MYSQL", 0, 32_000, 5, 4), unavailable("MYSQL", 25_000, 3)]);
   assertEquals(v.failures, 1);
   assertOk(v.breaches[0].startsWith("MYSQL failed STORE_UNAVAILABLE 1"), v.breaches[0]);
 });
 
 Deno.test("the sick store's STORE_UNAVAILABLE slower than the bound fails the judge", () => {
-  const slow: Sample = {
-    at: 15_000,
-    store: "REDIS",
-    op: "list",
-    ms: 2500,
-    status: 200,
-    outcome: "STORE_UNAVAILABLE",
-  };
-  const v = judge([...steady("MYSQL", 0, 32_000, 5, 4), slow]);
+  const v = judge([...steady("MYSQL", 0, 32_000, 5, 4), unavailable("REDIS", 15_000, 2500)]);
   assertEquals(v.breaches, ["REDIS: 1 STORE_UNAVAILABLE slower than 2000 ms (max 2500 ms)"]);
 });
