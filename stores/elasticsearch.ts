@@ -147,6 +147,24 @@ async function ensureIndex(client: Client, timeoutMs: number): Promise<void> {
   }
 }
 
+/**
+ * Fails unless {@linkcode INDEX} exists with this store's mapping (`id` a
+ * keyword). An index deleted under a running gateway fails the ping, and the
+ * reconnect recreates it. One that an `add` auto-created meanwhile with a
+ * dynamic mapping (Elasticsearch creates a missing index on write) cannot be
+ * sorted by id: the store stays unavailable, saying so, until it is deleted
+ * or reindexed.
+ */
+async function checkIndex(client: Client, timeoutMs: number): Promise<void> {
+  const mappings = await client.indices.getMapping({ index: INDEX }, { requestTimeout: timeoutMs });
+  const id = Object.values(mappings)[0]?.mappings?.properties?.id;
+  if (id?.type !== "keyword") {
+    throw new Error(
+      `Elasticsearch index ${INDEX} has a mapping this gateway did not create (id is not a keyword): delete or reindex it`,
+    );
+  }
+}
+
 function toRecord(source: WordRecord | undefined): WordRecord {
   if (!source) throw new Error("Elasticsearch returned a hit without its source");
   return {
@@ -221,6 +239,7 @@ class ElasticsearchStore implements WordStore {
   async ping(): Promise<void> {
     const health = await this.client.cluster.health();
     if (health.status === "red") throw new Error("Elasticsearch cluster health is red");
+    await checkIndex(this.client, REQUEST_TIMEOUT_MS);
   }
 
   async close(): Promise<void> {
@@ -237,7 +256,9 @@ export const open: OpenStore = async (config) => {
   const client = new Client(clientOptions(config));
   try {
     await client.cluster.health({}, { requestTimeout: config.connectTimeoutMs });
-    await ensureIndex(client, Math.max(config.connectTimeoutMs, REQUEST_TIMEOUT_MS));
+    const timeoutMs = Math.max(config.connectTimeoutMs, REQUEST_TIMEOUT_MS);
+    await ensureIndex(client, timeoutMs);
+    await checkIndex(client, timeoutMs);
   } catch (e) {
     await client.close().catch(() => {});
     throw e;

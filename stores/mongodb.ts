@@ -149,9 +149,15 @@ class MongoWordStore implements WordStore {
     });
   }
 
+  /**
+   * Lists the collection's indexes: a collection dropped under a running
+   * gateway (or re-created by an insert, without the unique `id` index)
+   * fails the ping, and the reconnect creates the index again.
+   */
   async ping(): Promise<void> {
-    const reply = await this.words.db.command({ ping: 1 });
-    if (reply.ok !== 1) throw new Error("mongodb: ping was not acknowledged");
+    if (!(await this.words.indexExists(ID_INDEX))) {
+      throw new Error(`mongodb: the ${COLLECTION} collection has no ${ID_INDEX} index`);
+    }
   }
 
   async close(): Promise<void> {

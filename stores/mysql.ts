@@ -206,7 +206,11 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
     },
 
     async ping(): Promise<void> {
-      await withConnection(statementTimeoutMs, (conn) => conn.query("SELECT 1"));
+      // Touches the table: one dropped under a running gateway fails the ping, and the reconnect recreates it.
+      await withConnection(
+        statementTimeoutMs,
+        (conn) => conn.query(`SELECT 1 FROM ${table} LIMIT 0`),
+      );
     },
 
     close: closePool,

@@ -208,7 +208,6 @@ async function ensureSchema(
 }
 
 const COLUMNS = "id, word, definition, created_at";
-const PING = "SELECT release_version FROM system.local";
 
 /**
  * Connects to the contact points in `config.url` (TLS verified against
@@ -238,6 +237,8 @@ export const open: OpenStore = async (config) => {
     `INSERT INTO ${table} (bucket, id, word, definition, created_at) VALUES (?, ?, ?, ?, ?)`;
   const FIRST_ROWS = `SELECT ${COLUMNS} FROM ${table} WHERE bucket = ? LIMIT ?`;
   const ALL_ROWS = `SELECT ${COLUMNS} FROM ${table} WHERE bucket = ?`;
+  // Touches the table: one dropped under a running gateway fails the ping, and the reconnect recreates it.
+  const PING = `SELECT id FROM ${table} WHERE bucket = ? LIMIT 1`;
 
   const store: WordStore = {
     async add(r: WordRecord): Promise<void> {
@@ -284,7 +285,7 @@ export const open: OpenStore = async (config) => {
     },
 
     async ping(): Promise<void> {
-      await client.execute(PING, [], { prepare: true, consistency: consistencies.localOne });
+      await client.execute(PING, [BUCKET], { prepare: true, consistency: consistencies.localOne });
     },
 
     async close(): Promise<void> {

@@ -12,6 +12,7 @@ import { INDEX, MAPPINGS, open, RESULT_WINDOW } from "../../stores/elasticsearch
 import type { StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
 import { storeTest } from "../support/env.ts";
 import { uniqueTag } from "../support/gateway.ts";
+import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 
 /** A raw client on the same server as `config`, with generous timeouts for test set-up. */
 function rawClient(config: StoreConfig): Client {
@@ -258,3 +259,37 @@ storeTest("ELASTICSEARCH", "open rejects at once when nothing listens", async (c
   await assert.rejects(() => open({ ...config, url: url.toString() }));
   assert.ok(performance.now() - t0 < 1500);
 });
+
+storeTest(
+  "ELASTICSEARCH",
+  "a words index deleted under the running store is created again with its mapping without a restart",
+  async (config) => {
+    const raw = rawClient(config);
+    try {
+      await assertRecreatedAfterDrop("ELASTICSEARCH", () => open(config), async () => {
+        await raw.indices.delete({ index: INDEX });
+      });
+      const mapping = await raw.indices.getMapping({ index: INDEX });
+      assert.deepStrictEqual(mapping[INDEX].mappings, MAPPINGS);
+    } finally {
+      await raw.close();
+    }
+  },
+);
+
+storeTest(
+  "ELASTICSEARCH",
+  "an index with a mapping the store did not create makes it unavailable instead of serving wrong results",
+  async (config) => {
+    const raw = rawClient(config);
+    try {
+      await raw.indices.delete({ index: INDEX });
+      // What an add racing the deletion would leave: Elasticsearch's own dynamic mapping.
+      await raw.index({ index: INDEX, document: { id: "x", word: "w", definition: "d" } });
+      await assert.rejects(open(config), /has a mapping this gateway did not create/);
+    } finally {
+      await raw.indices.delete({ index: INDEX }).catch(() => {});
+      await raw.close();
+    }
+  },
+);

@@ -19,6 +19,7 @@ import {
 } from "../../stores/mongodb.ts";
 import type { StoreConfig } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("MONGODB");
@@ -258,3 +259,21 @@ storeTest("MONGODB", "open rejects quickly when nothing answers", async (config)
     await accepting.catch(() => {});
   }
 });
+
+storeTest(
+  "MONGODB",
+  "a words collection dropped under the running store gets its id index again without a restart",
+  async (config) => {
+    const raw = rawClient(config);
+    try {
+      await assertRecreatedAfterDrop("MONGODB", () => open(config), async () => {
+        await raw.db(databaseOf(config.url)).collection(COLLECTION).drop();
+      });
+      const indexes = await raw.db(databaseOf(config.url)).collection(COLLECTION).listIndexes()
+        .toArray();
+      assert.equal(indexes.find((i) => i.name === ID_INDEX)?.unique, true);
+    } finally {
+      await raw.close();
+    }
+  },
+);

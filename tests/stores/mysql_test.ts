@@ -12,6 +12,7 @@ import { open } from "../../stores/mysql.ts";
 import { newRecord } from "../../stores/records.ts";
 import type { StoreConfig, WordStore } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("MYSQL");
@@ -249,5 +250,22 @@ storeTest(
     await store.close();
     await store.close();
     await assert.rejects(store.ping());
+  },
+);
+
+storeTest(
+  "MYSQL",
+  "a words table dropped under the running store is created again without a restart",
+  async (config) => {
+    // The matrix grants the test user `grand_tour_*` scratch databases.
+    const database = `grand_tour_drop_${token()}`;
+    const cfg = onDatabase(config, database);
+    try {
+      await assertRecreatedAfterDrop("MYSQL", () => open(cfg), async () => {
+        await withRaw(config, (c) => c.query(`DROP TABLE \`${database}\`.words`));
+      });
+    } finally {
+      await withRaw(config, (c) => c.query(`DROP DATABASE IF EXISTS \`${database}\``));
+    }
   },
 );

@@ -11,6 +11,7 @@ import { open } from "../../stores/postgresql.ts";
 import { newRecord } from "../../stores/records.ts";
 import type { StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("POSTGRESQL");
@@ -317,5 +318,26 @@ storeTest(
     await store.close();
     await store.close();
     await assert.rejects(store.ping());
+  },
+);
+
+storeTest(
+  "POSTGRESQL",
+  "a words table dropped under the running store is created again without a restart",
+  async (config) => {
+    const database = `gt_drop_${token()}`;
+    const cfg = onDatabase(config, database);
+    try {
+      await assertRecreatedAfterDrop("POSTGRESQL", () => open(cfg), async () => {
+        const raw = await rawClient(cfg);
+        try {
+          await raw.query("DROP TABLE words");
+        } finally {
+          await raw.end();
+        }
+      });
+    } finally {
+      await dropDatabase(config, database);
+    }
   },
 );

@@ -13,6 +13,7 @@ import { newRecord } from "../../stores/records.ts";
 import { open, parseContactPoints } from "../../stores/scylla.ts";
 import type { StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("SCYLLA");
@@ -223,3 +224,21 @@ storeTest("SCYLLA", "an unreachable cluster or a wrong password fails fast", asy
   const wrong = points.hosts.map((h) => `cassandra://${points.username}:not-the-password@${h}`);
   await assert.rejects(open({ ...c, url: wrong.join(",") }));
 });
+
+storeTest(
+  "SCYLLA",
+  "a words table dropped under the running store is created again without a restart",
+  async (c) => {
+    const keyspace = `gt_drop_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const cfg = { ...c, options: { ...c.options, keyspace } };
+    const raw = rawClient(c);
+    try {
+      await assertRecreatedAfterDrop("SCYLLA", () => open(cfg), async () => {
+        await raw.execute(`DROP TABLE ${keyspace}.words`);
+      });
+    } finally {
+      await raw.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
+      await raw.shutdown();
+    }
+  },
+);
