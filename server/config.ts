@@ -6,7 +6,12 @@
  */
 import { parse as parseDotenv } from "dotenv";
 import { schemeProblem } from "../stores/server_url.ts";
-import { STORE_NAMES, type StoreConfig, type StoreName } from "../stores/types.ts";
+import {
+  type NetworkStoreName,
+  STORE_NAMES,
+  type StoreConfig,
+  type StoreName,
+} from "../stores/types.ts";
 
 /** Everything the gateway needs to start. */
 export interface Config {
@@ -15,7 +20,7 @@ export interface Config {
   /** File of the embedded SQLite store, or `:memory:`. */
   sqlitePath: string;
   /** Connection settings of every configured network store (SQLite is always configured). */
-  stores: Partial<Record<Exclude<StoreName, "SQLITE">, StoreConfig>>;
+  stores: Partial<Record<NetworkStoreName, StoreConfig>>;
   /** Milliseconds a store call may take before it answers STORE_UNAVAILABLE. */
   requestTimeoutMs: number;
   /** Milliseconds a connection attempt may take. */

@@ -7,9 +7,13 @@
  */
 import { ManagedStore, type StoreHealth } from "./managed.ts";
 import { secretsOf, StoreNotConfiguredError } from "./errors.ts";
-import { type OpenStore, STORE_NAMES, type StoreConfig, type StoreName } from "./types.ts";
-
-type NetworkStore = Exclude<StoreName, "SQLITE">;
+import {
+  type NetworkStoreName,
+  type OpenStore,
+  STORE_NAMES,
+  type StoreConfig,
+  type StoreName,
+} from "./types.ts";
 
 /** Where each store's module lives. One file per database. */
 const MODULES: Record<StoreName, () => Promise<{ open: OpenStore }>> = {
@@ -26,7 +30,7 @@ const MODULES: Record<StoreName, () => Promise<{ open: OpenStore }>> = {
 /** What the registry needs from the gateway's configuration. */
 export interface RegistryOptions {
   sqlitePath: string;
-  stores: Partial<Record<NetworkStore, StoreConfig>>;
+  stores: Partial<Record<NetworkStoreName, StoreConfig>>;
   requestTimeoutMs: number;
   connectTimeoutMs: number;
   reconnectMaxMs: number;

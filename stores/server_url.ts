@@ -7,10 +7,7 @@
  *
  * @module
  */
-import type { StoreName } from "./types.ts";
-
-/** A store that has a database server (every one but the embedded SQLite). */
-export type NetworkStoreName = Exclude<StoreName, "SQLITE">;
+import type { NetworkStoreName } from "./types.ts";
 
 /**
  * The schemes each store's URL may use, canonical first. Scylla's contact

@@ -25,6 +25,9 @@ export const STORE_NAMES = [
 /** One of {@linkcode STORE_NAMES}. */
 export type StoreName = typeof STORE_NAMES[number];
 
+/** A store with a database server: every one but the embedded SQLite. */
+export type NetworkStoreName = Exclude<StoreName, "SQLITE">;
+
 /**
  * A stored word. `id` is a UUIDv7 assigned by the gateway before the write, so
  * sorting by `id` is insertion order in every store. `createdAt` is ISO-8601

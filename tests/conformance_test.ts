@@ -7,15 +7,20 @@
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { storeConfig, storeTest, tlsStoreConfig } from "./support/env.ts";
 import { type GraphQLBody, TestGateway, uniqueTag } from "./support/gateway.ts";
-import { STORE_NAMES, type StoreConfig, type StoreName } from "../stores/types.ts";
+import {
+  type NetworkStoreName,
+  STORE_NAMES,
+  type StoreConfig,
+  type StoreName,
+} from "../stores/types.ts";
 
 /** Stores whose search is full-text and may add fuzzy hits to the literal ones. */
 const FULL_TEXT = new Set<StoreName>(["ELASTICSEARCH"]);
 
-const configured: Partial<Record<Exclude<StoreName, "SQLITE">, StoreConfig>> = {};
+const configured: Partial<Record<NetworkStoreName, StoreConfig>> = {};
 for (const s of STORE_NAMES) {
   const c = s === "SQLITE" ? undefined : storeConfig(s);
-  if (c) configured[s as Exclude<StoreName, "SQLITE">] = c;
+  if (c) configured[s as NetworkStoreName] = c;
 }
 
 let gateway: TestGateway | undefined;

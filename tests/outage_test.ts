@@ -7,7 +7,7 @@ import { assertEquals } from "./support/assert.ts";
 import { storeTest } from "./support/env.ts";
 import { TestGateway, uniqueTag } from "./support/gateway.ts";
 import { eventually, matrix } from "./support/matrix.ts";
-import { STORE_NAMES, type StoreName } from "../stores/types.ts";
+import { type NetworkStoreName, STORE_NAMES } from "../stores/types.ts";
 
 const LIST =
   `query($store: Store!, $search: String) { words(store: $store, search: $search) { id } }`;
@@ -17,7 +17,7 @@ const ADD = `mutation($store: Store!, $word: String!) {
 
 for (const store of STORE_NAMES) {
   if (store === "SQLITE") continue;
-  const network = store as Exclude<StoreName, "SQLITE">;
+  const network = store as NetworkStoreName;
   storeTest(
     store,
     "a database that starts after the gateway, then restarts under it, is served again without restarting the gateway",

@@ -29,17 +29,6 @@ const MODULES: Record<StoreName, () => Promise<{ open: OpenStore }>> = {
   RABBITMQ: () => import("../../stores/rabbitmq.ts"),
 };
 
-/** The `deno task matrix` service that runs each network store locally. */
-export const MATRIX_SERVICE: Record<Exclude<StoreName, "SQLITE">, string> = {
-  MONGODB: "ferretdb",
-  POSTGRESQL: "postgresql",
-  MYSQL: "mariadb",
-  SCYLLA: "cassandra",
-  ELASTICSEARCH: "elasticsearch",
-  REDIS: "redis",
-  RABBITMQ: "rabbitmq",
-};
-
 /** The merged environment of the gateway: process env over `.env` over `.env.matrix`. */
 export function benchEnvironment(): Record<string, string> {
   return readEnvironment(ROOT);

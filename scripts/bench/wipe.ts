@@ -8,13 +8,14 @@
  * @module
  */
 import type { StoreName } from "../../stores/types.ts";
-import { MATRIX_SERVICE, ROOT } from "./stores.ts";
+import { SERVICE_OF } from "../matrix/paths.ts";
+import { ROOT } from "./stores.ts";
 
 /** Restarts the matrix server of every network store in `stores` on empty data. */
 export async function restoreMatrix(stores: StoreName[]): Promise<void> {
   for (const store of stores) {
     if (store === "SQLITE") continue; // its file lived in the run's temporary directory
-    const service = MATRIX_SERVICE[store];
+    const service = SERVICE_OF[store];
     for (const args of [["down", "--wipe", service], ["up", service]]) {
       console.log(`\n$ deno task matrix ${args.join(" ")}`);
       const status = await new Deno.Command(Deno.execPath(), {

@@ -11,6 +11,7 @@
  */
 import { currentUser, run } from "./proc.ts";
 import type { MatrixPaths } from "./types.ts";
+import type { NetworkStoreName } from "../../stores/types.ts";
 
 /** Every service of the matrix, in start order. */
 export const SERVICE_NAMES = [
@@ -25,6 +26,17 @@ export const SERVICE_NAMES = [
 
 /** One of {@linkcode SERVICE_NAMES}. */
 export type ServiceName = typeof SERVICE_NAMES[number];
+
+/** The service that runs each network store's database (each service module says the same as `store`). */
+export const SERVICE_OF: Readonly<Record<NetworkStoreName, ServiceName>> = {
+  MONGODB: "ferretdb",
+  POSTGRESQL: "postgresql",
+  MYSQL: "mariadb",
+  SCYLLA: "cassandra",
+  ELASTICSEARCH: "elasticsearch",
+  REDIS: "redis",
+  RABBITMQ: "rabbitmq",
+};
 
 /** The directories and user shared by all services. */
 export interface MatrixDirs {

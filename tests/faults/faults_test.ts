@@ -12,8 +12,8 @@
  */
 import { assertEquals } from "../support/assert.ts";
 import { IN_CI, testEnv } from "../support/env.ts";
-import { STORE_NAMES } from "../../stores/types.ts";
-import { type NetworkStore, restoreMatrix } from "./support/databases.ts";
+import { type NetworkStoreName, STORE_NAMES } from "../../stores/types.ts";
+import { restoreMatrix } from "./support/databases.ts";
 import { configuredStores, type Gateway, startGateway, waitHealthy } from "./support/gateway.ts";
 import { MixedLoad } from "./support/load.ts";
 import { renderTable, report, rows } from "./support/summary.ts";
@@ -28,7 +28,7 @@ const stores = configuredStores();
 const only = testEnv.FAULT_STORES?.split(",").map((s) => s.trim().toUpperCase());
 const network = stores.filter((s) =>
   s !== "SQLITE" && (!only || only.includes(s))
-) as NetworkStore[];
+) as NetworkStoreName[];
 const missing = STORE_NAMES.filter((s) => !stores.includes(s));
 const sqliteDir = await Deno.makeTempDir({ prefix: "gateway-faults-" });
 const opts = { sanitizeOps: false, sanitizeResources: false };

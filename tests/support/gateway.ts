@@ -8,7 +8,7 @@ import { type ServerProcess, startProcess } from "../../scripts/server_process.t
 import { startArgs } from "../../scripts/start_command.ts";
 import { createGraphQL } from "../../server/graphql.ts";
 import { StoreRegistry } from "../../stores/registry.ts";
-import type { StoreConfig, StoreName } from "../../stores/types.ts";
+import type { NetworkStoreName, StoreConfig } from "../../stores/types.ts";
 
 /** A GraphQL response body. */
 export interface GraphQLBody {
@@ -22,7 +22,7 @@ export class TestGateway {
   #graphql;
 
   constructor(
-    stores: Partial<Record<Exclude<StoreName, "SQLITE">, StoreConfig>>,
+    stores: Partial<Record<NetworkStoreName, StoreConfig>>,
     sqlitePath = ":memory:",
   ) {
     this.registry = new StoreRegistry({

@@ -4,24 +4,16 @@
  *
  * @module
  */
-import type { StoreName } from "../../stores/types.ts";
+import { SERVICE_OF } from "../../scripts/matrix/paths.ts";
+import type { NetworkStoreName } from "../../stores/types.ts";
 
-/** The matrix service that serves each network store. */
-export const SERVICE_OF: Record<Exclude<StoreName, "SQLITE">, string> = {
-  MONGODB: "ferretdb",
-  POSTGRESQL: "postgresql",
-  MYSQL: "mariadb",
-  SCYLLA: "cassandra",
-  ELASTICSEARCH: "elasticsearch",
-  REDIS: "redis",
-  RABBITMQ: "rabbitmq",
-};
+export { SERVICE_OF };
 
 const MATRIX = new URL("../../scripts/matrix.ts", import.meta.url).pathname;
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** Runs `deno task matrix <command> <service>`; throws with its output when it fails. */
-export async function matrix(command: "up" | "down", store: Exclude<StoreName, "SQLITE">) {
+export async function matrix(command: "up" | "down", store: NetworkStoreName) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", MATRIX, command, SERVICE_OF[store]],
     cwd: ROOT,

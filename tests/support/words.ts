@@ -8,7 +8,12 @@
  */
 import { storeConfig } from "./env.ts";
 import { type GraphQLBody, TestGateway } from "./gateway.ts";
-import { STORE_NAMES, type StoreConfig, type StoreName } from "../../stores/types.ts";
+import {
+  type NetworkStoreName,
+  STORE_NAMES,
+  type StoreConfig,
+  type StoreName,
+} from "../../stores/types.ts";
 
 /** A word as the `Word` type returns it. */
 export interface Word {
@@ -37,10 +42,10 @@ let gateway: TestGateway | undefined;
 /** One gateway per test file, connected to every configured store, ready for `store`. */
 export async function gatewayFor(store: StoreName): Promise<TestGateway> {
   if (!gateway) {
-    const configured: Partial<Record<Exclude<StoreName, "SQLITE">, StoreConfig>> = {};
+    const configured: Partial<Record<NetworkStoreName, StoreConfig>> = {};
     for (const s of STORE_NAMES) {
       const c = s === "SQLITE" ? undefined : storeConfig(s);
-      if (c) configured[s as Exclude<StoreName, "SQLITE">] = c;
+      if (c) configured[s as NetworkStoreName] = c;
     }
     gateway = new TestGateway(configured);
     globalThis.addEventListener("unload", () => void gateway?.close());

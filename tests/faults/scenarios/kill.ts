@@ -13,14 +13,8 @@
  *
  * @module
  */
-import type { StoreName } from "../../../stores/types.ts";
-import {
-  killDatabase,
-  type NetworkStore,
-  restartDatabase,
-  serviceOf,
-  sleep,
-} from "../support/databases.ts";
+import type { NetworkStoreName, StoreName } from "../../../stores/types.ts";
+import { killDatabase, restartDatabase, serviceOf, sleep } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
 import { describeWorst, judgeFault, waitServing } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
@@ -45,7 +39,7 @@ const TAIL_MS = 2_000;
 export async function killAndRestart(
   gateway: Gateway,
   stores: readonly StoreName[],
-  sick: NetworkStore,
+  sick: NetworkStoreName,
 ): Promise<SummaryRow> {
   const sampler = new ProcessSampler(gateway.pid);
   const load = new MixedLoad({

@@ -14,14 +14,8 @@
  * @module
  */
 import { testEnv } from "../../support/env.ts";
-import type { StoreName } from "../../../stores/types.ts";
-import {
-  type NetworkStore,
-  pauseDatabase,
-  resumeDatabase,
-  serviceOf,
-  sleep,
-} from "../support/databases.ts";
+import type { NetworkStoreName, StoreName } from "../../../stores/types.ts";
+import { pauseDatabase, resumeDatabase, serviceOf, sleep } from "../support/databases.ts";
 import { type Gateway, ProcessSampler } from "../support/gateway.ts";
 import { describeWorst, judgeFault, waitServing } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
@@ -46,7 +40,7 @@ export const RSS_FACTOR = 1.25;
 export async function stallStore(
   gateway: Gateway,
   stores: readonly StoreName[],
-  sick: NetworkStore,
+  sick: NetworkStoreName,
 ): Promise<SummaryRow> {
   const load = new MixedLoad({
     url: gateway.url,

@@ -11,10 +11,7 @@
 import { matrixDirs } from "../../../scripts/matrix/paths.ts";
 import { running, treeOf } from "../../../scripts/matrix/ps.ts";
 import { SERVICE_OF } from "../../support/matrix.ts";
-import type { StoreName } from "../../../stores/types.ts";
-
-/** A network store: one that has a matrix database. */
-export type NetworkStore = Exclude<StoreName, "SQLITE">;
+import type { NetworkStoreName } from "../../../stores/types.ts";
 
 const MATRIX = new URL("../../../scripts/matrix.ts", import.meta.url).pathname;
 const ROOT = new URL("../../../", import.meta.url).pathname;
@@ -54,12 +51,12 @@ function matrixCommand(args: string[], idle = false): Deno.Command {
 }
 
 /** The matrix service behind `store`. */
-export function serviceOf(store: NetworkStore): string {
+export function serviceOf(store: NetworkStoreName): string {
   return SERVICE_OF[store];
 }
 
 /** Every live pid of the server behind `store`; throws when the matrix has no running pid. */
-export async function databaseTree(store: NetworkStore): Promise<number[]> {
+export async function databaseTree(store: NetworkStoreName): Promise<number[]> {
   const file = `${matrixDirs().run}/${serviceOf(store)}.pid`;
   const pid = Number((await Deno.readTextFile(file)).trim());
   if (!(pid > 0) || !running(pid)) throw new Error(`${serviceOf(store)} is not running (${file})`);
@@ -77,7 +74,7 @@ function signalAll(pids: readonly number[], signal: Deno.Signal): void {
 }
 
 /** SIGKILLs the whole tree at once and waits (up to 10 s) until none of it runs. */
-export async function killDatabase(store: NetworkStore): Promise<number[]> {
+export async function killDatabase(store: NetworkStoreName): Promise<number[]> {
   const pids = await databaseTree(store);
   signalAll(pids, "SIGKILL");
   for (let i = 0; i < 50 && pids.some(running); i++) await sleep(200);
@@ -86,7 +83,7 @@ export async function killDatabase(store: NetworkStore): Promise<number[]> {
 }
 
 /** SIGSTOPs the whole tree; returns the pids to resume. */
-export async function pauseDatabase(store: NetworkStore): Promise<number[]> {
+export async function pauseDatabase(store: NetworkStoreName): Promise<number[]> {
   const pids = await databaseTree(store);
   signalAll(pids, "SIGSTOP");
   return pids;
@@ -104,7 +101,7 @@ export function resumeDatabase(pids: readonly number[]): void {
  * printed its "ready" line (or the runner's exit, for a server it found running).
  */
 export async function restartDatabase(
-  store: NetworkStore,
+  store: NetworkStoreName,
 ): Promise<{ readyAt: number; output: string }> {
   const service = serviceOf(store);
   const child = matrixCommand(["up", service], true).spawn();
