@@ -9,7 +9,8 @@ import { assertEquals, assertOk, assertStringIncludes, assertThrows } from "./su
 import { ArgsError, parseBenchArgs } from "../scripts/bench/args.ts";
 import { renderChart, ticks, xml } from "../scripts/bench/chart.ts";
 import { kibField } from "../scripts/server_process.ts";
-import { checkTargets, listingRows, listingTable, renderColumns } from "../scripts/bench/report.ts";
+import { checkTargets, listingRows, listingTable } from "../scripts/bench/report.ts";
+import { renderColumns } from "../scripts/table.ts";
 import { countWords } from "../scripts/bench/seed.ts";
 import { percentile, Samples, summarise } from "../scripts/bench/stats.ts";
 import { childEnvironment } from "../scripts/bench/stores.ts";

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { renderColumns } from "../table.ts";
 
 /** One line of the `up`/`status`/`down` report. */
 export interface Row {
@@ -36,8 +37,5 @@ export function renderTable(rows: Row[]): string {
     r.seconds === undefined ? "-" : r.seconds.toFixed(1),
     r.rssMiB === undefined ? "-" : r.rssMiB.toFixed(0),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) =>
-    c.map((v, i) => (i >= 5 ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join("  ").trimEnd();
-  return [line(head), ...cells.map(line)].join("\n");
+  return renderColumns([head, ...cells]);
 }
