@@ -6,6 +6,7 @@
  */
 import { storeCall } from "./errors.ts";
 import { validPage, validSearch, validText } from "./validation.ts";
+import { fold } from "../stores/fold.ts";
 import { newRecord } from "../stores/records.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
 import type { StoreName, WordRecord } from "../stores/types.ts";
@@ -47,7 +48,9 @@ interface AddWordArgs {
 export const resolvers = {
   Query: {
     words(_: unknown, args: WordsArgs, ctx: GatewayContext): Promise<WordResult[]> {
-      const search = validSearch(args.search);
+      const needle = validSearch(args.search);
+      // Stores compare folded text literally (stores/fold.ts): the needle is folded here, once.
+      const search = needle === undefined ? undefined : fold(needle);
       const page = validPage(args.limit, args.offset);
       return storeCall(async () => {
         const store = ctx.registry.get(args.store);

@@ -4,23 +4,23 @@
  * Data model: index `words`, one document per record with the record's `id`
  * as `_id`, created on open with an explicit, strict mapping
  * ({@linkcode MAPPINGS}): `word` and `definition` are analysed `text` with a
- * `keyword` subfield each (for literal substring search), `createdAt` a
- * `date`, `id` a `keyword` (the sort key: ids are UUIDv7 strings, so sorting
- * by `id` is insertion order). `_source` keeps the record exactly as sent, and
- * records are read back from it, so every string round-trips byte for byte.
+ * `keyword` subfield each, `searchKey` a `keyword` holding the folded text
+ * search compares (`records.ts`), `createdAt` a `date`, `id` a `keyword` (the
+ * sort key: ids are UUIDv7 strings, so sorting by `id` is insertion order).
+ * `_source` keeps the record exactly as sent, and records are read back from
+ * it, so every string round-trips byte for byte. An index from before search
+ * keys gets the field added to its mapping and its documents a backfill when
+ * the store opens.
  *
  * Writes use `refresh: "wait_for"`: `add` resolves once the document is
  * indexed and visible to search, so a following `list` sees it. The index
  * refreshes every 250 ms ({@linkcode SETTINGS}), so that wait stays short.
  *
- * Search is the OR of two things (sorted by `id` all the same):
- * - full text: `multi_match` on word and definition with `fuzziness: AUTO`
- *   and `operator: and`, so a one-letter typo still finds a word. The needle
- *   goes through the analyser only; no query-string syntax is ever parsed.
- * - literal: `wildcard` with `case_insensitive: true` on `word.keyword` and
- *   `definition.keyword`, the needle wrapped in `*…*` with `*`, `?` and `\`
- *   escaped, so every case-insensitive literal substring hit the other stores
- *   return is returned here too. Fuzzy matching may add a few extra hits.
+ * Search is a `wildcard` query on `searchKey`, the folded needle wrapped in
+ * `*…*` with `*`, `?` and `\` escaped and matched case-sensitively (the
+ * gateway folded both sides): the literal matches, oldest first, exactly what
+ * every other store returns. There is no fuzzy or typo-tolerant matching, and
+ * no query-string syntax is ever parsed.
  *
  * Paging: `from`/`size` while `offset + limit` stays within the default
  * `index.max_result_window` (10 000); deeper pages skip ahead with
@@ -41,7 +41,8 @@
  */
 import { Client, errors } from "@elastic/elasticsearch";
 import type { estypes } from "@elastic/elasticsearch";
-import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+import { backfillSearchKeys, type Unkeyed } from "./records.ts";
+import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 /** The index of records. */
 export const INDEX = "words";
@@ -63,6 +64,7 @@ export const MAPPINGS: estypes.MappingTypeMapping = {
     word: { type: "text", fields: { keyword: { type: "keyword" } } },
     definition: { type: "text", fields: { keyword: { type: "keyword" } } },
     createdAt: { type: "date", format: "strict_date_optional_time" },
+    searchKey: { type: "keyword" },
   },
 };
 
@@ -78,6 +80,9 @@ export const SETTINGS: estypes.IndicesIndexSettings = {
   refresh_interval: "250ms",
 };
 
+/** The fields a page reads back (not the search key). */
+const SOURCE = ["id", "word", "definition", "createdAt"];
+
 /** `text` as a Lucene wildcard pattern that matches it literally. */
 export function escapeWildcard(text: string): string {
   return text.replace(/[\\*?]/g, "\\$&");
@@ -86,24 +91,7 @@ export function escapeWildcard(text: string): string {
 /** The query for a search needle (everything when there is none). */
 export function searchQuery(search: string | undefined): estypes.QueryDslQueryContainer {
   if (search === undefined || search === "") return { match_all: {} };
-  const pattern = `*${escapeWildcard(search)}*`;
-  return {
-    bool: {
-      should: [
-        {
-          multi_match: {
-            query: search,
-            fields: ["word", "definition"],
-            fuzziness: "AUTO",
-            operator: "and",
-          },
-        },
-        { wildcard: { "word.keyword": { value: pattern, case_insensitive: true } } },
-        { wildcard: { "definition.keyword": { value: pattern, case_insensitive: true } } },
-      ],
-      minimum_should_match: 1,
-    },
-  };
+  return { wildcard: { searchKey: { value: `*${escapeWildcard(search)}*` } } };
 }
 
 /** Client options for `config`: credentials moved from the URL to `auth`, TLS when a CA is given. */
@@ -134,9 +122,18 @@ function alreadyExists(e: unknown): boolean {
       "resource_already_exists_exception";
 }
 
-/** Creates {@linkcode INDEX} with the explicit mapping unless it exists; safe when racing. */
+/**
+ * Creates {@linkcode INDEX} with the explicit mapping unless it exists, and
+ * adds fields newer than an existing index (`searchKey`); safe when racing.
+ */
 async function ensureIndex(client: Client, timeoutMs: number): Promise<void> {
-  if (await client.indices.exists({ index: INDEX }, { requestTimeout: timeoutMs })) return;
+  if (await client.indices.exists({ index: INDEX }, { requestTimeout: timeoutMs })) {
+    await client.indices.putMapping(
+      { index: INDEX, properties: { searchKey: MAPPINGS.properties!.searchKey } },
+      { requestTimeout: CREATE_TIMEOUT_MS },
+    );
+    return;
+  }
   try {
     await client.indices.create(
       { index: INDEX, settings: SETTINGS, mappings: MAPPINGS },
@@ -165,6 +162,36 @@ async function checkIndex(client: Client, timeoutMs: number): Promise<void> {
   }
 }
 
+/** Gives documents indexed before search keys their key (see {@linkcode backfillSearchKeys}). */
+async function backfill(client: Client): Promise<void> {
+  const keyed = await backfillSearchKeys(
+    async (after, size) => {
+      const res = await client.search<Unkeyed>({
+        index: INDEX,
+        query: { bool: { must_not: { exists: { field: "searchKey" } } } },
+        sort: [{ id: "asc" }],
+        size,
+        _source: ["id", "word", "definition"],
+        track_total_hits: false,
+        ...(after ? { search_after: [after] } : {}),
+      });
+      return res.hits.hits.map((h) => h._source!);
+    },
+    async (keys) => {
+      const res = await client.bulk({
+        operations: keys.flatMap((k) => [
+          { update: { _index: INDEX, _id: k.id } },
+          { doc: { searchKey: k.searchKey } },
+        ]),
+      }, { requestTimeout: CREATE_TIMEOUT_MS });
+      // A document deleted meanwhile is not recreated (no upsert); anything else is a failure.
+      const failed = res.items.find((i) => i.update?.error && i.update.status !== 404);
+      if (failed) throw new Error(`Elasticsearch backfill failed: ${failed.update?.error?.type}`);
+    },
+  );
+  if (keyed > 0) await client.indices.refresh({ index: INDEX });
+}
+
 function toRecord(source: WordRecord | undefined): WordRecord {
   if (!source) throw new Error("Elasticsearch returned a hit without its source");
   return {
@@ -178,7 +205,7 @@ function toRecord(source: WordRecord | undefined): WordRecord {
 class ElasticsearchStore implements WordStore {
   constructor(private readonly client: Client) {}
 
-  async add(record: WordRecord): Promise<void> {
+  async add(record: NewWord): Promise<void> {
     await this.client.index({
       index: INDEX,
       id: record.id,
@@ -187,6 +214,7 @@ class ElasticsearchStore implements WordStore {
         word: record.word,
         definition: record.definition,
         createdAt: record.createdAt,
+        searchKey: record.searchKey,
       },
       refresh: "wait_for",
     });
@@ -202,6 +230,7 @@ class ElasticsearchStore implements WordStore {
         sort,
         from: offset,
         size: limit,
+        _source: SOURCE,
         track_total_hits: false,
       });
       return res.hits.hits.map((h) => toRecord(h._source));
@@ -230,6 +259,7 @@ class ElasticsearchStore implements WordStore {
       query,
       sort,
       size: limit,
+      _source: SOURCE,
       track_total_hits: false,
       ...(after ? { search_after: after } : {}),
     });
@@ -259,6 +289,7 @@ export const open: OpenStore = async (config) => {
     const timeoutMs = Math.max(config.connectTimeoutMs, REQUEST_TIMEOUT_MS);
     await ensureIndex(client, timeoutMs);
     await checkIndex(client, timeoutMs);
+    await backfill(client);
   } catch (e) {
     await client.close().catch(() => {});
     throw e;

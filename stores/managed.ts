@@ -17,7 +17,7 @@ import {
   TimeoutStrategy,
 } from "cockatiel";
 import { redact, StoreUnavailableError } from "./errors.ts";
-import type { ListQuery, StoreName, WordRecord, WordStore } from "./types.ts";
+import type { ListQuery, NewWord, StoreName, WordRecord, WordStore } from "./types.ts";
 
 /** Health of one store as reported to `/readyz` and the `stores` query. */
 export interface StoreHealth {
@@ -91,7 +91,7 @@ export class ManagedStore {
   }
 
   /** Stores a record; see {@linkcode WordStore.add}. */
-  add(record: WordRecord): Promise<void> {
+  add(record: NewWord): Promise<void> {
     return this.#call((s) => s.add(record));
   }
 

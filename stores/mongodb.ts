@@ -4,7 +4,7 @@
  *
  * Data model: database from the URL path (`grand_tour` when the URL has
  * none), collection `words`, one document per record,
- * `{ id, word, definition, createdAt }` with every field the string the
+ * `{ id, word, definition, createdAt, searchKey }` with every field the string the
  * gateway built (so `createdAt` round-trips byte for byte), plus the
  * server's own `_id`. A unique index `id_1` on `id`, created on open, keeps
  * ids unique and serves the listing order: ids are UUIDv7 strings, so
@@ -20,11 +20,13 @@
  * it has replicated that write. Standalone servers (and FerretDB) report no
  * operation time; the sessions then add nothing.
  *
- * Search is `$or` of `$regex` on word and definition with the needle fully
- * escaped (every regex metacharacter backslashed, control characters as
- * `\xHH`) and option `i`: a case-insensitive literal substring match. User
- * strings only ever appear as values, never as keys, so `$where` or `$gt` in a
- * word is stored and matched as text.
+ * Search is a `$regex` on `searchKey`, the folded text the gateway writes
+ * beside each word (`records.ts`), with the folded needle fully escaped
+ * (every regex metacharacter backslashed, control characters as `\xHH`) and
+ * no options: a literal substring match, the folding done by the gateway, not
+ * by the server's regex engine. Documents from before keys existed get one by
+ * a backfill when the store opens. User strings only ever appear as values,
+ * never as keys, so `$where` or `$gt` in a word is stored and matched as text.
  *
  * Failing fast: server selection and connecting are bounded by
  * `connectTimeoutMs`, and a socket that does not answer an operation is
@@ -39,7 +41,8 @@ import {
   type MongoClientOptions,
   type Timestamp,
 } from "mongodb";
-import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+import { backfillSearchKeys, type Unkeyed } from "./records.ts";
+import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 /** Database used when the URL names none. */
 export const DEFAULT_DATABASE = "grand_tour";
@@ -54,6 +57,8 @@ export interface WordDocument {
   word: string;
   definition: string;
   createdAt: string;
+  /** Missing on documents written before search keys, until the backfill. */
+  searchKey?: string;
 }
 
 const PROJECTION = { _id: 0, id: 1, word: 1, definition: 1, createdAt: 1 } as const;
@@ -124,20 +129,20 @@ class MongoWordStore implements WordStore {
     }
   }
 
-  async add(record: WordRecord): Promise<void> {
+  async add(record: NewWord): Promise<void> {
     const doc: WordDocument = {
       id: record.id,
       word: record.word,
       definition: record.definition,
       createdAt: record.createdAt,
+      searchKey: record.searchKey,
     };
     await this.#causal((session) => this.words.insertOne(doc, { session }));
   }
 
   list(query: ListQuery): Promise<WordRecord[]> {
     const needle = query.search;
-    const literal = needle ? { $regex: literalPattern(needle), $options: "i" } : undefined;
-    const filter = literal ? { $or: [{ word: literal }, { definition: literal }] } : {};
+    const filter = needle ? { searchKey: { $regex: literalPattern(needle) } } : {};
     return this.#causal(async (session) => {
       const docs = await this.words
         .find(filter, { session, projection: PROJECTION })
@@ -187,8 +192,35 @@ export async function openCollection(
   }
 }
 
-/** Connects, creates the unique `id` index on `words` if missing, and returns the store. */
+/** Gives documents written before search keys their key (see {@linkcode backfillSearchKeys}). */
+async function backfill(words: Collection<WordDocument>): Promise<void> {
+  await backfillSearchKeys(
+    (after, batch) =>
+      words.find(
+        { searchKey: { $exists: false }, ...(after ? { id: { $gt: after } } : {}) },
+        { projection: { _id: 0, id: 1, word: 1, definition: 1 } },
+      ).sort({ id: 1 }).limit(batch).toArray() as Promise<Unkeyed[]>,
+    async (keys) => {
+      // One update at a time: FerretDB (SQLite) runs a bulk of them far slower than this
+      // (20 ms per update, and an unordered bulk of 100 stalled it for minutes).
+      for (const k of keys) {
+        await words.updateOne({ id: k.id }, { $set: { searchKey: k.searchKey } });
+      }
+    },
+  );
+}
+
+/**
+ * Connects, creates the unique `id` index on `words` if missing, gives older
+ * documents their search key, and returns the store.
+ */
 export const open: OpenStore = async (config) => {
   const { client, words } = await openCollection(config);
+  try {
+    await backfill(words);
+  } catch (e) {
+    await client.close().catch(() => {});
+    throw e;
+  }
   return new MongoWordStore(client, words);
 };

@@ -5,13 +5,18 @@
  * On open it creates the database named in the URL (`grand_tour` by default)
  * and a `words` table in `utf8mb4_bin`, so emoji, combining marks and case
  * round-trip exactly and nothing is accent- or case-folded when compared.
- * Every statement is a server-side prepared statement; search uses `LOCATE`
- * (never `LIKE`), so `%`, `_` and `\` are plain characters.
+ * Every statement is a server-side prepared statement. Search looks for the
+ * folded needle in `search_key`, the folded text the gateway writes beside
+ * each word (`records.ts`), with `LOCATE` under the binary collation (never
+ * `LIKE`, never `LOWER`): `%`, `_` and `\` are plain characters and MariaDB's
+ * own case mapping plays no part. A table from before keys existed gets the
+ * column and a backfill when the store opens.
  *
  * @module
  */
 import mysql from "mysql2/promise";
-import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
+import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
@@ -22,6 +27,10 @@ const ISO_UTC = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}\.\d{3})Z$/;
 /** `YYYY-MM-DD HH:mm:ss.sss`, how `DATETIME(3)` comes back with `dateStrings`. */
 /** MariaDB leaves out the fraction of a DATETIME(3) that falls on a whole second. */
 const SQL_DATETIME = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?$/;
+
+/** The folded text search compares, sized for the longest key (`records.ts`). */
+const KEY_COLUMN =
+  `search_key VARCHAR(${MAX_SEARCH_KEY}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL`;
 
 /** Reads `mysql://user:password@host:port/database`; errors never echo the URL. */
 function parseUrl(raw: string): ServerTarget {
@@ -78,6 +87,8 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
   const statementTimeoutMs = Math.max(1_000, config.connectTimeoutMs);
   const ddlTimeoutMs = Math.max(5_000, config.connectTimeoutMs);
   const table = `\`${target.database}\`.\`words\``;
+  const unkeyedSql = `SELECT id, word, definition FROM ${table}
+    WHERE id > ? AND search_key IS NULL ORDER BY id LIMIT ?`;
 
   const pool = mysql.createPool({
     host: target.host,
@@ -158,28 +169,57 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
         id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
         word VARCHAR(256) NOT NULL,
         definition VARCHAR(256) NOT NULL,
-        created_at DATETIME(3) NOT NULL
+        created_at DATETIME(3) NOT NULL,
+        ${KEY_COLUMN}
       ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+      // A table from before search keys (MySQL has no ADD COLUMN IF NOT EXISTS).
+      const [cols] = await conn.query<mysql.RowDataPacket[]>(
+        `SELECT 1 FROM information_schema.columns
+         WHERE table_schema = ? AND table_name = 'words' AND column_name = 'search_key'`,
+        [target.database],
+      );
+      if (cols.length === 0) await conn.query(`ALTER TABLE ${table} ADD COLUMN ${KEY_COLUMN}`);
     });
+    await backfillSearchKeys(
+      async (after, n) => {
+        const [rows] = await withConnection(
+          statementTimeoutMs,
+          (conn) =>
+            conn.execute<(Unkeyed & mysql.RowDataPacket)[]>(unkeyedSql, [after ?? "", String(n)]),
+        );
+        return rows;
+      },
+      async (keys) => {
+        const values = keys.map(() => "SELECT ? AS id, ? AS k").join(" UNION ALL ");
+        await withConnection(
+          statementTimeoutMs,
+          (conn) =>
+            conn.execute(
+              `UPDATE ${table} AS w JOIN (${values}) AS v ON w.id = v.id SET w.search_key = v.k`,
+              keys.flatMap((k) => [k.id, k.searchKey]),
+            ),
+        );
+      },
+    );
   } catch (err) {
     await closePool();
     throw err;
   }
 
-  const insertSql = `INSERT INTO ${table} (id, word, definition, created_at) VALUES (?, ?, ?, ?)`;
+  const insertSql =
+    `INSERT INTO ${table} (id, word, definition, created_at, search_key) VALUES (?, ?, ?, ?, ?)`;
   const listSql =
     `SELECT id, word, definition, created_at FROM ${table} ORDER BY id LIMIT ? OFFSET ?`;
   const searchSql = `SELECT id, word, definition, created_at FROM ${table}
-    WHERE LOCATE(LOWER(?), LOWER(word)) > 0 OR LOCATE(LOWER(?), LOWER(definition)) > 0
-    ORDER BY id LIMIT ? OFFSET ?`;
+    WHERE LOCATE(?, search_key) > 0 ORDER BY id LIMIT ? OFFSET ?`;
 
   return {
-    async add(record: WordRecord): Promise<void> {
-      const createdAt = toSqlDatetime(record.createdAt);
+    async add(r: NewWord): Promise<void> {
+      const createdAt = toSqlDatetime(r.createdAt);
       // Autocommit with innodb_flush_log_at_trx_commit=1: the OK packet means durable.
       await withConnection(
         statementTimeoutMs,
-        (conn) => conn.execute(insertSql, [record.id, record.word, record.definition, createdAt]),
+        (conn) => conn.execute(insertSql, [r.id, r.word, r.definition, createdAt, r.searchKey]),
       );
     },
 
@@ -187,15 +227,13 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       // LIMIT/OFFSET are bound as strings: the binary protocol would send JS
       // numbers as DOUBLE, which the server refuses there.
       const page = [String(query.limit), String(query.offset)];
-      // As typed: the SQL lowers both sides with MariaDB's own case mapping,
-      // which differs from JavaScript's for a few letters (İ, final Σ).
       const needle = query.search || undefined;
       const [rows] = await withConnection(
         statementTimeoutMs,
         (conn) =>
           needle === undefined
             ? conn.execute<WordRow[]>(listSql, page)
-            : conn.execute<WordRow[]>(searchSql, [needle, needle, ...page]),
+            : conn.execute<WordRow[]>(searchSql, [needle, ...page]),
       );
       return rows.map((r) => ({
         id: r.id,

@@ -5,8 +5,11 @@
  * - Ordering: `ORDER BY words.id` (the uuid column, not the text alias, so the
  *   primary-key index serves each page) compares the 16 bytes, which is
  *   the order of the lowercase hex text, so UUIDv7 ids list in insertion order.
- * - Search: `strpos(lower(…), lower($1)) > 0`, a literal substring match; no
- *   LIKE, so `%`, `_` and `\` are ordinary characters.
+ * - Search: `strpos(search_key, $1) > 0`, a literal substring match of the
+ *   folded needle in the folded key the gateway wrote beside the word
+ *   (`records.ts`); no LIKE, so `%`, `_` and `\` are ordinary characters, and
+ *   no `lower()`, so the server's locale plays no part. A table from before
+ *   keys existed gets the column and a backfill when the store opens.
  * - Durability: a write resolves after COMMIT, which the server acknowledges
  *   only once its WAL is flushed (with the default `synchronous_commit = on`).
  * - TLS: when a CA is configured the connection uses TLS and verifies the
@@ -15,8 +18,9 @@
  * @module
  */
 import pg from "pg";
+import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
-import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
 const DEFAULT_PORT = 5432;
@@ -32,19 +36,28 @@ const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS words (
   id uuid PRIMARY KEY,
   word varchar(256) NOT NULL,
   definition varchar(256) NOT NULL,
-  created_at timestamptz NOT NULL
+  created_at timestamptz NOT NULL,
+  search_key varchar(${MAX_SEARCH_KEY})
 )`;
+/** Tables created before search keys existed. Nullable, so adding it rewrites nothing. */
+const ADD_KEY_COLUMN =
+  `ALTER TABLE words ADD COLUMN IF NOT EXISTS search_key varchar(${MAX_SEARCH_KEY})`;
 
 const COLUMNS = `id::text AS id, word, definition,
   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`;
 
-const INSERT =
-  "INSERT INTO words (id, word, definition, created_at) VALUES ($1::uuid, $2, $3, $4::timestamptz)";
+const INSERT = `INSERT INTO words (id, word, definition, created_at, search_key)
+  VALUES ($1::uuid, $2, $3, $4::timestamptz, $5)`;
 const PING = "SELECT 1 FROM words LIMIT 0";
 const PAGE = `SELECT ${COLUMNS} FROM words ORDER BY words.id LIMIT $1 OFFSET $2`;
-const SEARCH = `SELECT ${COLUMNS} FROM words
-  WHERE strpos(lower(word), lower($1)) > 0 OR strpos(lower(definition), lower($1)) > 0
+const SEARCH = `SELECT ${COLUMNS} FROM words WHERE strpos(search_key, $1) > 0
   ORDER BY words.id LIMIT $2 OFFSET $3`;
+/** Words without a key after `$1` in id order: the backfill walks the primary key once. */
+const UNKEYED = `SELECT id::text AS id, word, definition FROM words
+  WHERE words.id > $1::uuid AND search_key IS NULL ORDER BY words.id LIMIT $2`;
+const FIRST_ID = "00000000-0000-0000-0000-000000000000";
+const SET_KEYS = `UPDATE words SET search_key = k.key
+  FROM unnest($1::uuid[], $2::text[]) AS k(id, key) WHERE words.id = k.id`;
 
 function poolConfig(
   target: ServerTarget,
@@ -110,6 +123,7 @@ async function createSchema(pool: pg.Pool): Promise<void> {
     await client.query("BEGIN");
     await client.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK]);
     await client.query(CREATE_TABLE);
+    await client.query(ADD_KEY_COLUMN);
     await client.query("COMMIT");
   } catch (e) {
     failed = e;
@@ -152,6 +166,12 @@ export const open: OpenStore = async (config) => {
       pool = newPool(target, config, target.database);
       await createSchema(pool);
     }
+    await backfillSearchKeys(
+      async (after, n) => (await pool.query<Unkeyed>(UNKEYED, [after ?? FIRST_ID, n])).rows,
+      async (keys) => {
+        await pool.query(SET_KEYS, [keys.map((k) => k.id), keys.map((k) => k.searchKey)]);
+      },
+    );
   } catch (e) {
     await pool.end().catch(() => {});
     throw e;
@@ -159,8 +179,8 @@ export const open: OpenStore = async (config) => {
 
   let closed = false;
   const store: WordStore = {
-    async add(r: WordRecord) {
-      await pool.query(INSERT, [r.id, r.word, r.definition, r.createdAt]);
+    async add(r: NewWord) {
+      await pool.query(INSERT, [r.id, r.word, r.definition, r.createdAt, r.searchKey]);
     },
     async list({ search, limit, offset }: ListQuery) {
       const result = search

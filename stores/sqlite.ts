@@ -10,7 +10,7 @@
  * @module
  */
 import type { SqliteReply, SqliteRequest } from "./sqlite_worker.ts";
-import type { ListQuery, OpenStore, WordRecord, WordStore } from "./types.ts";
+import type { ListQuery, NewWord, OpenStore, WordRecord, WordStore } from "./types.ts";
 
 /** Distributes `Omit<T, "seq">` over a union. */
 type WithoutSeq<T> = T extends unknown ? Omit<T, "seq"> : never;
@@ -59,7 +59,7 @@ class SqliteWorkerStore implements WordStore {
     });
   }
 
-  async add(record: WordRecord): Promise<void> {
+  async add(record: NewWord): Promise<void> {
     await this.call({ op: "add", record });
   }
 

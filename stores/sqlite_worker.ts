@@ -13,13 +13,13 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { fold } from "./records.ts";
-import type { ListQuery, WordRecord } from "./types.ts";
+import { searchKey } from "./records.ts";
+import type { ListQuery, NewWord, WordRecord } from "./types.ts";
 
 /** A call from `stores/sqlite.ts`. */
 export type SqliteRequest =
   | { seq: number; op: "open"; path: string }
-  | { seq: number; op: "add"; record: WordRecord }
+  | { seq: number; op: "add"; record: NewWord }
   | { seq: number; op: "list"; query: ListQuery }
   | { seq: number; op: "ping" }
   | { seq: number; op: "close" };
@@ -43,26 +43,42 @@ function openDatabase(path: string): Open {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 1000;");
-  db.function("gt_fold", { deterministic: true }, (s) => fold(String(s)));
   db.exec(`CREATE TABLE IF NOT EXISTS words (
     id TEXT PRIMARY KEY,
     word TEXT NOT NULL,
     definition TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    search_key TEXT
   ) WITHOUT ROWID`);
+  backfill(db);
   return {
     db,
-    insert: db.prepare("INSERT INTO words (id, word, definition, created_at) VALUES (?, ?, ?, ?)"),
+    insert: db.prepare(
+      "INSERT INTO words (id, word, definition, created_at, search_key) VALUES (?, ?, ?, ?, ?)",
+    ),
     page: db.prepare(
       "SELECT id, word, definition, created_at FROM words ORDER BY id LIMIT ? OFFSET ?",
     ),
     search: db.prepare(
       `SELECT id, word, definition, created_at FROM words
-       WHERE instr(gt_fold(word), ?1) > 0 OR instr(gt_fold(definition), ?1) > 0
-       ORDER BY id LIMIT ?2 OFFSET ?3`,
+       WHERE instr(search_key, ?1) > 0 ORDER BY id LIMIT ?2 OFFSET ?3`,
     ),
     ping: db.prepare("SELECT 1"),
   };
+}
+
+/**
+ * A file written before search keys existed gets the column, and every word
+ * without a key gets one (the gateway's own `searchKey`, called from SQL),
+ * in one transaction; a no-op when every word has its key.
+ */
+function backfill(db: DatabaseSync): void {
+  const columns = db.prepare("SELECT name FROM pragma_table_info('words')").all();
+  if (!columns.some((c) => c.name === "search_key")) {
+    db.exec("ALTER TABLE words ADD COLUMN search_key TEXT");
+  }
+  db.function("gt_search_key", { deterministic: true }, (w, d) => searchKey(String(w), String(d)));
+  db.exec("UPDATE words SET search_key = gt_search_key(word, definition) WHERE search_key IS NULL");
 }
 
 function toRecord(row: Record<string, unknown>): WordRecord {
@@ -86,13 +102,13 @@ function handle(req: SqliteRequest): WordRecord[] | undefined {
       return;
     case "add": {
       const r = req.record;
-      opened().insert.run(r.id, r.word, r.definition, r.createdAt);
+      opened().insert.run(r.id, r.word, r.definition, r.createdAt, r.searchKey);
       return;
     }
     case "list": {
       const { search: needle, limit, offset } = req.query;
       const s = opened();
-      const rows = needle ? s.search.all(fold(needle), limit, offset) : s.page.all(limit, offset);
+      const rows = needle ? s.search.all(needle, limit, offset) : s.page.all(limit, offset);
       return rows.map(toRecord);
     }
     case "ping":

@@ -40,12 +40,23 @@ export interface WordRecord {
   createdAt: string;
 }
 
+/**
+ * A record as `add` receives it: with its search key, `fold(word) ␟
+ * fold(definition)` (`records.ts`), which a store that searches in the
+ * database stores beside the word and compares needles with.
+ */
+export interface NewWord extends WordRecord {
+  searchKey: string;
+}
+
 /** A page of the list, oldest first. */
 export interface ListQuery {
   /**
-   * Case-insensitive literal substring to find in `word` or `definition`;
-   * `undefined` lists everything. Every character is literal: no wildcard,
-   * regular-expression or query syntax may be interpreted.
+   * A needle already folded with `fold()` (`fold.ts`): the page holds only
+   * records whose search key contains it as a literal substring, compared
+   * code point for code point. `undefined` lists everything. No wildcard,
+   * regular-expression or query syntax may be interpreted, and nothing is
+   * folded again: the database compares exactly.
    */
   search?: string;
   /** 1..1000, already validated. */
@@ -69,7 +80,7 @@ export interface StoreConfig {
 /** A connected store. Methods reject on database errors; the caller maps them. */
 export interface WordStore {
   /** Durably stores `record` and resolves only once the database acknowledged it. */
-  add(record: WordRecord): Promise<void>;
+  add(record: NewWord): Promise<void>;
   /** Lists records ordered by `id` ascending, filtered and paged by `query`. */
   list(query: ListQuery): Promise<WordRecord[]>;
   /** A cheap real round trip to the database; rejects when it is not serving. */

@@ -5,73 +5,22 @@
  * never see each other's data.
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
-import { storeConfig, storeTest, tlsStoreConfig } from "./support/env.ts";
-import { type GraphQLBody, TestGateway, uniqueTag } from "./support/gateway.ts";
+import { storeTest, tlsStoreConfig } from "./support/env.ts";
+import { TestGateway, uniqueTag } from "./support/gateway.ts";
 import {
-  type NetworkStoreName,
-  STORE_NAMES,
-  type StoreConfig,
-  type StoreName,
-} from "../stores/types.ts";
+  ADD,
+  addWord as add,
+  codeOf,
+  gatewayFor as gw,
+  LIST,
+  listWords as list,
+  type Word,
+} from "./support/words.ts";
+import { STORE_NAMES, type StoreName } from "../stores/types.ts";
 
-/** Stores whose search is full-text and may add fuzzy hits to the literal ones. */
-const FULL_TEXT = new Set<StoreName>(["ELASTICSEARCH"]);
-
-const configured: Partial<Record<NetworkStoreName, StoreConfig>> = {};
-for (const s of STORE_NAMES) {
-  const c = s === "SQLITE" ? undefined : storeConfig(s);
-  if (c) configured[s as NetworkStoreName] = c;
-}
-
-let gateway: TestGateway | undefined;
-/** One gateway for the whole file, connected to every configured store. */
-async function gw(store: StoreName): Promise<TestGateway> {
-  gateway ??= new TestGateway(configured);
-  await gateway.registry.get(store).whenReady(60_000);
-  return gateway;
-}
-globalThis.addEventListener("unload", () => void gateway?.close());
-
-interface Word {
-  id: string;
-  word: string;
-  definition: string;
-  store: string;
-  createdAt: string;
-}
-
-const ADD = `mutation($store: Store!, $word: String!, $definition: String!) {
-  addWord(store: $store, word: $word, definition: $definition) { id word definition store createdAt }
-}`;
-const LIST = `query($store: Store!, $search: String, $limit: Int, $offset: Int) {
-  words(store: $store, search: $search, limit: $limit, offset: $offset) { id word definition store createdAt }
-}`;
-
-async function add(g: TestGateway, store: StoreName, word: string, definition: string) {
-  const body = await g.exec(ADD, { store, word, definition });
-  assertEquals(body.errors, undefined, `addWord failed: ${JSON.stringify(body.errors)}`);
-  return (body.data as { addWord: Word }).addWord;
-}
-
-async function list(g: TestGateway, store: StoreName, search?: string, limit = 1000, offset = 0) {
-  const body = await g.exec(LIST, { store, search, limit, offset });
-  assertEquals(body.errors, undefined, `words failed: ${JSON.stringify(body.errors)}`);
-  return (body.data as { words: Word[] }).words;
-}
-
-function codeOf(body: GraphQLBody): string | undefined {
-  return body.errors?.[0]?.extensions?.code;
-}
-
-/** Literal hits must all be there, in order; full-text stores may add fuzzy extras. */
-function assertHits(store: StoreName, got: Word[], expected: Word[]) {
-  const ids = got.map((w) => w.id);
-  if (FULL_TEXT.has(store)) {
-    const present = ids.filter((id) => expected.some((e) => e.id === id));
-    assertEquals(present, expected.map((e) => e.id));
-  } else {
-    assertEquals(ids, expected.map((e) => e.id));
-  }
+/** The hits must be exactly `expected`, in order: every store returns the literal matches only. */
+function assertHits(got: Word[], expected: Word[]) {
+  assertEquals(got.map((w) => w.id), expected.map((e) => e.id));
 }
 
 const TRICKY = [
@@ -133,9 +82,29 @@ for (const store of STORE_NAMES) {
     const a = await add(g, store, `ÉCOLE${tag}`, "a school");
     const b = await add(g, store, "plain", `defined by école${tag}`);
     await add(g, store, "other", `unrelated ${tag}x`.replace(tag, tag.slice(0, 6)));
-    assertHits(store, await list(g, store, `école${tag}`), [a, b]);
-    assertHits(store, await list(g, store, `ÉCOLE${tag.toUpperCase()}`), [a, b]);
+    assertHits(await list(g, store, `école${tag}`), [a, b]);
+    assertHits(await list(g, store, `ÉCOLE${tag.toUpperCase()}`), [a, b]);
+    // NFD and NFC are the same text to search.
+    assertHits(await list(g, store, `e\u0301cole${tag}`), [a, b]);
   });
+
+  storeTest(
+    store,
+    "an exact word is found alone, and a page of matches is full and oldest first",
+    async () => {
+      const g = await gw(store);
+      const tag = uniqueTag();
+      const words: Word[] = [];
+      for (let i = 0; i < 15; i++) words.push(await add(g, store, `${tag}xword${i}`, "a word"));
+      assertHits(await list(g, store, `${tag}xword14`, 1), [words[14]]);
+      assertHits(await list(g, store, `${tag}xword14`, 10), [words[14]]);
+      const six = [1, 10, 11, 12, 13, 14].map((i) => words[i]);
+      assertHits(await list(g, store, `${tag}XWORD1`, 10), six);
+      for (const offset of [0, 2, 4]) {
+        assertHits(await list(g, store, `${tag}xword1`, 2, offset), six.slice(offset, offset + 2));
+      }
+    },
+  );
 
   storeTest(store, "search treats % _ . * \\ ? and quotes as literal characters", async () => {
     const g = await gw(store);
@@ -144,8 +113,8 @@ for (const store of STORE_NAMES) {
       const hit = await add(g, store, `${tag}${special}x`, "has the special character");
       const decoy = await add(g, store, `${tag}ax`, "has a letter instead");
       const got = await list(g, store, `${tag}${special}`);
-      assertHits(store, got, [hit]);
-      if (!FULL_TEXT.has(store)) assertOk(!got.some((w) => w.id === decoy.id));
+      assertHits(got, [hit]);
+      assertOk(!got.some((w) => w.id === decoy.id));
       await g.exec(LIST, { store, search: `${special}${special}` }); // must not error
     }
   });

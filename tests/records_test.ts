@@ -1,4 +1,5 @@
 import { assertEquals, assertOk } from "./support/assert.ts";
+import { fold } from "../stores/fold.ts";
 import { matchesSearch, newRecord, timestampOf } from "../stores/records.ts";
 
 Deno.test("ids are UUIDv7 and sort in creation order, even within one millisecond", () => {
@@ -24,7 +25,7 @@ Deno.test("createdAt is the millisecond inside the id, as ISO-8601 UTC", () => {
 Deno.test("matchesSearch is literal and case-insensitive on word or definition", () => {
   const r = { ...newRecord("100% Pure", "a_b.c*d\\e"), id: "x" };
   assertOk(matchesSearch(r, "100%"));
-  assertOk(matchesSearch(r, "PURE"));
+  assertOk(matchesSearch(r, fold("PURE")));
   assertOk(matchesSearch(r, "_b.c*d\\"));
   assertOk(!matchesSearch(r, "1%"));
   assertOk(!matchesSearch(r, "a.b"));

@@ -8,8 +8,10 @@
 import assert from "node:assert/strict";
 import pg from "pg";
 import { open } from "../../stores/postgresql.ts";
-import { newRecord } from "../../stores/records.ts";
-import type { StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
+import { fold } from "../../stores/fold.ts";
+import { MAX_SEARCH_KEY, newRecord, withSearchKey } from "../../stores/records.ts";
+import { listed } from "../support/records.ts";
+import type { StoreConfig, WordStore } from "../../stores/types.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
 import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 import { strangerCa } from "../support/tls.ts";
@@ -72,7 +74,7 @@ storeTest(
     await withStore(tls!, async (store) => {
       await store.ping();
       await store.add(rec);
-      assert.deepEqual(await store.list({ search: t, limit: 10, offset: 0 }), [rec]);
+      assert.deepEqual(await store.list({ search: t, limit: 10, offset: 0 }), listed(rec));
     });
     const raw = await rawClient(tls!);
     try {
@@ -140,6 +142,12 @@ storeTest(
           len: null,
           is_nullable: "NO",
         },
+        {
+          column_name: "search_key",
+          data_type: "character varying",
+          len: MAX_SEARCH_KEY,
+          is_nullable: "YES",
+        },
       ]);
       const pk = await raw.query(
         `SELECT a.attname FROM pg_index i
@@ -172,21 +180,23 @@ storeTest(
       "ffffffff-ffff-7fff-bfff-0",
       "ffffffff-ffff-7fff-bfff-0",
     ].map((prefix, i) => `${prefix}${tail}${i}`);
-    const records: WordRecord[] = mine.map((id) => ({
-      id,
-      word: `order ${t}`,
-      definition: id,
-      createdAt: "2024-01-02T03:04:05.678Z",
-    }));
+    const records = mine.map((id) =>
+      withSearchKey({
+        id,
+        word: `order ${t}`,
+        definition: id,
+        createdAt: "2024-01-02T03:04:05.678Z",
+      })
+    );
     const shuffled = [8, 3, 0, 6, 5, 1, 7, 4, 2].map((i) => records[i]);
     // A database of its own, so these far-past and far-future ids never reach the shared list.
     const database = `grand_tour_${token()}`;
     try {
       await withStore(onDatabase(config, database), async (store) => {
         for (const r of shuffled) await store.add(r);
-        const listed = await store.list({ search: t, limit: 100, offset: 0 });
+        const page = await store.list({ search: t, limit: 100, offset: 0 });
         const sorted = [...mine].sort();
-        assert.deepEqual(listed.map((r) => r.id), sorted);
+        assert.deepEqual(page.map((r) => r.id), sorted);
 
         // Real UUIDv7 ids made in sequence list in the order they were made.
         const fresh = Array.from({ length: 20 }, (_, i) => newRecord(`seq ${t}`, `n${i}`));
@@ -194,7 +204,7 @@ storeTest(
         const page1 = await store.list({ search: `seq ${t}`, limit: 7, offset: 0 });
         const page2 = await store.list({ search: `seq ${t}`, limit: 7, offset: 7 });
         const page3 = await store.list({ search: `seq ${t}`, limit: 7, offset: 14 });
-        assert.deepEqual([...page1, ...page2, ...page3], fresh);
+        assert.deepEqual([...page1, ...page2, ...page3], listed(...fresh));
       });
     } finally {
       await dropDatabase(config, database);
@@ -204,7 +214,7 @@ storeTest(
 
 storeTest(
   "POSTGRESQL",
-  "search is a literal, case-insensitive substring: LIKE wildcards, backslashes and regex do nothing",
+  "search is a literal substring of the folded key: LIKE wildcards, backslashes and regex do nothing",
   async (config) => {
     const t = token();
     const a = newRecord(`${t} 100% pure_Ÿ`, "back\\slash");
@@ -216,7 +226,7 @@ storeTest(
       const find = async (s: string) => {
         const ids: string[] = [];
         for (let offset = 0;; offset += 1000) {
-          const page = await store.list({ search: s, limit: 1000, offset });
+          const page = await store.list({ search: fold(s), limit: 1000, offset });
           ids.push(...page.filter((r) => r.word.startsWith(t)).map((r) => r.id));
           if (page.length < 1000) return ids;
         }
@@ -228,7 +238,8 @@ storeTest(
       assert.deepEqual(await find("k\\s"), [a.id]);
       assert.deepEqual(await find("ck\\"), [a.id]);
       assert.deepEqual(await find(`${t.toUpperCase()} 1000 PUREXY`), [b.id]);
-      assert.deepEqual(await find("οδος"), [c.id]); // final sigma folds like toLowerCase()
+      assert.deepEqual(await find("οδος"), [c.id]); // final sigma folds to σ
+      assert.deepEqual(await find("ΔΟΣ"), [c.id]);
       assert.deepEqual(await find("(.*)"), [c.id]);
       assert.deepEqual(await find("[A-Z] $1"), [c.id]);
       assert.deepEqual(await find("i\u0307stanbul"), [c.id]);
@@ -249,7 +260,7 @@ storeTest(
     const rec = newRecord(word, definition);
     await withStore(config, async (store) => {
       await store.add(rec);
-      assert.deepEqual(await store.list({ search: t, limit: 5, offset: 0 }), [rec]);
+      assert.deepEqual(await store.list({ search: t, limit: 5, offset: 0 }), listed(rec));
     });
   },
 );
@@ -266,7 +277,7 @@ storeTest(
         const rec = newRecord("fresh", "database");
         await stores[0].add(rec);
         for (const s of stores) {
-          assert.deepEqual(await s.list({ limit: 10, offset: 0 }), [rec]);
+          assert.deepEqual(await s.list({ limit: 10, offset: 0 }), listed(rec));
         }
       } finally {
         await Promise.all(stores.map((s) => s.close()));
@@ -336,6 +347,59 @@ storeTest(
           await raw.end();
         }
       });
+    } finally {
+      await dropDatabase(config, database);
+    }
+  },
+);
+
+storeTest(
+  "POSTGRESQL",
+  "a table from before search keys gets the column, and its words their keys, when the store opens",
+  async (config) => {
+    const database = `gt_old_${token()}`;
+    const cfg = onDatabase(config, database);
+    const admin = await rawClient(config, "postgres");
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`).finally(() =>
+      admin.end()
+    );
+    try {
+      const before = Array.from({ length: 1203 }, (_, i) => newRecord(`ΟΔΟΣ ${i}`, "Straße"));
+      const raw = await rawClient(cfg);
+      try {
+        await raw.query(`CREATE TABLE words (id uuid PRIMARY KEY, word varchar(256) NOT NULL,
+          definition varchar(256) NOT NULL, created_at timestamptz NOT NULL)`);
+        await raw.query(
+          `INSERT INTO words SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])`,
+          [
+            before.map((r) => r.id),
+            before.map((r) => r.word),
+            before.map((r) => r.definition),
+            before.map((r) => r.createdAt),
+          ],
+        );
+      } finally {
+        await raw.end();
+      }
+      await withStore(cfg, async (store) => {
+        assert.deepEqual(
+          await store.list({ search: fold("σ 1202"), limit: 10, offset: 0 }),
+          listed(before[1202]),
+        );
+        assert.equal(
+          (await store.list({ search: fold("STRASSE"), limit: 1000, offset: 1000 })).length,
+          203,
+        );
+      });
+      const check = await rawClient(cfg);
+      try {
+        const { rows } = await check.query(
+          "SELECT count(*)::int AS n FROM words WHERE search_key IS NULL",
+        );
+        assert.equal(rows[0].n, 0);
+      } finally {
+        await check.end();
+      }
     } finally {
       await dropDatabase(config, database);
     }

@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { newRecord } from "../../stores/records.ts";
 import { IDS_KEY, open, recordKey } from "../../stores/redis.ts";
-import type { StoreConfig, WordRecord } from "../../stores/types.ts";
+import { fold } from "../../stores/fold.ts";
+import type { NewWord, StoreConfig } from "../../stores/types.ts";
+import { listed } from "../support/records.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
 import { strangerCa } from "../support/tls.ts";
 
@@ -35,9 +37,9 @@ storeTest("REDIS", "rediss URL with the matrix CA connects, verifies and round-t
     await store.ping();
     const record = newRecord("tls-redis", "written over TLS 🔒 'quoted' \\ %_");
     await store.add(record);
-    const found = await store.list({ search: "written over TLS 🔒", limit: 1000, offset: 0 });
+    const found = await store.list({ search: fold("written over TLS 🔒"), limit: 1000, offset: 0 });
     assert(found.some((r) => r.id === record.id), "the record added over TLS is listed");
-    assert.deepStrictEqual(found.find((r) => r.id === record.id), record);
+    assert.deepStrictEqual(found.find((r) => r.id === record.id), listed(record)[0]);
   } finally {
     await store.close();
   }
@@ -59,7 +61,7 @@ storeTest("REDIS", "adding the same word twice keeps two entries in id order", a
     await store.add(first);
     await store.add(second);
     const found = await store.list({ search: word, limit: 10, offset: 0 });
-    assert.deepStrictEqual(found, [first, second]);
+    assert.deepStrictEqual(found, listed(first, second));
   } finally {
     await store.close();
   }
@@ -75,7 +77,7 @@ storeTest(
       const record = newRecord("raw-view ✓", 'def with "quotes" and $ne and ‏עברית‏');
       await store.add(record);
       assert.deepStrictEqual(await raw.zscore(IDS_KEY, record.id), "0");
-      assert.deepStrictEqual(await raw.hgetall(recordKey(record.id)), { ...record });
+      assert.deepStrictEqual(await raw.hgetall(recordKey(record.id)), { ...listed(record)[0] });
       // Ids in the index are in id order, so the newest record is the last member.
       const [last] = await raw.zrange(IDS_KEY, -1, "-1");
       assert(last >= record.id);
@@ -92,7 +94,7 @@ storeTest("REDIS", "search and plain listing page correctly across scan chunks",
   const store = await open(scratch);
   try {
     await raw.flushdb();
-    const records: WordRecord[] = [];
+    const records: NewWord[] = [];
     for (let i = 0; i < 1234; i++) {
       records.push(newRecord(`w${i}`, i % 3 === 0 ? `has NeEdLe ${i}` : `plain ${i}`));
     }
@@ -100,15 +102,15 @@ storeTest("REDIS", "search and plain listing page correctly across scan chunks",
     const needles = records.filter((_, i) => i % 3 === 0);
     assert.deepStrictEqual(
       await store.list({ search: "needle", limit: 50, offset: 380 }),
-      needles.slice(380),
+      listed(...needles.slice(380)),
     );
     assert.deepStrictEqual(
-      await store.list({ search: "NEEDLE", limit: 7, offset: 200 }),
-      needles.slice(200, 207),
+      await store.list({ search: fold("NEEDLE"), limit: 7, offset: 200 }),
+      listed(...needles.slice(200, 207)),
     );
     assert.deepStrictEqual(
       await store.list({ limit: 1000, offset: 600 }),
-      records.slice(600, 1600),
+      listed(...records.slice(600, 1600)),
     );
     assert.deepStrictEqual(await store.list({ limit: 5, offset: 1234 }), []);
     assert.deepStrictEqual(await store.list({ search: "needle.", limit: 5, offset: 0 }), []);
