@@ -274,7 +274,7 @@ function timingHeader(headers: Record<string, string | string[]>): string | stri
 /** What `GET /healthz` answers; the drain's idle requests are recognised by it. */
 const HEALTHZ_BODY = JSON.stringify({ status: "ok" });
 
-/** A random tag that no other run's word contains (and no fuzzy search confuses with another). */
+/** A random tag that no other run's word contains. */
 export function newTag(): string {
   return "f" + crypto.randomUUID().replaceAll("-", "").slice(0, 12);
 }

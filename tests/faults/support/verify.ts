@@ -77,7 +77,7 @@ export async function checkDurability(url: string, acks: readonly Ack[]): Promis
   return result;
 }
 
-/** Ids of every word of `store` whose word starts with `tag` (searching, then filtering fuzzy hits). */
+/** Ids of every word of `store` whose word starts with `tag` (searching, then checking the start). */
 async function listTag(url: string, store: StoreName, tag: string): Promise<string[]> {
   const ids: string[] = [];
   for (let offset = 0;; offset += PAGE) {
