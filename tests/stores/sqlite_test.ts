@@ -3,6 +3,7 @@ import { assertEquals } from "../support/assert.ts";
 import { open } from "../../stores/sqlite.ts";
 import { fold } from "../../stores/fold.ts";
 import { newRecord } from "../../stores/records.ts";
+import { assertFoundAfterBackfill, oldWords, unkeyed } from "../support/backfill.ts";
 import { listed } from "../support/records.ts";
 
 Deno.test("SQLITE: the database file and its directory are created on first use and keep words", async () => {
@@ -38,22 +39,12 @@ Deno.test("SQLITE: a file from before search keys gets the column and every word
   const old = new DatabaseSync(path);
   old.exec(`CREATE TABLE words (id TEXT PRIMARY KEY, word TEXT NOT NULL,
     definition TEXT NOT NULL, created_at TEXT NOT NULL) WITHOUT ROWID`);
-  const before = [newRecord("ΟΔΟΣ", "a road"), newRecord("Straße", "a street")];
-  for (const r of before) {
-    old.prepare("INSERT INTO words VALUES (?, ?, ?, ?)").run(
-      r.id,
-      r.word,
-      r.definition,
-      r.createdAt,
-    );
-  }
+  const before = oldWords("sq");
+  const insert = old.prepare("INSERT INTO words VALUES (?, ?, ?, ?)");
+  for (const r of unkeyed(before)) insert.run(r.id, r.word, r.definition, r.createdAt);
   old.close();
   const store = await open({ url: path, connectTimeoutMs: 1000, options: {} });
-  assertEquals(await store.list({ search: fold("σ"), limit: 10, offset: 0 }), listed(before[0]));
-  assertEquals(
-    await store.list({ search: fold("STRASSE"), limit: 10, offset: 0 }),
-    listed(before[1]),
-  );
+  await assertFoundAfterBackfill(store, "sq", before);
   await store.close();
   await Deno.remove(dir, { recursive: true });
 });
