@@ -5,7 +5,8 @@
  * @module
  */
 import { storeCall } from "./errors.ts";
-import { validPage, validSearch, validText } from "./validation.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { validFirst, validPage, validSearch, validText } from "./validation.ts";
 import { fold } from "../stores/fold.ts";
 import { newRecord } from "../stores/records.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
@@ -38,6 +39,30 @@ interface WordsArgs {
   offset: number;
 }
 
+interface WordsConnectionArgs {
+  store: StoreName;
+  search?: string | null;
+  first: number;
+  after?: string | null;
+}
+
+/** A `WordConnection` as resolved. */
+export interface WordConnection {
+  edges: { cursor: string; node: WordResult }[];
+  pageInfo: {
+    hasNextPage: boolean;
+    hasPreviousPage: boolean;
+    startCursor: string | null;
+    endCursor: string | null;
+  };
+}
+
+/** The search needle as stores compare it: validated, then folded once (stores/fold.ts). */
+function foldedSearch(value: string | null | undefined): string | undefined {
+  const needle = validSearch(value);
+  return needle === undefined ? undefined : fold(needle);
+}
+
 interface AddWordArgs {
   store: StoreName;
   word: string;
@@ -48,14 +73,43 @@ interface AddWordArgs {
 export const resolvers = {
   Query: {
     words(_: unknown, args: WordsArgs, ctx: GatewayContext): Promise<WordResult[]> {
-      const needle = validSearch(args.search);
-      // Stores compare folded text literally (stores/fold.ts): the needle is folded here, once.
-      const search = needle === undefined ? undefined : fold(needle);
+      const search = foldedSearch(args.search);
       const page = validPage(args.limit, args.offset);
       return storeCall(async () => {
         const store = ctx.registry.get(args.store);
         const rows = await onStore(ctx, args.store, () => store.list({ search, ...page }));
         return rows.map((r) => ({ ...r, store: args.store }));
+      });
+    },
+    wordsConnection(
+      _: unknown,
+      args: WordsConnectionArgs,
+      ctx: GatewayContext,
+    ): Promise<WordConnection> {
+      const search = foldedSearch(args.search);
+      const first = validFirst(args.first);
+      const after = args.after == null ? undefined : decodeCursor(args.after, args.store, search);
+      return storeCall(async () => {
+        const store = ctx.registry.get(args.store);
+        // One more than the page tells whether another page follows.
+        const rows = await onStore(
+          ctx,
+          args.store,
+          () => store.list({ search, limit: first + 1, offset: 0, after }),
+        );
+        const edges = rows.slice(0, first).map((r) => ({
+          cursor: encodeCursor(args.store, search, r.id),
+          node: { ...r, store: args.store },
+        }));
+        return {
+          edges,
+          pageInfo: {
+            hasNextPage: rows.length > first,
+            hasPreviousPage: after !== undefined,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
+        };
       });
     },
     stores(_: unknown, __: unknown, { registry }: GatewayContext) {

@@ -56,6 +56,14 @@ export function validSearch(value: string | null | undefined): string | undefine
   return value;
 }
 
+/** Checks `wordsConnection`'s page size. */
+export function validFirst(first: number): number {
+  if (!Number.isInteger(first) || first < 1 || first > MAX_LIMIT) {
+    throw badInput("first", `first must be from 1 to ${MAX_LIMIT}, got ${first}`);
+  }
+  return first;
+}
+
 /** Checks paging arguments. */
 export function validPage(limit: number, offset: number): { limit: number; offset: number } {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {

@@ -220,10 +220,12 @@ class ElasticsearchStore implements WordStore {
     });
   }
 
-  async list({ search, limit, offset }: ListQuery): Promise<WordRecord[]> {
+  async list({ search, limit, offset, after: cursor }: ListQuery): Promise<WordRecord[]> {
     const query = searchQuery(search);
     const sort: estypes.Sort = [{ id: "asc" }];
-    if (offset + limit <= RESULT_WINDOW) {
+    // A cursor's id is a sort value: `search_after` seeks to it at the cost of a first page.
+    let after: estypes.SortResults | undefined = cursor === undefined ? undefined : [cursor];
+    if (after === undefined && offset + limit <= RESULT_WINDOW) {
       const res = await this.client.search<WordRecord>({
         index: INDEX,
         query,
@@ -235,8 +237,7 @@ class ElasticsearchStore implements WordStore {
       });
       return res.hits.hits.map((h) => toRecord(h._source));
     }
-    // Deep page: walk the sort values to the offset, then read the page after it.
-    let after: estypes.SortResults | undefined;
+    // Deep offset: walk the sort values to the offset, then read the page after it.
     for (let skip = offset; skip > 0;) {
       const step = Math.min(skip, RESULT_WINDOW);
       const res = await this.client.search({

@@ -142,7 +142,10 @@ class MongoWordStore implements WordStore {
 
   list(query: ListQuery): Promise<WordRecord[]> {
     const needle = query.search;
-    const filter = needle ? { searchKey: { $regex: literalPattern(needle) } } : {};
+    const filter = {
+      ...(needle ? { searchKey: { $regex: literalPattern(needle) } } : {}),
+      ...(query.after ? { id: { $gt: query.after } } : {}),
+    };
     return this.#causal(async (session) => {
       const docs = await this.words
         .find(filter, { session, projection: PROJECTION })

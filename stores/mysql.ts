@@ -208,10 +208,11 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
 
   const insertSql =
     `INSERT INTO ${table} (id, word, definition, created_at, search_key) VALUES (?, ?, ?, ?, ?)`;
-  const listSql =
-    `SELECT id, word, definition, created_at FROM ${table} ORDER BY id LIMIT ? OFFSET ?`;
+  // `id > ?` seeks through the primary key: a page after any id costs what the first does.
+  const listSql = `SELECT id, word, definition, created_at FROM ${table}
+    WHERE id > ? ORDER BY id LIMIT ? OFFSET ?`;
   const searchSql = `SELECT id, word, definition, created_at FROM ${table}
-    WHERE LOCATE(?, search_key) > 0 ORDER BY id LIMIT ? OFFSET ?`;
+    WHERE id > ? AND LOCATE(?, search_key) > 0 ORDER BY id LIMIT ? OFFSET ?`;
 
   return {
     async add(r: NewWord): Promise<void> {
@@ -227,13 +228,14 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       // LIMIT/OFFSET are bound as strings: the binary protocol would send JS
       // numbers as DOUBLE, which the server refuses there.
       const page = [String(query.limit), String(query.offset)];
+      const after = query.after ?? "";
       const needle = query.search || undefined;
       const [rows] = await withConnection(
         statementTimeoutMs,
         (conn) =>
           needle === undefined
-            ? conn.execute<WordRow[]>(listSql, page)
-            : conn.execute<WordRow[]>(searchSql, [needle, ...page]),
+            ? conn.execute<WordRow[]>(listSql, [after, ...page])
+            : conn.execute<WordRow[]>(searchSql, [after, needle, ...page]),
       );
       return rows.map((r) => ({
         id: r.id,

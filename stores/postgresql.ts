@@ -49,9 +49,12 @@ const COLUMNS = `id::text AS id, word, definition,
 const INSERT = `INSERT INTO words (id, word, definition, created_at, search_key)
   VALUES ($1::uuid, $2, $3, $4::timestamptz, $5)`;
 const PING = "SELECT 1 FROM words LIMIT 0";
-const PAGE = `SELECT ${COLUMNS} FROM words ORDER BY words.id LIMIT $1 OFFSET $2`;
-const SEARCH = `SELECT ${COLUMNS} FROM words WHERE strpos(search_key, $1) > 0
+// `words.id > $1` seeks through the primary key: a page after any id costs what the first does.
+const PAGE = `SELECT ${COLUMNS} FROM words WHERE words.id > $1::uuid
   ORDER BY words.id LIMIT $2 OFFSET $3`;
+const SEARCH =
+  `SELECT ${COLUMNS} FROM words WHERE words.id > $1::uuid AND strpos(search_key, $2) > 0
+  ORDER BY words.id LIMIT $3 OFFSET $4`;
 /** Words without a key after `$1` in id order: the backfill walks the primary key once. */
 const UNKEYED = `SELECT id::text AS id, word, definition FROM words
   WHERE words.id > $1::uuid AND search_key IS NULL ORDER BY words.id LIMIT $2`;
@@ -182,10 +185,10 @@ export const open: OpenStore = async (config) => {
     async add(r: NewWord) {
       await pool.query(INSERT, [r.id, r.word, r.definition, r.createdAt, r.searchKey]);
     },
-    async list({ search, limit, offset }: ListQuery) {
+    async list({ search, limit, offset, after = FIRST_ID }: ListQuery) {
       const result = search
-        ? await pool.query<Row>(SEARCH, [search, limit, offset])
-        : await pool.query<Row>(PAGE, [limit, offset]);
+        ? await pool.query<Row>(SEARCH, [after, search, limit, offset])
+        : await pool.query<Row>(PAGE, [after, limit, offset]);
       return result.rows.map(toRecord);
     },
     async ping() {

@@ -115,6 +115,7 @@ class Projection {
     const out: WordRecord[] = [];
     let skip = q.offset;
     for (const r of this.#records) {
+      if (q.after !== undefined && r.id <= q.after) continue;
       if (!matchesSearch(r, q.search)) continue;
       if (skip > 0) {
         skip--;

@@ -97,20 +97,23 @@ class RedisWordStore implements WordStore {
     for (const [err] of replies) if (err) throw err;
   }
 
-  async list({ search, limit, offset }: ListQuery): Promise<WordRecord[]> {
+  async list({ search, limit, offset, after }: ListQuery): Promise<WordRecord[]> {
+    // Members all score 0, so the lexical range after a cursor's id is the list after it.
+    const from = after === undefined ? "-" : `(${after}`;
     if (search === undefined || search === "") {
-      const ids = await this.client.zrange(IDS_KEY, offset, String(offset + limit - 1));
+      const ids = await this.client.zrangebylex(IDS_KEY, from, "+", "LIMIT", offset, limit);
       return await readRecords(this.client, ids);
     }
     const wanted = offset + limit;
     const matches: WordRecord[] = [];
-    for (let start = 0; matches.length < wanted; start += SCAN_CHUNK) {
-      const ids = await this.client.zrange(IDS_KEY, start, String(start + SCAN_CHUNK - 1));
+    for (let start = from; matches.length < wanted;) {
+      const ids = await this.client.zrangebylex(IDS_KEY, start, "+", "LIMIT", 0, SCAN_CHUNK);
       for (const record of await readRecords(this.client, ids)) {
         if (matchesSearch(record, search)) matches.push(record);
         if (matches.length >= wanted) break;
       }
       if (ids.length < SCAN_CHUNK) break;
+      start = `(${ids[ids.length - 1]}`;
     }
     return matches.slice(offset, wanted);
   }

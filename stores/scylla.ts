@@ -235,8 +235,9 @@ export const open: OpenStore = async (config) => {
   const table = `${keyspace}.${TABLE}`;
   const INSERT =
     `INSERT INTO ${table} (bucket, id, word, definition, created_at) VALUES (?, ?, ?, ?, ?)`;
-  const FIRST_ROWS = `SELECT ${COLUMNS} FROM ${table} WHERE bucket = ? LIMIT ?`;
-  const ALL_ROWS = `SELECT ${COLUMNS} FROM ${table} WHERE bucket = ?`;
+  // `id > ?` seeks along the clustering order: a page after any id costs what the first does.
+  const FIRST_ROWS = `SELECT ${COLUMNS} FROM ${table} WHERE bucket = ? AND id > ? LIMIT ?`;
+  const ALL_ROWS = `SELECT ${COLUMNS} FROM ${table} WHERE bucket = ? AND id > ?`;
   // Touches the table: one dropped under a running gateway fails the ping, and the reconnect recreates it.
   const PING = `SELECT id FROM ${table} WHERE bucket = ? LIMIT 1`;
 
@@ -248,11 +249,11 @@ export const open: OpenStore = async (config) => {
       });
     },
 
-    async list({ search, limit, offset }: ListQuery): Promise<WordRecord[]> {
+    async list({ search, limit, offset, after = "" }: ListQuery): Promise<WordRecord[]> {
       const out: WordRecord[] = [];
       if (!search) {
         const wanted = Math.min(offset + limit, MAX_INT);
-        const rows = await client.execute(FIRST_ROWS, [BUCKET, wanted], {
+        const rows = await client.execute(FIRST_ROWS, [BUCKET, after, wanted], {
           prepare: true,
           consistency: consistencies.localQuorum,
           fetchSize: Math.min(wanted, PAGE_SIZE),
@@ -265,7 +266,7 @@ export const open: OpenStore = async (config) => {
         }
         return out;
       }
-      const rows = await client.execute(ALL_ROWS, [BUCKET], {
+      const rows = await client.execute(ALL_ROWS, [BUCKET, after], {
         prepare: true,
         consistency: consistencies.localQuorum,
         fetchSize: PAGE_SIZE,

@@ -57,11 +57,11 @@ function openDatabase(path: string): Open {
       "INSERT INTO words (id, word, definition, created_at, search_key) VALUES (?, ?, ?, ?, ?)",
     ),
     page: db.prepare(
-      "SELECT id, word, definition, created_at FROM words ORDER BY id LIMIT ? OFFSET ?",
+      "SELECT id, word, definition, created_at FROM words WHERE id > ? ORDER BY id LIMIT ? OFFSET ?",
     ),
     search: db.prepare(
       `SELECT id, word, definition, created_at FROM words
-       WHERE instr(search_key, ?1) > 0 ORDER BY id LIMIT ?2 OFFSET ?3`,
+       WHERE id > ?1 AND instr(search_key, ?2) > 0 ORDER BY id LIMIT ?3 OFFSET ?4`,
     ),
     ping: db.prepare("SELECT 1"),
   };
@@ -106,9 +106,11 @@ function handle(req: SqliteRequest): WordRecord[] | undefined {
       return;
     }
     case "list": {
-      const { search: needle, limit, offset } = req.query;
+      const { search: needle, limit, offset, after = "" } = req.query;
       const s = opened();
-      const rows = needle ? s.search.all(needle, limit, offset) : s.page.all(limit, offset);
+      const rows = needle
+        ? s.search.all(after, needle, limit, offset)
+        : s.page.all(after, limit, offset);
       return rows.map(toRecord);
     }
     case "ping":

@@ -59,10 +59,16 @@ export interface ListQuery {
    * folded again: the database compares exactly.
    */
   search?: string;
-  /** 1..1000, already validated. */
+  /** 1..1001, already validated (a cursor page asks for one more to learn whether another follows). */
   limit: number;
-  /** >= 0, already validated. */
+  /** Matches to skip, >= 0, already validated; 0 whenever `after` is set. */
   offset: number;
+  /**
+   * Keyset paging: only records whose id sorts after this one (a cursor's
+   * position). A page after any id must cost about the same as the first
+   * page: the store seeks to it through its id order, never skips rows.
+   */
+  after?: string;
 }
 
 /** Connection settings of one store, parsed and validated at start-up. */

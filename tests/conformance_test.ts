@@ -11,9 +11,11 @@ import {
   ADD,
   addWord as add,
   codeOf,
+  connection,
   gatewayFor as gw,
   LIST,
   listWords as list,
+  tryConnection,
   type Word,
 } from "./support/words.ts";
 import { STORE_NAMES, type StoreName } from "../stores/types.ts";
@@ -185,6 +187,78 @@ for (const store of STORE_NAMES) {
     assertEquals(new Set(ids).size, 200);
     assertEquals(ids, [...ids].sort());
   });
+
+  storeTest(
+    store,
+    "cursor pages walk the list oldest first, and words added before the cursor shift nothing",
+    async () => {
+      const g = await gw(store);
+      const tag = uniqueTag();
+      const added: Word[] = [];
+      for (let i = 0; i < 7; i++) {
+        added.push(await add(g, store, `${tag} cursor ${i}`, `page ${i}`));
+      }
+      const p1 = await connection(g, store, { search: tag, first: 3 });
+      assertEquals(p1.edges.map((e) => e.node), added.slice(0, 3));
+      assertEquals(p1.pageInfo.hasNextPage, true);
+      assertEquals(p1.pageInfo.hasPreviousPage, false);
+      assertEquals(p1.pageInfo.startCursor, p1.edges[0].cursor);
+      assertEquals(p1.pageInfo.endCursor, p1.edges[2].cursor);
+      // A word added now sorts after every cursor; none of them moves.
+      const late = await add(g, store, `${tag} cursor late`, "added between two pages");
+      const p2 = await connection(g, store, {
+        search: tag,
+        first: 3,
+        after: p1.pageInfo.endCursor,
+      });
+      assertEquals(p2.edges.map((e) => e.node), added.slice(3, 6));
+      assertEquals(p2.pageInfo.hasPreviousPage, true);
+      const p3 = await connection(g, store, {
+        search: tag,
+        first: 3,
+        after: p2.pageInfo.endCursor,
+      });
+      assertEquals(p3.edges.map((e) => e.node), [added[6], late]);
+      assertEquals(p3.pageInfo.hasNextPage, false);
+      const empty = await connection(g, store, { search: tag, after: p3.pageInfo.endCursor });
+      assertEquals(empty.edges, []);
+      assertEquals(empty.pageInfo.endCursor, null);
+      // Without search the walk starts at the oldest word of the whole store.
+      const all = await connection(g, store, { first: 2 });
+      assertEquals(all.edges.length, 2);
+      assertOk(all.edges[0].node.id < all.edges[1].node.id);
+    },
+  );
+
+  storeTest(
+    store,
+    "a cursor that is malformed, from another store or from another search is refused",
+    async () => {
+      const g = await gw(store);
+      const tag = uniqueTag();
+      await add(g, store, `${tag} one`, "first");
+      await add(g, store, `${tag} two`, "second");
+      const { endCursor } = (await connection(g, store, { search: tag, first: 1 })).pageInfo;
+      for (
+        const [args, why] of [
+          [{ search: tag, after: "not a cursor" }, "malformed"],
+          [{ search: tag, after: endCursor!.slice(0, -4) }, "truncated"],
+          [{ search: `${tag} o`, after: endCursor }, "another search"],
+          [{ after: endCursor }, "no search"],
+          [{ search: tag, first: 0 }, "first 0"],
+          [{ search: tag, first: 1001 }, "first 1001"],
+        ] as const
+      ) {
+        const { body } = await tryConnection(g, store, args);
+        assertEquals(codeOf(body), "BAD_USER_INPUT", `${why}: ${JSON.stringify(body)}`);
+      }
+      if (store !== "SQLITE") {
+        // The embedded store is always there to be asked with another store's cursor.
+        const { body } = await tryConnection(g, "SQLITE", { search: tag, after: endCursor });
+        assertEquals(codeOf(body), "BAD_USER_INPUT", "another store's cursor");
+      }
+    },
+  );
 
   storeTest(store, "limit outside 1..1000 and negative offset are refused", async () => {
     const g = await gw(store);

@@ -79,6 +79,48 @@ export async function listWords(
   return words;
 }
 
+/** The `wordsConnection` query with every field of an edge and of `pageInfo`. */
+export const CONNECTION = `query($store: Store!, $search: String, $first: Int, $after: String) {
+  wordsConnection(store: $store, search: $search, first: $first, after: $after) {
+    edges { cursor node { id word definition store createdAt } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}`;
+
+/** A `wordsConnection` page as the query above returns it. */
+export interface ConnectionPage {
+  edges: { cursor: string; node: Word }[];
+  pageInfo: {
+    hasNextPage: boolean;
+    hasPreviousPage: boolean;
+    startCursor: string | null;
+    endCursor: string | null;
+  };
+}
+
+/** A `wordsConnection` page, or the response body when it answered an error. */
+export async function tryConnection(
+  g: TestGateway,
+  store: StoreName,
+  args: { search?: string; first?: number; after?: string | null },
+): Promise<{ page?: ConnectionPage; body: GraphQLBody }> {
+  const body = await g.exec(CONNECTION, { store, ...args });
+  const page = (body.data as { wordsConnection?: ConnectionPage } | null | undefined)
+    ?.wordsConnection;
+  return { page: body.errors ? undefined : page, body };
+}
+
+/** A `wordsConnection` page; throws with the errors when it answered any. */
+export async function connection(
+  g: TestGateway,
+  store: StoreName,
+  args: { search?: string; first?: number; after?: string | null },
+): Promise<ConnectionPage> {
+  const { page, body } = await tryConnection(g, store, args);
+  if (!page) throw new Error(`wordsConnection failed: ${JSON.stringify(body.errors)}`);
+  return page;
+}
+
 /** The first error's `extensions.code`, if any. */
 export function codeOf(body: GraphQLBody): string | undefined {
   return body.errors?.[0]?.extensions?.code;
