@@ -1,14 +1,18 @@
 /**
  * Redis-specific behaviour against the real server of the matrix: TLS with CA
  * verification, every add kept, the data model as seen straight through
- * ioredis, chunked search paging, and failing fast when Redis does not answer.
+ * ioredis, one command per page as Redis's MONITOR sees it, server-side search
+ * paging across scan chunks, the search-key backfill, and failing fast when
+ * Redis does not answer.
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { newRecord } from "../../stores/records.ts";
-import { IDS_KEY, open, recordKey } from "../../stores/redis.ts";
+import { matchesSearch, newRecord } from "../../stores/records.ts";
+import { IDS_KEY, open, recordKey, SCAN_CHUNK } from "../../stores/redis.ts";
+import { SET_SEARCH_KEYS } from "../../stores/redis_scripts.ts";
 import { fold } from "../../stores/fold.ts";
-import type { NewWord, StoreConfig } from "../../stores/types.ts";
+import type { ListQuery, NewWord, StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
+import { assertFoundAfterBackfill, oldWords, unkeyed } from "../support/backfill.ts";
 import { listed } from "../support/records.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
 import { strangerCa } from "../support/tls.ts";
@@ -29,6 +33,66 @@ function withDb(config: StoreConfig, db: number): StoreConfig {
   const url = new URL(config.url);
   url.pathname = `/${db}`;
   return { ...config, url: url.toString() };
+}
+
+/** Adds `records` through `store`, a few hundred transactions in flight at a time. */
+async function addAll(store: WordStore, records: NewWord[]): Promise<void> {
+  for (let i = 0; i < records.length; i += 500) {
+    await Promise.all(records.slice(i, i + 500).map((r) => store.add(r)));
+  }
+}
+
+/** One command as Redis's MONITOR reports it. */
+interface Seen {
+  args: string[];
+  source: string;
+}
+
+/**
+ * Counts the commands Redis executes for one `list` call of `store`, from
+ * MONITOR on a separate connection: a page after a unique id below every real
+ * one tells which connection is the store's, and only that connection's
+ * commands between the two PINGs of `store.ping()` around the call count (not
+ * those a script runs, which MONITOR reports as from `lua`).
+ */
+async function commandsFor(
+  raw: Redis,
+  store: WordStore,
+  query: ListQuery,
+): Promise<{ commands: number; page: WordRecord[] }> {
+  const seen: Seen[] = [];
+  const monitor = await raw.monitor();
+  try {
+    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      seen.push({ args, source });
+    });
+    const marker = `00000000-0000-7000-8000-${crypto.randomUUID().slice(-12)}`;
+    await store.list({ limit: 1, offset: 0, after: marker });
+    await store.ping();
+    const page = await store.list(query);
+    await store.ping();
+    const pings = (): number[] => {
+      const first = seen.findIndex((c) => c.args.includes(`(${marker}`));
+      if (first < 0) return [];
+      return seen.flatMap((c, i) =>
+        i > first && c.source === seen[first].source && c.args[0].toLowerCase() === "ping"
+          ? [i]
+          : []
+      );
+    };
+    for (const t0 = Date.now(); pings().length < 2;) {
+      if (Date.now() - t0 > 5000) throw new Error("MONITOR never showed the store's PINGs");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const [before, after] = pings();
+    const source = seen[before].source;
+    return {
+      commands: seen.slice(before + 1, after).filter((c) => c.source === source).length,
+      page,
+    };
+  } finally {
+    monitor.disconnect();
+  }
 }
 
 storeTest("REDIS", "rediss URL with the matrix CA connects, verifies and round-trips", async () => {
@@ -77,7 +141,8 @@ storeTest(
       const record = newRecord("raw-view ✓", 'def with "quotes" and $ne and ‏עברית‏');
       await store.add(record);
       assert.deepStrictEqual(await raw.zscore(IDS_KEY, record.id), "0");
-      assert.deepStrictEqual(await raw.hgetall(recordKey(record.id)), { ...listed(record)[0] });
+      // The hash holds the record and its search key, as `add` was given them.
+      assert.deepStrictEqual(await raw.hgetall(recordKey(record.id)), { ...record });
       // Ids in the index are in id order, so the newest record is the last member.
       const [last] = await raw.zrange(IDS_KEY, -1, "-1");
       assert(last >= record.id);
@@ -120,6 +185,202 @@ storeTest("REDIS", "search and plain listing page correctly across scan chunks",
     await store.close();
   }
 });
+
+storeTest(
+  "REDIS",
+  "a page of 1, 100 or 1000 words is one command, as Redis's MONITOR counts",
+  async (config) => {
+    const scratch = withDb(config, 15);
+    const raw = rawClient(scratch);
+    const store = await open(scratch);
+    try {
+      await raw.flushdb();
+      const records = Array.from({ length: 1000 }, (_, i) => newRecord(`page ${i}`, `def ${i}`));
+      await addAll(store, records);
+      for (const limit of [1, 100, 1000]) {
+        const { commands, page } = await commandsFor(raw, store, { limit, offset: 0 });
+        assert.deepStrictEqual(page, listed(...records.slice(0, limit)));
+        assert.equal(commands, 1, `a page of ${limit} took ${commands} commands`);
+      }
+      // A search whose scan fits in one chunk is one command too, however many words match.
+      const { commands, page } = await commandsFor(raw, store, {
+        search: "def",
+        limit: 1000,
+        offset: 0,
+      });
+      assert.deepStrictEqual(page, listed(...records));
+      assert.equal(commands, 1, `a search of 1000 words took ${commands} commands`);
+    } finally {
+      await raw.flushdb().catch(() => {});
+      raw.disconnect();
+      await store.close();
+    }
+  },
+);
+
+storeTest(
+  "REDIS",
+  "search fills its pages across many scan chunks, after a cursor and past an offset",
+  async (config) => {
+    const scratch = withDb(config, 15);
+    const raw = rawClient(scratch);
+    const store = await open(scratch);
+    try {
+      await raw.flushdb();
+      const total = 3 * SCAN_CHUNK + 345;
+      // Every 97th word has the needle: a page of 25 spans more than one chunk.
+      const rare = new Set([3, SCAN_CHUNK + 1, total - 1]);
+      const records = Array.from({ length: total }, (_, i) =>
+        newRecord(
+          rare.has(i) ? `Rarest ${i}` : `w${i}`,
+          i % 97 === 0 ? `with the NeEdLe ${i}` : `plain ${i}`,
+        ));
+      await addAll(store, records);
+      const needles = records.filter((_, i) => i % 97 === 0);
+      const rares = records.filter((_, i) => rare.has(i));
+      const search = fold("NEEDLE");
+      assert.deepStrictEqual(
+        await store.list({ search, limit: 20, offset: 30 }),
+        listed(...needles.slice(30, 50)),
+      );
+      const cursor = records[SCAN_CHUNK + 5].id;
+      assert.deepStrictEqual(
+        await store.list({ search, limit: 25, offset: 0, after: cursor }),
+        listed(...needles.filter((r) => r.id > cursor).slice(0, 25)),
+      );
+      // Fewer matches than asked for: every chunk is scanned, and the page holds all of them.
+      assert.deepStrictEqual(
+        await store.list({ search, limit: 1000, offset: 60 }),
+        listed(...needles.slice(60)),
+      );
+      assert.deepStrictEqual(
+        await store.list({ search: "rarest", limit: 10, offset: 0 }),
+        listed(...rares),
+      );
+      assert.deepStrictEqual(
+        await store.list({ search: "rarest", limit: 1, offset: 1 }),
+        listed(rares[1]),
+      );
+      assert.deepStrictEqual(
+        await store.list({ search: "rarest", limit: 10, offset: 0, after: rares[1].id }),
+        listed(rares[2]),
+      );
+      assert.deepStrictEqual(
+        await store.list({ search: "rarest", limit: 10, offset: 0, after: rares[2].id }),
+        [],
+      );
+    } finally {
+      await raw.flushdb().catch(() => {});
+      raw.disconnect();
+      await store.close();
+    }
+  },
+);
+
+storeTest(
+  "REDIS",
+  "a needle with Lua pattern characters is matched literally",
+  async (config) => {
+    const scratch = withDb(config, 15);
+    const raw = rawClient(scratch);
+    const store = await open(scratch);
+    try {
+      await raw.flushdb();
+      const records = [
+        "dot.word",
+        "dotXword",
+        "100% sure",
+        "percent%a",
+        "a[b]c",
+        "paren(x)",
+        "dash-x",
+        "caret^x",
+        "dollar$x",
+        "all %.[(-^$ at once",
+        "plain letters",
+      ].map((word, i) => newRecord(word, `definition ${i}`));
+      await addAll(store, records);
+      const needles = [
+        "%",
+        ".",
+        "[",
+        "(",
+        "-",
+        "^",
+        "$",
+        "%a",
+        "t.w",
+        "[b]",
+        "^x",
+        "%.[(-^$",
+        "[(",
+      ];
+      for (const needle of needles) {
+        const expected = records.filter((r) => matchesSearch(r, fold(needle)));
+        assert(expected.length > 0 && expected.length < records.length, needle);
+        assert.deepStrictEqual(
+          await store.list({ search: fold(needle), limit: 100, offset: 0 }),
+          listed(...expected),
+          `needle ${needle}`,
+        );
+      }
+    } finally {
+      await raw.flushdb().catch(() => {});
+      raw.disconnect();
+      await store.close();
+    }
+  },
+);
+
+storeTest(
+  "REDIS",
+  "open gives words stored before search keys their key and never recreates a deleted word",
+  async (config) => {
+    const scratch = withDb(config, 15);
+    const raw = rawClient(scratch);
+    try {
+      await raw.flushdb();
+      const tag = crypto.randomUUID().slice(0, 8);
+      const words = oldWords(tag);
+      // One more word, whose hash is deleted while its id stays in the index.
+      const [gone] = oldWords(`${tag}-gone`, 1);
+      const old = raw.multi();
+      for (const word of unkeyed([...words, gone])) {
+        old.hset(recordKey(word.id), { ...word }).zadd(IDS_KEY, 0, word.id);
+      }
+      old.del(recordKey(gone.id));
+      await old.exec();
+      assert.equal(await raw.hexists(recordKey(words[0].id), "searchKey"), 0);
+
+      const store = await open(scratch);
+      try {
+        await assertFoundAfterBackfill(store, tag, words);
+        assert.equal(await raw.hget(recordKey(words[0].id), "searchKey"), words[0].searchKey);
+        assert.equal(await raw.exists(recordKey(gone.id)), 0, "the deleted word stays deleted");
+      } finally {
+        await store.close();
+      }
+      // Its write alone, as when a word is deleted between the backfill's read and write: it
+      // sets no key in a hash that is gone and replaces none already set.
+      assert.equal(
+        await raw.eval(
+          SET_SEARCH_KEYS.lua,
+          2,
+          recordKey(gone.id),
+          recordKey(words[0].id),
+          "gone",
+          "other",
+        ),
+        0,
+      );
+      assert.equal(await raw.exists(recordKey(gone.id)), 0);
+      assert.equal(await raw.hget(recordKey(words[0].id), "searchKey"), words[0].searchKey);
+    } finally {
+      await raw.flushdb().catch(() => {});
+      raw.disconnect();
+    }
+  },
+);
 
 storeTest(
   "REDIS",
