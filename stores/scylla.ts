@@ -2,7 +2,7 @@
  * The SCYLLA store: ScyllaDB or Apache Cassandra over CQL with the DataStax
  * Node.js driver (`cassandra-driver`).
  *
- * Data model: keyspace `grand_tour` (NetworkTopologyStrategy, replication
+ * **Data model.** Keyspace `grand_tour` (NetworkTopologyStrategy, replication
  * factor from `SCYLLA_REPLICATION_FACTOR` in `SCYLLA_DATACENTER`, set when the
  * keyspace is created; an existing keyspace is never altered) and
  *
@@ -10,22 +10,86 @@
  * CREATE TABLE grand_tour.words (
  *   bucket int, id text, word text, definition text, created_at text,
  *   PRIMARY KEY ((bucket), id)
- * ) WITH CLUSTERING ORDER BY (id ASC)
+ * ) WITH CLUSTERING ORDER BY (id ASC);
+ * CREATE TABLE grand_tour.words_buckets (
+ *   scope text, bucket int, PRIMARY KEY ((scope), bucket)
+ * ) WITH CLUSTERING ORDER BY (bucket ASC);
  * ```
  *
- * Every word lives in one partition (`bucket = 0`) clustered by its UUIDv7
- * `id`, so "oldest first" is the partition's natural order and a page is one
- * bounded, single-partition read (`LIMIT offset + limit`) instead of a
- * cluster-wide scan, which CQL cannot order anyway. A word is at most ~2 KiB,
- * so the partition stays far below Cassandra's ~100 MB comfort zone for tens of
- * thousands of words; a busier deployment would widen `bucket` (e.g. per
- * month of the id) without changing the row shape. `id` and `created_at` are
- * `text` so they round-trip byte for byte; text clustering order (UTF-8 bytes)
- * equals the ids' string order.
+ * A word's partition is the hour of its UUIDv7 `id`: `bucket = floor(ms /
+ * 3_600_000)`, `ms` being the id's first 48 bits. Ids sort by time, so the id
+ * order is bucket order, then clustering order inside a bucket: "oldest
+ * first" needs no sort. `words_buckets` lists every hour that holds words, one
+ * row per hour in the one partition `scope = 'words'`, so a page goes straight
+ * to the next hour with words instead of probing empty ones (8,760 rows a
+ * year). `id` and `created_at` are `text` so they round-trip byte for byte;
+ * text clustering order (UTF-8 bytes) equals the ids' string order.
  *
+ * **Why an hour.** A row is about 250 bytes for a typical word and at most
+ * about 2.1 KiB (256 code points of up to 4 UTF-8 bytes in each field);
+ * Cassandra and Scylla are comfortable up to about 100 MB and 100,000 rows
+ * per partition. A million words a year is about 115 rows (30 KB) an hour;
+ * even a million words in one day (12 words/s) is 42,000 rows, about 10 MB, an
+ * hour. The benchmark's seeding (about 11,600 words/s for 100,000 words) fills
+ * one or two hours with up to 100,000 rows once, at the edge but harmless; its
+ * `addWord` rate (about 3,300/s) sustained for an hour would make a 12-million
+ * row, 3 GB partition. An hour passes 100,000 rows above about 28 words/s
+ * sustained (100 MB above about 110 typical or 13 largest words/s). Cassandra
+ * then logs "Writing large partition" while compacting it; the operator caps
+ * writes (`RATE_LIMIT_PER_MINUTE`) or ships a narrower width (a minute gives
+ * 60 times the room) with a re-bucketing migration like the one below, since
+ * the bucket is a function of the id and the width. Narrower is not the
+ * default because a page reads one partition per non-empty bucket: at a word
+ * a minute, a page of 100 reads two hours but a hundred minutes, and
+ * `words_buckets` would grow 60 times faster. A day overflows at 1.2 words/s.
+ * Every 48-bit UUIDv7 time gives an hour below 2^27, so `int` holds any
+ * bucket (minutes would not fit).
+ *
+ * **Adding** records the word's bucket in `words_buckets` first (an
+ * idempotent insert; the store remembers the buckets it recorded, one entry
+ * per hour) and writes the word only once that is acknowledged, so a reader
+ * that could see an acknowledged word also sees its bucket.
+ *
+ * **Pages.** `list` reads `words_buckets` from the bucket of `after` (from
+ * the first bucket without one), then reads the buckets in order with `id >
+ * after LIMIT n`. Starting at `bucket(after)` makes a page deep in the list
+ * cost what the first page costs: one bucket-list query and, when one hour
+ * holds the page, one single-partition read; two when the page crosses into
+ * the next hour. When those fall short too, each further round reads as many
+ * buckets in parallel as all rounds before it (2, 4, … up to 16), so sparse
+ * hours cost few round trips. `offset` walks the buckets through `offset + limit` rows.
  * Search has no CQL equivalent (LIKE needs SASI/SAI indexes and has
- * wildcards), so it pages through the partition and filters in TypeScript
- * with {@linkcode matchesSearch}: every character is literal.
+ * wildcards), so it reads the buckets whole, 500 rows per driver page, and
+ * filters in TypeScript with {@linkcode matchesSearch} until the page is
+ * full: every character is literal.
+ *
+ * **Migration.** The previous version kept every word in bucket 0. `open`
+ * moves them: it reads bucket 0 in id order, 500 rows at a time, from the
+ * first id after hour 0 of 1970 (bucket 0's own hour, whose rows stay),
+ * records each row's bucket, copies the row into it `USING TIMESTAMP` of its
+ * original write, then deletes the copied rows from bucket 0: one range delete
+ * for rows older than five minutes, by id for newer ones, so a row that an
+ * older gateway (clock within five minutes) writes meanwhile is never deleted
+ * uncopied. It repeats until bucket 0 holds no such row, so an open store
+ * never has words left in bucket 0 that it would not list. Every step is
+ * idempotent: it can be run again after a crash at any point and by two
+ * gateways at once. Within one process an open joins a migration already
+ * running for the keyspace (the gateway abandons an open after the connect
+ * timeout + 15 s and retries; the retry waits for the same migration, which
+ * keeps its progress). Words an older gateway adds to bucket 0 during a
+ * rolling deploy are moved at the next open. When `words_buckets` is missing
+ * but `words` exists (dropped under a running gateway), `open` creates it and
+ * records every bucket `SELECT DISTINCT bucket` finds.
+ *
+ * **Edits and deletes (to come).** The bucket is a pure function of the id,
+ * so an edit or delete addresses its row as `(bucket(id), id)` without a
+ * lookup. A CQL UPDATE creates a missing row, so an edit must be `UPDATE …
+ * IF EXISTS` (a lightweight transaction at LOCAL_SERIAL), which refuses an id
+ * that is not stored or was deleted; a delete is a plain, idempotent DELETE.
+ * Migrated copies carry their original write time, so a late copy by a slow
+ * migrator never brings back an edited or deleted word. A bucket emptied by
+ * deletes may keep its `words_buckets` row (a page reads it empty and moves
+ * on); removing that row must not race an `add` into the same hour.
  *
  * Reads and writes use LOCAL_QUORUM, so a write acknowledged to `add` is seen
  * by the next `list` (read-your-writes) with any replication factor.
@@ -33,19 +97,30 @@
  * @module
  */
 import cassandra from "cassandra-driver";
-import { matchesSearch } from "./records.ts";
-import type { ListQuery, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+import { matchesSearch, timestampOf } from "./records.ts";
+import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 /** The keyspace unless `options.keyspace` names another (tests use that). */
 const DEFAULT_KEYSPACE = "grand_tour";
 const TABLE = "words";
-/** The one partition every word lives in. */
-const BUCKET = 0;
+const BUCKETS_TABLE = "words_buckets";
+/** The `words_buckets` partition that lists the buckets of `words`. */
+const SCOPE = "words";
+/** Width of a bucket: an hour of the id's timestamp. */
+const BUCKET_MS = 3_600_000;
+/** Where the previous version kept every word. */
+const LEGACY_BUCKET = 0;
+/** Rows newer than this are deleted from bucket 0 by id, not by range, when migrated. */
+const RECENT_MS = 5 * 60_000;
 const DEFAULT_PORT = 9042;
 /** Per-request socket timeout: an unresponsive node fails a call well within ~1.5 s. */
 const READ_TIMEOUT_MS = 1_200;
-/** Rows per page when scanning the partition. */
+/** Rows per page when scanning a partition, and per migration step. */
 const PAGE_SIZE = 500;
+/** Bucket numbers per page of `words_buckets`. */
+const BUCKETS_PER_PAGE = 64;
+/** Most buckets read at once when a page spans several. */
+const MAX_PARALLEL_BUCKETS = 16;
 const MAX_INT = 2 ** 31 - 1;
 
 const { consistencies } = cassandra.types;
@@ -168,11 +243,22 @@ function newClient(config: StoreConfig, points: ContactPoints, datacenter: strin
   });
 }
 
-/** Creates the keyspace and table when missing; an existing keyspace keeps its replication. */
+/** Which tables `open` had to create. */
+interface Created {
+  words: boolean;
+  buckets: boolean;
+}
+
+/**
+ * Creates the keyspace and tables when missing; an existing keyspace keeps
+ * its replication. Cassandra lists a table in `system_schema` a moment before
+ * it serves it, so when two gateways create one at once the second open can
+ * fail on its first statement; the gateway's wrapper (`managed.ts`) retries it.
+ */
 async function ensureSchema(
   client: Client,
   { keyspace, datacenter, replicationFactor }: ReturnType<typeof replicationOf>,
-): Promise<void> {
+): Promise<Created> {
   const ks = await client.execute(
     "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
     [keyspace],
@@ -186,12 +272,14 @@ async function ensureSchema(
       { prepare: true },
     );
   }
-  const table = await client.execute(
-    "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
-    [keyspace, TABLE],
+  const tables = await client.execute(
+    "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?",
+    [keyspace],
     { prepare: true, consistency: consistencies.localOne },
   );
-  if (table.rowLength === 0) {
+  const names = new Set(tables.rows.map((row) => row.get("table_name")));
+  const created = { words: !names.has(TABLE), buckets: !names.has(BUCKETS_TABLE) };
+  if (created.words) {
     await client.execute(
       `CREATE TABLE IF NOT EXISTS ${keyspace}.${TABLE} (
         bucket int,
@@ -205,14 +293,248 @@ async function ensureSchema(
       { prepare: true },
     );
   }
+  if (created.buckets) {
+    await client.execute(
+      `CREATE TABLE IF NOT EXISTS ${keyspace}.${BUCKETS_TABLE} (
+        scope text,
+        bucket int,
+        PRIMARY KEY ((scope), bucket)
+      ) WITH CLUSTERING ORDER BY (bucket ASC)`,
+      [],
+      { prepare: true },
+    );
+  }
+  return created;
+}
+
+/** The bucket of a word: the hour of its id's timestamp, counted from 1970. */
+function bucketOf(id: string): number {
+  return Math.floor(Date.parse(timestampOf(id)) / BUCKET_MS);
+}
+
+/** The smallest id string of millisecond `ms`: every id of `ms` or later sorts after it. */
+function idFloor(ms: number): string {
+  const hex = ms.toString(16).padStart(12, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8)}`;
+}
+
+/** Lets `promise` reject without an unhandled rejection while it waits to be awaited. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+/** Up to `n` further values of `values`. */
+async function take<T>(values: AsyncIterator<T>, n: number): Promise<T[]> {
+  const out: T[] = [];
+  while (out.length < n) {
+    const next = await values.next();
+    if (next.done) break;
+    out.push(next.value);
+  }
+  return out;
 }
 
 const COLUMNS = "id, word, definition, created_at";
 
+/** The CQL the store runs on one keyspace, prepared on first use. */
+function statements(keyspace: string) {
+  const words = `${keyspace}.${TABLE}`;
+  const buckets = `${keyspace}.${BUCKETS_TABLE}`;
+  const insert = `INSERT INTO ${words} (bucket, id, word, definition, created_at) ` +
+    "VALUES (?, ?, ?, ?, ?)";
+  return {
+    insert,
+    copy: `${insert} USING TIMESTAMP ?`,
+    recordBucket: `INSERT INTO ${buckets} (scope, bucket) VALUES (?, ?)`,
+    // `bucket >= ?` and `id > ?` seek along the clustering order: no row before the page is read.
+    bucketsFrom: `SELECT bucket FROM ${buckets} WHERE scope = ? AND bucket >= ?`,
+    rows: `SELECT ${COLUMNS} FROM ${words} WHERE bucket = ? AND id > ? LIMIT ?`,
+    storedBuckets: `SELECT DISTINCT bucket FROM ${words}`,
+    legacyPage: `SELECT ${COLUMNS}, WRITETIME(word) AS written FROM ${words} ` +
+      "WHERE bucket = ? AND id > ? LIMIT ?",
+    deleteRange: `DELETE FROM ${words} WHERE bucket = ? AND id >= ? AND id <= ?`,
+    deleteIds: `DELETE FROM ${words} WHERE bucket = ? AND id IN ?`,
+    // Touch both tables: one dropped under a running gateway fails the ping, and the reconnect recreates it.
+    pingWords: `SELECT id FROM ${words} WHERE bucket = ? LIMIT 1`,
+    pingBuckets: `SELECT bucket FROM ${buckets} WHERE scope = ? LIMIT 1`,
+  };
+}
+
+/** The store over one keyspace; see the module documentation. */
+class ScyllaStore implements WordStore {
+  #client: Client;
+  #cql: ReturnType<typeof statements>;
+  /** Buckets this store recorded (or is recording) in `words_buckets`: at most one per hour. */
+  #recorded = new Map<number, Promise<void>>();
+
+  constructor(client: Client, keyspace: string) {
+    this.#client = client;
+    this.#cql = statements(keyspace);
+  }
+
+  async add(r: NewWord): Promise<void> {
+    const bucket = bucketOf(r.id);
+    await this.#record(bucket);
+    await this.#run(this.#cql.insert, [bucket, r.id, r.word, r.definition, r.createdAt]);
+  }
+
+  async list({ search, limit, offset, after = "" }: ListQuery): Promise<WordRecord[]> {
+    const out: WordRecord[] = [];
+    let skipped = 0;
+    const wanted = search ? MAX_INT : Math.min(offset + limit, MAX_INT);
+    for await (const record of this.#rowsAfter(after, wanted)) {
+      if (!matchesSearch(record, search)) continue;
+      if (skipped < offset) {
+        skipped++;
+        continue;
+      }
+      out.push(record);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async ping(): Promise<void> {
+    const one = { consistency: consistencies.localOne };
+    await Promise.all([
+      this.#run(this.#cql.pingWords, [LEGACY_BUCKET], one),
+      this.#run(this.#cql.pingBuckets, [SCOPE], one),
+    ]);
+  }
+
+  async close(): Promise<void> {
+    await this.#client.shutdown().catch(() => {});
+  }
+
+  /**
+   * Moves every word the previous version stored in bucket 0 (except those of
+   * hour 0 itself) into its own bucket; see the module documentation.
+   */
+  async moveLegacyWords(): Promise<void> {
+    let after = idFloor(BUCKET_MS);
+    for (;;) {
+      const page = await this.#run(this.#cql.legacyPage, [LEGACY_BUCKET, after, PAGE_SIZE]);
+      if (page.rowLength === 0) return;
+      await this.#copy(page.rows);
+      await this.#deleteLegacy(page.rows.map((row) => row.get("id") as string));
+      after = page.rows[page.rowLength - 1].get("id");
+    }
+  }
+
+  /** Records in `words_buckets` every bucket that holds a word (after it was lost). */
+  async recordStoredBuckets(): Promise<void> {
+    const buckets: number[] = [];
+    const rows = await this.#run(this.#cql.storedBuckets, [], { fetchSize: PAGE_SIZE });
+    for await (const row of rows) buckets.push(row.get("bucket"));
+    for (let i = 0; i < buckets.length; i += PAGE_SIZE) {
+      await Promise.all(buckets.slice(i, i + PAGE_SIZE).map((b) => this.#record(b)));
+    }
+  }
+
+  #run(query: string, params: unknown[], options: cassandra.QueryOptions = {}) {
+    return this.#client.execute(query, params, {
+      prepare: true,
+      consistency: consistencies.localQuorum,
+      ...options,
+    });
+  }
+
+  /** Writes the `words_buckets` row of `bucket` unless this store already did. */
+  #record(bucket: number): Promise<void> {
+    let recorded = this.#recorded.get(bucket);
+    if (!recorded) {
+      recorded = this.#run(this.#cql.recordBucket, [SCOPE, bucket]).then(() => {});
+      recorded.catch(() => this.#recorded.delete(bucket));
+      this.#recorded.set(bucket, recorded);
+    }
+    return recorded;
+  }
+
+  /** Up to `wanted` records with ids after `after`, oldest first, bucket by bucket. */
+  async *#rowsAfter(after: string, wanted: number): AsyncGenerator<WordRecord> {
+    const buckets = this.#bucketsFrom(after ? bucketOf(after) : 0);
+    let left = wanted;
+    let read = 0;
+    try {
+      for (;;) {
+        // One bucket, then one more, then as many at once as were read before: 1, 1, 2, 4, …
+        const next = await take(buckets, Math.min(Math.max(read, 1), MAX_PARALLEL_BUCKETS));
+        if (next.length === 0) return;
+        read += next.length;
+        const reads = next.map((b) => handled(this.#readBucket(b, after, left)));
+        for (const rows of reads) {
+          for await (const row of await rows) {
+            yield toRecord(row);
+            if (--left === 0) return;
+          }
+        }
+      }
+    } finally {
+      await buckets.return(undefined);
+    }
+  }
+
+  /** The buckets listed in `words_buckets` from `first` on, in order. */
+  async *#bucketsFrom(first: number): AsyncGenerator<number> {
+    const rows = await this.#run(this.#cql.bucketsFrom, [SCOPE, first], {
+      fetchSize: BUCKETS_PER_PAGE,
+    });
+    for await (const row of rows) yield row.get("bucket");
+  }
+
+  /** Up to `limit` rows of `bucket` with ids after `after`, fetched a driver page at a time. */
+  #readBucket(bucket: number, after: string, limit: number) {
+    return this.#run(this.#cql.rows, [bucket, after, limit], {
+      fetchSize: Math.min(limit, PAGE_SIZE),
+    });
+  }
+
+  /** Writes migrated rows into their buckets, each bucket recorded first, with their original write time. */
+  async #copy(rows: Row[]): Promise<void> {
+    const buckets = new Set(rows.map((row) => bucketOf(row.get("id"))));
+    await Promise.all([...buckets].map((b) => this.#record(b)));
+    await Promise.all(rows.map((row) => {
+      const r = toRecord(row);
+      const values = [bucketOf(r.id), r.id, r.word, r.definition, r.createdAt];
+      return this.#run(this.#cql.copy, [...values, row.get("written")]);
+    }));
+  }
+
+  /**
+   * Deletes copied rows (`ids`, ascending) from bucket 0: the older ones as
+   * one range, the recent ones by id, since a row an older gateway writes
+   * now may fall between two recent ones.
+   */
+  async #deleteLegacy(ids: string[]): Promise<void> {
+    const horizon = idFloor(Date.now() - RECENT_MS);
+    const old = ids.filter((id) => id < horizon);
+    const recent = ids.slice(old.length);
+    if (old.length > 0) {
+      await this.#run(this.#cql.deleteRange, [LEGACY_BUCKET, old[0], old[old.length - 1]]);
+    }
+    if (recent.length > 0) await this.#run(this.#cql.deleteIds, [LEGACY_BUCKET, recent]);
+  }
+}
+
+/** Migrations running in this process, by cluster and keyspace: a second open joins the first. */
+const migrations = new Map<string, Promise<void>>();
+
+/** Runs the store's migration, or waits for the one this process already runs for `key`. */
+function migrateOnce(key: string, store: ScyllaStore): Promise<void> {
+  let running = migrations.get(key);
+  if (!running) {
+    running = store.moveLegacyWords().finally(() => migrations.delete(key));
+    migrations.set(key, running);
+  }
+  return running;
+}
+
 /**
  * Connects to the contact points in `config.url` (TLS verified against
- * `config.caCert` when given), creates keyspace and table when missing and
- * returns the store. Rejects when no contact point answers.
+ * `config.caCert` when given), creates keyspace and tables when missing,
+ * moves words an older version stored in one partition into their buckets,
+ * and returns the store. Rejects when no contact point answers.
  */
 export const open: OpenStore = async (config) => {
   const points = parseContactPoints(config.url);
@@ -226,72 +548,13 @@ export const open: OpenStore = async (config) => {
       config.connectTimeoutMs * points.hosts.length + 1_000,
       "Cassandra/Scylla: connecting timed out",
     );
-    await ensureSchema(client, schema);
+    const created = await ensureSchema(client, schema);
+    const store = new ScyllaStore(client, keyspace);
+    await migrateOnce(`${points.hosts.join(",")}/${keyspace}`, store);
+    if (created.buckets && !created.words) await store.recordStoredBuckets();
+    return store;
   } catch (e) {
     await client.shutdown().catch(() => {});
     throw e;
   }
-
-  const table = `${keyspace}.${TABLE}`;
-  const INSERT =
-    `INSERT INTO ${table} (bucket, id, word, definition, created_at) VALUES (?, ?, ?, ?, ?)`;
-  // `id > ?` seeks along the clustering order: a page after any id costs what the first does.
-  const FIRST_ROWS = `SELECT ${COLUMNS} FROM ${table} WHERE bucket = ? AND id > ? LIMIT ?`;
-  const ALL_ROWS = `SELECT ${COLUMNS} FROM ${table} WHERE bucket = ? AND id > ?`;
-  // Touches the table: one dropped under a running gateway fails the ping, and the reconnect recreates it.
-  const PING = `SELECT id FROM ${table} WHERE bucket = ? LIMIT 1`;
-
-  const store: WordStore = {
-    async add(r: WordRecord): Promise<void> {
-      await client.execute(INSERT, [BUCKET, r.id, r.word, r.definition, r.createdAt], {
-        prepare: true,
-        consistency: consistencies.localQuorum,
-      });
-    },
-
-    async list({ search, limit, offset, after = "" }: ListQuery): Promise<WordRecord[]> {
-      const out: WordRecord[] = [];
-      if (!search) {
-        const wanted = Math.min(offset + limit, MAX_INT);
-        const rows = await client.execute(FIRST_ROWS, [BUCKET, after, wanted], {
-          prepare: true,
-          consistency: consistencies.localQuorum,
-          fetchSize: Math.min(wanted, PAGE_SIZE),
-        });
-        let seen = 0;
-        for await (const row of rows) {
-          if (seen++ < offset) continue;
-          out.push(toRecord(row));
-          if (out.length >= limit) break;
-        }
-        return out;
-      }
-      const rows = await client.execute(ALL_ROWS, [BUCKET, after], {
-        prepare: true,
-        consistency: consistencies.localQuorum,
-        fetchSize: PAGE_SIZE,
-      });
-      let skipped = 0;
-      for await (const row of rows) {
-        const record = toRecord(row);
-        if (!matchesSearch(record, search)) continue;
-        if (skipped < offset) {
-          skipped++;
-          continue;
-        }
-        out.push(record);
-        if (out.length >= limit) break;
-      }
-      return out;
-    },
-
-    async ping(): Promise<void> {
-      await client.execute(PING, [BUCKET], { prepare: true, consistency: consistencies.localOne });
-    },
-
-    async close(): Promise<void> {
-      await client.shutdown().catch(() => {});
-    },
-  };
-  return store;
 };

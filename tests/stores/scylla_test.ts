@@ -1,15 +1,21 @@
 /**
  * SCYLLA-specific behaviour of `stores/scylla.ts` against the real matrix
  * server (Apache Cassandra over CQL): contact-point parsing, surviving a dead
- * contact point, the keyspace replication the options ask for, the table as a
- * plain driver sees it, search paging across driver pages, TLS verification
- * and failing fast.
+ * contact point, the keyspace replication the options ask for, the tables as
+ * a plain driver sees them, hour buckets (rows in the hour of their id, pages
+ * across hours, a deep cursor page reading only the buckets it needs), the
+ * migration out of the previous version's single partition, search paging
+ * across driver pages, TLS verification and failing fast.
+ *
+ * Tests that need ids far in the past or future build them with
+ * {@linkcode recordAt} in a keyspace of their own, dropped afterwards, so such
+ * ids never reach the shared list.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import cassandra from "cassandra-driver";
-import { newRecord } from "../../stores/records.ts";
+import { byId, newRecord, timestampOf, withSearchKey } from "../../stores/records.ts";
 import { open, parseContactPoints } from "../../stores/scylla.ts";
 import { fold } from "../../stores/fold.ts";
 import type { NewWord, StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
@@ -21,6 +27,12 @@ import { strangerCa } from "../support/tls.ts";
 const tls = tlsStoreConfig("SCYLLA");
 /** Nothing listens here on the matrix machine. */
 const DEAD_CONTACT_POINT = "127.0.0.1:19999";
+const HOUR = 3_600_000;
+/** Hours far from now, so that no other test's words share their buckets. */
+const PAST = Date.UTC(2001, 0, 1);
+const FUTURE = Date.UTC(2090, 5, 1);
+
+type Raw = InstanceType<typeof cassandra.Client>;
 
 /** A token no other test or run uses, to find this test's rows in the shared table. */
 function token(): string {
@@ -28,7 +40,7 @@ function token(): string {
 }
 
 /** A plain driver client on the same server as `config`, bypassing the store module. */
-function rawClient(config: StoreConfig): InstanceType<typeof cassandra.Client> {
+function rawClient(config: StoreConfig): Raw {
   const points = parseContactPoints(config.url);
   return new cassandra.Client({
     contactPoints: points.hosts,
@@ -40,6 +52,233 @@ function rawClient(config: StoreConfig): InstanceType<typeof cassandra.Client> {
       : {}),
     ...(config.caCert ? { sslOptions: { ca: [config.caCert], rejectUnauthorized: true } } : {}),
     socketOptions: { connectTimeout: 3_000, readTimeout: 10_000 },
+  });
+}
+
+/**
+ * Runs `fn` with `config` pointed at a fresh keyspace and a raw client, then
+ * drops the keyspace.
+ */
+async function withKeyspace(
+  c: StoreConfig,
+  fn: (config: StoreConfig, raw: Raw, keyspace: string) => Promise<void>,
+): Promise<void> {
+  const keyspace = `gt_bkt_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  const raw = rawClient(c);
+  try {
+    await fn({ ...c, options: { ...c.options, keyspace } }, raw, keyspace);
+  } finally {
+    await raw.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
+    await raw.shutdown();
+  }
+}
+
+/** A UUIDv7 carrying the Unix millisecond `ms`: version 7, variant 10xx, the rest random. */
+function idAt(ms: number): string {
+  const time = ms.toString(16).padStart(12, "0");
+  const bytes = crypto.getRandomValues(new Uint8Array(9));
+  const rand = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const variant = (8 + (bytes[0] & 3)).toString(16);
+  const groups = [time.slice(0, 8), time.slice(8), `7${rand.slice(0, 3)}`];
+  return [...groups, variant + rand.slice(3, 6), rand.slice(6, 18)].join("-");
+}
+
+/** A record whose id (and so createdAt) is at millisecond `ms`. */
+function recordAt(ms: number, word: string, definition: string): NewWord {
+  const id = idAt(ms);
+  return withSearchKey({ id, word, definition, createdAt: timestampOf(id) });
+}
+
+/** The hour of an id's timestamp: the bucket its row belongs in. */
+function hourOf(id: string): number {
+  return Math.floor(Date.parse(timestampOf(id)) / HOUR);
+}
+
+/** `counts[i]` records in hour `hours[i]`, a second apart, tagged with `tag` and numbered. */
+function recordsInHours(tag: string, hours: number[], counts: number[]): NewWord[] {
+  const records: NewWord[] = [];
+  hours.forEach((hour, h) => {
+    for (let i = 0; i < counts[h]; i++) {
+      const n = records.length;
+      const definition = n % 3 === 0 ? "needle" : "hay";
+      records.push(recordAt(hour * HOUR + i * 1_000, `${tag} ${n}`, definition));
+    }
+  });
+  return records;
+}
+
+async function addAll(store: WordStore, records: NewWord[]): Promise<void> {
+  for (let i = 0; i < records.length; i += 100) {
+    await Promise.all(records.slice(i, i + 100).map((r) => store.add(r)));
+  }
+}
+
+/** Every page of `size` after the previous page's last id, until a short page. */
+async function cursorPages(
+  store: WordStore,
+  size: number,
+  search?: string,
+): Promise<WordRecord[][]> {
+  const pages: WordRecord[][] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.list({ search, limit: size, offset: 0, after });
+    pages.push(page);
+    if (page.length < size) return pages;
+    after = page[page.length - 1].id;
+  }
+}
+
+/** Every row of `keyspace`.words as bucket → ids, read with a plain driver. */
+async function rowsByBucket(raw: Raw, keyspace: string): Promise<Record<number, string[]>> {
+  const out: Record<number, string[]> = {};
+  const rows = await raw.execute(`SELECT bucket, id FROM ${keyspace}.words`, [], {
+    fetchSize: 1000,
+  });
+  for await (const row of rows) (out[row.get("bucket")] ??= []).push(row.get("id"));
+  return out;
+}
+
+/** Where each record belongs: bucket → ids in id order. */
+function expectedBuckets(records: WordRecord[]): Record<number, string[]> {
+  const out: Record<number, string[]> = {};
+  for (const r of records) (out[hourOf(r.id)] ??= []).push(r.id);
+  for (const ids of Object.values(out)) ids.sort();
+  return out;
+}
+
+/** The buckets `words_buckets` lists, read with a plain driver. */
+async function listedBuckets(raw: Raw, keyspace: string): Promise<number[]> {
+  const rs = await raw.execute(
+    `SELECT bucket FROM ${keyspace}.words_buckets WHERE scope = 'words'`,
+    [],
+    { consistency: cassandra.types.consistencies.localQuorum },
+  );
+  return rs.rows.map((row) => row.get("bucket"));
+}
+
+/** Sorted, numeric bucket numbers of a {@linkcode rowsByBucket} result. */
+function bucketNumbers(rows: Record<number, string[]>): number[] {
+  return Object.keys(rows).map(Number).sort((a, b) => a - b);
+}
+
+/** Writes `records` into bucket 0 as the previous version did, into a keyspace it creates. */
+async function writeOldWay(raw: Raw, keyspace: string, records: WordRecord[]): Promise<void> {
+  await raw.execute(
+    `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ` +
+      `{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}`,
+  );
+  await raw.execute(
+    `CREATE TABLE IF NOT EXISTS ${keyspace}.words (bucket int, id text, word text, ` +
+      "definition text, created_at text, PRIMARY KEY ((bucket), id)) " +
+      "WITH CLUSTERING ORDER BY (id ASC)",
+  );
+  await rawInsert(raw, keyspace, records.map((r) => [0, r]));
+}
+
+/** Inserts each record into the given bucket with a plain driver. */
+async function rawInsert(
+  raw: Raw,
+  keyspace: string,
+  rows: [number, WordRecord][],
+): Promise<void> {
+  const insert = `INSERT INTO ${keyspace}.words (bucket, id, word, definition, created_at) ` +
+    "VALUES (?, ?, ?, ?, ?)";
+  for (let i = 0; i < rows.length; i += 200) {
+    await Promise.all(
+      rows.slice(i, i + 200).map(([bucket, r]) =>
+        raw.execute(insert, [bucket, r.id, r.word, r.definition, r.createdAt], {
+          prepare: true,
+          consistency: cassandra.types.consistencies.localQuorum,
+        })
+      ),
+    );
+  }
+}
+
+/** The next message `worker` posts. */
+function nextMessage(worker: Worker): Promise<string> {
+  return new Promise((resolve) => {
+    worker.onmessage = (e) => resolve(e.data);
+  });
+}
+
+/**
+ * Starts `count` gateways' stores at the same moment and resolves once each
+ * has opened and closed again. Each runs in a Worker, a module instance of
+ * its own, so their migrations are as independent as in separate processes,
+ * behind the gateway's `ManagedStore` (stores/managed.ts), which retries a
+ * failed open (Cassandra lists a table another client is creating a moment
+ * before it serves it).
+ */
+async function openGateways(config: StoreConfig, count: number): Promise<void> {
+  const module = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+  const source = `import { open } from ${module("../../stores/scylla.ts")};
+    import { ManagedStore } from ${module("../../stores/managed.ts")};
+    self.onmessage = async (e) => {
+      const store = new ManagedStore({
+        name: "SCYLLA", open: () => open(e.data), requestTimeoutMs: 5000,
+        connectTimeoutMs: 5000, reconnectMaxMs: 500, secrets: [], log: () => {},
+      });
+      store.start();
+      try { await store.whenReady(30000); self.postMessage(""); }
+      catch (err) { self.postMessage(String(err)); }
+      finally { await store.close(); }
+    };
+    self.postMessage("loaded");`;
+  const url = URL.createObjectURL(new Blob([source], { type: "application/javascript" }));
+  const workers = Array.from({ length: count }, () => new Worker(url, { type: "module" }));
+  try {
+    const loaded = await Promise.all(workers.map(nextMessage));
+    assert.deepEqual(loaded, workers.map(() => "loaded"));
+    const opened = workers.map((worker) => {
+      const reply = nextMessage(worker);
+      worker.postMessage(config);
+      return reply;
+    });
+    assert.deepEqual(await Promise.all(opened), workers.map(() => ""), "a gateway did not open");
+  } finally {
+    for (const worker of workers) worker.terminate();
+    URL.revokeObjectURL(url);
+  }
+}
+
+/**
+ * Words for a migration test: three pages' worth over three past hours, 20
+ * written a minute ago and 30 in the future (the last two groups are deleted
+ * from bucket 0 by id, the first by range).
+ */
+function legacyRecords(tag: string): WordRecord[] {
+  const past = Math.floor(PAST / HOUR);
+  const now = Date.now();
+  return listed(
+    ...recordsInHours(tag, [past, past + 2, past + 3], [400, 500, 300]),
+    ...Array.from({ length: 20 }, (_, i) => recordAt(now - 60_000 + i, `${tag} r${i}`, "recent")),
+    ...recordsInHours(tag, [Math.floor(FUTURE / HOUR)], [30]),
+  );
+}
+
+/**
+ * Every record is in its hour's bucket exactly once and nowhere else (bucket
+ * 0 empty), words_buckets lists exactly those hours, and the store lists and
+ * searches them in id order.
+ */
+async function assertMigrated(
+  config: StoreConfig,
+  raw: Raw,
+  keyspace: string,
+  records: WordRecord[],
+): Promise<void> {
+  const expected = expectedBuckets(records);
+  assert.deepEqual(await rowsByBucket(raw, keyspace), expected, "rows by bucket");
+  assert.deepEqual(await listedBuckets(raw, keyspace), bucketNumbers(expected), "words_buckets");
+  await withStore(config, async (store) => {
+    assert.deepEqual((await cursorPages(store, 250)).flat(), records, "listed");
+    assert.deepEqual(
+      await store.list({ search: "recent", limit: 1000, offset: 0 }),
+      records.filter((r) => r.definition === "recent"),
+      "searched",
+    );
   });
 }
 
@@ -107,13 +346,12 @@ storeTest(
         [c.options.datacenter]: c.options.replicationFactor,
       });
       const rf2 = { ...c, options: { ...c.options, replicationFactor: "2", keyspace } };
-      await withStore(rf2, async (store) => {
-        assert.deepEqual(await replicationOf(keyspace), {
-          class: "org.apache.cassandra.locator.NetworkTopologyStrategy",
-          [c.options.datacenter]: "2",
-        });
-        // One node cannot give LOCAL_QUORUM (2 of 2) replicas: the write is refused, not weakened.
-        await assert.rejects(store.add(newRecord(token(), "needs two replicas")));
+      // One node cannot give LOCAL_QUORUM (2 of 2) replicas: open's first read (the migration's)
+      // is refused, not weakened, so the store does not open; the keyspace was created first.
+      await assert.rejects(open(rf2), /Not enough replicas/);
+      assert.deepEqual(await replicationOf(keyspace), {
+        class: "org.apache.cassandra.locator.NetworkTopologyStrategy",
+        [c.options.datacenter]: "2",
       });
     } finally {
       await raw.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
@@ -122,56 +360,78 @@ storeTest(
   },
 );
 
-storeTest("SCYLLA", "rows are visible through a plain driver exactly as added", async (c) => {
-  const tag = token();
-  const records = [
-    newRecord(`${tag} O'Reilly "q" \\ $gt %_`, "😀👩🏽‍💻 e\u0301 עברית"),
-    newRecord(`${tag} second`, "x".repeat(256)),
-  ];
-  await withStore(c, async (store) => {
-    for (const r of records) await store.add(r);
-  });
-  const raw = rawClient(c);
-  try {
-    for (const r of records) {
-      const rs = await raw.execute(
-        "SELECT bucket, id, word, definition, created_at FROM grand_tour.words WHERE bucket = 0 AND id = ?",
-        [r.id],
-        { prepare: true, consistency: cassandra.types.consistencies.localQuorum },
-      );
-      assert.equal(rs.rowLength, 1);
-      const row = rs.first();
-      assert.deepEqual(
-        {
-          bucket: row.get("bucket"),
-          id: row.get("id"),
-          word: row.get("word"),
-          definition: row.get("definition"),
-          createdAt: row.get("created_at"),
-        },
-        { bucket: 0, ...listed(r)[0] },
-      );
-    }
-    const table = await raw.execute(
-      "SELECT column_name, kind, position, clustering_order, type FROM system_schema.columns " +
-        "WHERE keyspace_name = 'grand_tour' AND table_name = 'words'",
-    );
-    const columns = Object.fromEntries(
-      table.rows.map((row) => [row.get("column_name"), `${row.get("kind")} ${row.get("type")}`]),
-    );
-    assert.deepEqual(columns, {
-      bucket: "partition_key int",
-      id: "clustering text",
-      word: "regular text",
-      definition: "regular text",
-      created_at: "regular text",
+storeTest(
+  "SCYLLA",
+  "rows are visible through a plain driver in the bucket of their hour",
+  async (c) => {
+    const tag = token();
+    const records = [
+      newRecord(`${tag} O'Reilly "q" \\ $gt %_`, "😀👩🏽‍💻 e\u0301 עברית"),
+      newRecord(`${tag} second`, "x".repeat(256)),
+    ];
+    await withStore(c, async (store) => {
+      for (const r of records) await store.add(r);
     });
-    const id = table.rows.find((row) => row.get("column_name") === "id");
-    assert.equal(id?.get("clustering_order"), "asc");
-  } finally {
-    await raw.shutdown();
-  }
-});
+    const raw = rawClient(c);
+    try {
+      for (const r of records) {
+        const rs = await raw.execute(
+          "SELECT bucket, id, word, definition, created_at FROM grand_tour.words " +
+            "WHERE bucket = ? AND id = ?",
+          [hourOf(r.id), r.id],
+          { prepare: true, consistency: cassandra.types.consistencies.localQuorum },
+        );
+        assert.equal(rs.rowLength, 1);
+        const row = rs.first();
+        assert.deepEqual(
+          {
+            bucket: row.get("bucket"),
+            id: row.get("id"),
+            word: row.get("word"),
+            definition: row.get("definition"),
+            createdAt: row.get("created_at"),
+          },
+          { bucket: hourOf(r.id), ...listed(r)[0] },
+        );
+        const bucketRow = await raw.execute(
+          "SELECT bucket FROM grand_tour.words_buckets WHERE scope = 'words' AND bucket = ?",
+          [hourOf(r.id)],
+          { prepare: true, consistency: cassandra.types.consistencies.localQuorum },
+        );
+        assert.equal(bucketRow.rowLength, 1, "words_buckets lists the word's hour");
+      }
+      const table = await raw.execute(
+        "SELECT column_name, kind, position, clustering_order, type FROM system_schema.columns " +
+          "WHERE keyspace_name = 'grand_tour' AND table_name = 'words'",
+      );
+      const columns = Object.fromEntries(
+        table.rows.map((row) => [row.get("column_name"), `${row.get("kind")} ${row.get("type")}`]),
+      );
+      assert.deepEqual(columns, {
+        bucket: "partition_key int",
+        id: "clustering text",
+        word: "regular text",
+        definition: "regular text",
+        created_at: "regular text",
+      });
+      const id = table.rows.find((row) => row.get("column_name") === "id");
+      assert.equal(id?.get("clustering_order"), "asc");
+      const buckets = await raw.execute(
+        "SELECT column_name, kind, clustering_order, type FROM system_schema.columns " +
+          "WHERE keyspace_name = 'grand_tour' AND table_name = 'words_buckets'",
+      );
+      assert.deepEqual(
+        Object.fromEntries(buckets.rows.map((row) => [
+          row.get("column_name"),
+          `${row.get("kind")} ${row.get("type")} ${row.get("clustering_order")}`,
+        ])),
+        { scope: "partition_key text none", bucket: "clustering int asc" },
+      );
+    } finally {
+      await raw.shutdown();
+    }
+  },
+);
 
 storeTest("SCYLLA", "search and offsets page correctly past one driver page", async (c) => {
   const tag = token();
@@ -242,5 +502,194 @@ storeTest(
       await raw.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
       await raw.shutdown();
     }
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "rows land in the bucket of their id's hour and words_buckets lists each hour once",
+  async (c) => {
+    await withKeyspace(c, async (config, raw, keyspace) => {
+      const hour = Math.floor(PAST / HOUR);
+      const hours = [hour, hour + 1, hour + 5, Math.floor(FUTURE / HOUR)];
+      const records = recordsInHours(token(), hours, [3, 1, 2, 2]);
+      await withStore(config, (store) => addAll(store, records));
+      const rows = await rowsByBucket(raw, keyspace);
+      assert.deepEqual(rows, expectedBuckets(records));
+      assert.deepEqual(bucketNumbers(rows), hours);
+      assert.deepEqual(await listedBuckets(raw, keyspace), hours);
+    });
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "listing, search and cursor pages cross hours, empty ones between, in id order with full pages",
+  async (c) => {
+    await withKeyspace(c, async (config) => {
+      const past = Math.floor(PAST / HOUR);
+      const future = Math.floor(FUTURE / HOUR);
+      const now = Math.floor(Date.now() / HOUR);
+      const hours = [past, past + 1, past + 3, now - 30, future, future + 2];
+      const added = recordsInHours(token(), hours, [3, 5, 1, 6, 4, 2]);
+      const records = listed(...added);
+      const needles = records.filter((r) => r.definition === "needle");
+      await withStore(config, async (store) => {
+        await addAll(store, added);
+        assert.deepEqual(await store.list({ limit: 1000, offset: 0 }), records);
+        for (let offset = 0; offset < records.length; offset += 4) {
+          assert.deepEqual(
+            await store.list({ limit: 4, offset }),
+            records.slice(offset, offset + 4),
+            `offset ${offset}`,
+          );
+        }
+        const pages = await cursorPages(store, 4);
+        assert.deepEqual(pages.flat(), records);
+        assert.ok(pages.slice(0, -1).every((p) => p.length === 4), "every page but the last full");
+        const found = await cursorPages(store, 3, "needle");
+        assert.deepEqual(found.flat(), needles);
+        assert.ok(
+          found.slice(0, -1).every((p) => p.length === 3),
+          "every hit page but the last full",
+        );
+        assert.deepEqual(
+          await store.list({ search: "needle", limit: 3, offset: 2 }),
+          needles.slice(2, 5),
+        );
+        const after = records[7].id;
+        assert.deepEqual(
+          await store.list({ search: "needle", limit: 2, offset: 1, after }),
+          needles.filter((r) => r.id > after).slice(1, 3),
+        );
+        assert.deepEqual(await store.list({ limit: 5, offset: 0, after: records.at(-1)!.id }), []);
+      });
+    });
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "a cursor page in the last hour reads no earlier bucket, however full they are",
+  async (c) => {
+    await withKeyspace(c, async (config, raw, keyspace) => {
+      const hour = Math.floor(PAST / HOUR);
+      const early = [hour, hour + 1, hour + 2];
+      const last = hour + 10;
+      const tag = token();
+      const filler = early.flatMap((h) =>
+        Array.from({ length: 300 }, (_, i) => recordAt(h * HOUR + i, `${tag} f${h}-${i}`, "old"))
+      );
+      const tail = Array.from(
+        { length: 5 },
+        (_, i) => recordAt(last * HOUR + i * 1_000, `${tag} t${i}`, "new"),
+      );
+      await withStore(config, async (store) => {
+        await addAll(store, [...filler, ...tail]);
+        // Traps: rows stored in the early buckets whose ids sort after every real id. Any read of
+        // an early bucket with `id > after` would return them.
+        const traps = early.map((h, i): [number, WordRecord] => [
+          h,
+          listed(recordAt(FUTURE + i, `${tag} trap`, "read an earlier bucket"))[0],
+        ]);
+        await rawInsert(raw, keyspace, traps);
+        const after = tail[1].id;
+        assert.deepEqual(
+          await store.list({ limit: 10, offset: 0, after }),
+          listed(...tail.slice(2)),
+        );
+        assert.deepEqual(
+          await store.list({ search: tag, limit: 10, offset: 0, after }),
+          listed(...tail.slice(2)),
+        );
+        // Without a cursor the same walk does meet them, after every row of their bucket.
+        const all = await store.list({ search: "trap", limit: 10, offset: 0 });
+        assert.equal(all.length, 3);
+      });
+    });
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "open moves the previous version's single partition into hour buckets, from two gateways at once",
+  async (c) => {
+    await withKeyspace(c, async (config, raw, keyspace) => {
+      const tag = token();
+      const records = legacyRecords(tag);
+      await writeOldWay(raw, keyspace, records);
+      const writtenAt = (bucket: number) =>
+        raw.execute(
+          `SELECT WRITETIME(word) AS t FROM ${keyspace}.words WHERE bucket = ? AND id = ?`,
+          [bucket, records[0].id],
+          { prepare: true },
+        ).then((rs) => String(rs.first()?.get("t")));
+      const original = await writtenAt(0);
+
+      // Two gateways at once, each migrating on its own.
+      await openGateways(config, 2);
+      await assertMigrated(config, raw, keyspace, records);
+      // A copy keeps its original write time: a later edit or delete always wins over it.
+      assert.equal(await writtenAt(hourOf(records[0].id)), original);
+
+      await withStore(config, async () => {});
+      await assertMigrated(config, raw, keyspace, records);
+
+      // An older gateway still running adds a word the old way; the next open moves it too.
+      const late = listed(recordAt(Date.now() - 1_000, `${tag} late`, "recent"));
+      await rawInsert(raw, keyspace, late.map((r) => [0, r]));
+      await openGateways(config, 2);
+      await assertMigrated(config, raw, keyspace, byId([...records, ...late]));
+    });
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "a migration interrupted after copying and after deleting part of a page completes",
+  async (c) => {
+    await withKeyspace(c, async (config, raw, keyspace) => {
+      const records = legacyRecords(token());
+      await writeOldWay(raw, keyspace, records);
+      // What a crashed run left: words_buckets with the first hour, the first 300 rows copied into
+      // their buckets, the first 100 of them deleted from bucket 0.
+      await raw.execute(
+        `CREATE TABLE ${keyspace}.words_buckets (scope text, bucket int, ` +
+          "PRIMARY KEY ((scope), bucket)) WITH CLUSTERING ORDER BY (bucket ASC)",
+      );
+      await raw.execute(
+        `INSERT INTO ${keyspace}.words_buckets (scope, bucket) VALUES ('words', ?)`,
+        [hourOf(records[0].id)],
+        { prepare: true },
+      );
+      await rawInsert(raw, keyspace, records.slice(0, 300).map((r) => [hourOf(r.id), r]));
+      await raw.execute(
+        `DELETE FROM ${keyspace}.words WHERE bucket = 0 AND id >= ? AND id <= ?`,
+        [records[0].id, records[99].id],
+        { prepare: true },
+      );
+      await withStore(config, async () => {});
+      await assertMigrated(config, raw, keyspace, records);
+    });
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "a words_buckets table dropped under the running store is rebuilt from the words",
+  async (c) => {
+    await withKeyspace(c, async (config, raw, keyspace) => {
+      const hour = Math.floor(PAST / HOUR);
+      const records = recordsInHours(token(), [hour, hour + 7], [2, 3]);
+      await withStore(config, async (store) => {
+        await addAll(store, records);
+        await raw.execute(`DROP TABLE ${keyspace}.words_buckets`);
+        await assert.rejects(store.ping(), "the ping touches words_buckets");
+      });
+      await withStore(config, async (store) => {
+        assert.deepEqual(await store.list({ limit: 10, offset: 0 }), listed(...records));
+      });
+      assert.deepEqual(await listedBuckets(raw, keyspace), [hour, hour + 7]);
+    });
   },
 );
