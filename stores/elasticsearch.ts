@@ -220,6 +220,24 @@ class ElasticsearchStore implements WordStore {
     });
   }
 
+  async addMany(records: NewWord[]): Promise<void> {
+    const res = await this.client.bulk({
+      operations: records.flatMap((r) => [
+        { create: { _index: INDEX, _id: r.id } },
+        {
+          id: r.id,
+          word: r.word,
+          definition: r.definition,
+          createdAt: r.createdAt,
+          searchKey: r.searchKey,
+        },
+      ]),
+      refresh: "wait_for",
+    }, { requestTimeout: CREATE_TIMEOUT_MS });
+    const failed = res.items.find((i) => i.create?.error);
+    if (failed) throw new Error(`Elasticsearch bulk insert failed: ${failed.create?.error?.type}`);
+  }
+
   async list({ search, limit, offset, after: cursor }: ListQuery): Promise<WordRecord[]> {
     const query = searchQuery(search);
     const sort: estypes.Sort = [{ id: "asc" }];

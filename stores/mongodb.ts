@@ -140,6 +140,17 @@ class MongoWordStore implements WordStore {
     await this.#causal((session) => this.words.insertOne(doc, { session }));
   }
 
+  async addMany(records: NewWord[]): Promise<void> {
+    const docs: WordDocument[] = records.map((r) => ({
+      id: r.id,
+      word: r.word,
+      definition: r.definition,
+      createdAt: r.createdAt,
+      searchKey: r.searchKey,
+    }));
+    await this.#causal((session) => this.words.insertMany(docs, { session, ordered: true }));
+  }
+
   list(query: ListQuery): Promise<WordRecord[]> {
     const needle = query.search;
     const filter = {

@@ -224,6 +224,21 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       );
     },
 
+    async addMany(rs: NewWord[]): Promise<void> {
+      // One multi-row INSERT (the text protocol escapes the nested arrays).
+      const rows = rs.map((
+        r,
+      ) => [r.id, r.word, r.definition, toSqlDatetime(r.createdAt), r.searchKey]);
+      await withConnection(
+        ddlTimeoutMs,
+        (conn) =>
+          conn.query(
+            `INSERT INTO ${table} (id, word, definition, created_at, search_key) VALUES ?`,
+            [rows],
+          ),
+      );
+    },
+
     async list(query: ListQuery): Promise<WordRecord[]> {
       // LIMIT/OFFSET are bound as strings: the binary protocol would send JS
       // numbers as DOUBLE, which the server refuses there.

@@ -48,6 +48,9 @@ const COLUMNS = `id::text AS id, word, definition,
 
 const INSERT = `INSERT INTO words (id, word, definition, created_at, search_key)
   VALUES ($1::uuid, $2, $3, $4::timestamptz, $5)`;
+/** A bulk insert: one statement for a whole batch of records, as arrays. */
+const INSERT_MANY = `INSERT INTO words (id, word, definition, created_at, search_key)
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])`;
 const PING = "SELECT 1 FROM words LIMIT 0";
 // `words.id > $1` seeks through the primary key: a page after any id costs what the first does.
 const PAGE = `SELECT ${COLUMNS} FROM words WHERE words.id > $1::uuid
@@ -184,6 +187,15 @@ export const open: OpenStore = async (config) => {
   const store: WordStore = {
     async add(r: NewWord) {
       await pool.query(INSERT, [r.id, r.word, r.definition, r.createdAt, r.searchKey]);
+    },
+    async addMany(rs: NewWord[]) {
+      await pool.query(INSERT_MANY, [
+        rs.map((r) => r.id),
+        rs.map((r) => r.word),
+        rs.map((r) => r.definition),
+        rs.map((r) => r.createdAt),
+        rs.map((r) => r.searchKey),
+      ]);
     },
     async list({ search, limit, offset, after = FIRST_ID }: ListQuery) {
       const result = search

@@ -169,18 +169,24 @@ async function backfill(client: Redis & Scripts): Promise<void> {
 class RedisWordStore implements WordStore {
   constructor(private readonly client: Redis & Scripts) {}
 
-  async add(record: NewWord): Promise<void> {
-    const replies = await this.client
-      .multi()
-      .hset(recordKey(record.id), {
-        id: record.id,
-        word: record.word,
-        definition: record.definition,
-        createdAt: record.createdAt,
-        searchKey: record.searchKey,
-      })
-      .zadd(IDS_KEY, 0, record.id)
-      .exec();
+  add(record: NewWord): Promise<void> {
+    return this.addMany([record]);
+  }
+
+  /** The hashes and their index entries in one MULTI/EXEC: a reader never sees an id without its hash. */
+  async addMany(records: NewWord[]): Promise<void> {
+    const tx = this.client.multi();
+    for (const r of records) {
+      tx.hset(recordKey(r.id), {
+        id: r.id,
+        word: r.word,
+        definition: r.definition,
+        createdAt: r.createdAt,
+        searchKey: r.searchKey,
+      });
+    }
+    tx.zadd(IDS_KEY, ...records.flatMap((r) => [0, r.id]));
+    const replies = await tx.exec();
     if (!replies) throw new Error("redis: transaction aborted");
     for (const [err] of replies) if (err) throw err;
   }

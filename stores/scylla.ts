@@ -379,6 +379,18 @@ class ScyllaStore implements WordStore {
     await this.#run(this.#cql.insert, [bucket, r.id, r.word, r.definition, r.createdAt]);
   }
 
+  /** Each bucket's row first, then the words, many in flight at once (the driver's executeConcurrent). */
+  async addMany(records: NewWord[]): Promise<void> {
+    await Promise.all([...new Set(records.map((r) => bucketOf(r.id)))].map((b) => this.#record(b)));
+    await cassandra.concurrent.executeConcurrent(
+      this.#client,
+      this.#cql.insert,
+      records.map((r) => [bucketOf(r.id), r.id, r.word, r.definition, r.createdAt]),
+      // The client's query options apply: prepared, LOCAL_QUORUM.
+      { concurrencyLevel: 64, raiseOnFirstError: true },
+    );
+  }
+
   async list({ search, limit, offset, after = "" }: ListQuery): Promise<WordRecord[]> {
     const out: WordRecord[] = [];
     let skipped = 0;

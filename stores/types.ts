@@ -87,6 +87,12 @@ export interface StoreConfig {
 export interface WordStore {
   /** Durably stores `record` and resolves only once the database acknowledged it. */
   add(record: NewWord): Promise<void>;
+  /**
+   * Durably stores many records through the database's bulk path (a bulk
+   * insert, a batch, a pipeline): for imports and the benchmark's seeding,
+   * not for GraphQL. Resolves once every record was acknowledged.
+   */
+  addMany?(records: NewWord[]): Promise<void>;
   /** Lists records ordered by `id` ascending, filtered and paged by `query`. */
   list(query: ListQuery): Promise<WordRecord[]>;
   /** A cheap real round trip to the database; rejects when it is not serving. */
