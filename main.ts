@@ -6,6 +6,8 @@
  */
 import { ConfigError, loadConfig } from "./server/config.ts";
 import { createApp } from "./server/app.ts";
+import { BodyTimeout } from "./server/body_timeout.ts";
+import { exitOnSignal } from "./server/shutdown.ts";
 import { createGraphQL } from "./server/graphql.ts";
 import { StoreRegistry } from "./stores/registry.ts";
 import { secretsOf } from "./stores/errors.ts";
@@ -38,12 +40,17 @@ const graphql = createGraphQL({
   secrets,
   serverTiming: config.serverTiming,
 });
+const bodies = new BodyTimeout({
+  idleMs: config.security.bodyIdleTimeoutMs,
+  totalMs: config.security.bodyTimeoutMs,
+});
 let stopping = false;
 const app = createApp({
   registry,
   graphql,
   graphiql: config.graphiql,
   security: config.security,
+  bodyTimeout: bodies.middleware,
   draining: () => stopping,
 });
 
@@ -58,19 +65,12 @@ const server = Deno.serve({
   },
 }, app.fetch);
 
-const drainMs = config.shutdownDrainMs;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  console.log(
-    `${signal}: draining for ${drainMs} ms, finishing in-flight requests, then closing stores`,
-  );
-  // Requests already on the wire (keep-alive connections) are still answered, with Connection: close.
-  await new Promise((r) => setTimeout(r, drainMs));
-  await server.shutdown();
-  await registry.close();
-  Deno.exit(0);
-}
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, () => void shutdown(signal));
-}
+exitOnSignal({
+  drainMs: config.shutdownDrainMs,
+  drain: () => {
+    stopping = true;
+  },
+  releaseBodies: () => bodies.release(),
+  closeServer: () => server.shutdown(),
+  closeStores: () => registry.close(),
+});

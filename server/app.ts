@@ -2,11 +2,11 @@
  * HTTP routing with Hono: `/graphql` to graphql-yoga, `/healthz` and
  * `/readyz` probes, GraphiQL's files and the static frontend from
  * `static/`. Every response gets the security headers; `/graphql` gets the
- * body limit and CORS.
+ * body deadlines, the body limit and CORS.
  *
  * @module
  */
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { serveStatic } from "hono/deno";
 import type { StoreRegistry } from "../stores/registry.ts";
 import { limitBody } from "./body_limit.ts";
@@ -24,6 +24,8 @@ export interface AppOptions {
   /** Serve GraphiQL's files. */
   graphiql: boolean;
   security: Pick<SecurityConfig, "maxBodyBytes" | "corsOrigins">;
+  /** The request-body deadlines of `/graphql` (`BodyTimeout.middleware`). */
+  bodyTimeout: MiddlewareHandler<Env>;
   /** True once the gateway is shutting down: every response then asks the client to close. */
   draining?: () => boolean;
 }
@@ -35,7 +37,7 @@ const STATIC_ROOT = new URL("../static/", import.meta.url).pathname;
 
 /** Builds the Hono app. */
 export function createApp(
-  { registry, graphql, graphiql, security, draining }: AppOptions,
+  { registry, graphql, graphiql, security, bodyTimeout, draining }: AppOptions,
 ): Hono<Env> {
   const app = new Hono<Env>();
   if (draining) {
@@ -46,6 +48,8 @@ export function createApp(
     });
   }
   app.use("*", securityHeaders());
+  // Before the body limit, which reads a chunked body whole: that read is timed too.
+  app.use("/graphql", bodyTimeout);
   app.use("*", limitBody(security.maxBodyBytes));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {

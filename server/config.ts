@@ -41,6 +41,10 @@ export interface Config {
 export interface SecurityConfig {
   /** Largest request body accepted, in bytes (`MAX_BODY_BYTES`). */
   maxBodyBytes: number;
+  /** Longest pause between two chunks of a request body, in ms (`BODY_IDLE_TIMEOUT_MS`). */
+  bodyIdleTimeoutMs: number;
+  /** Longest time a whole request body may take to arrive, in ms (`BODY_TIMEOUT_MS`). */
+  bodyTimeoutMs: number;
   /** Deepest selection nesting of an operation (`MAX_DEPTH`). */
   maxDepth: number;
   /** Most aliases in an operation (`MAX_ALIASES`). */
@@ -137,6 +141,8 @@ export function parseConfig(
           replicationFactor: String(int(env, "SCYLLA_REPLICATION_FACTOR", 1, 1, 99)),
           datacenter: env.SCYLLA_DATACENTER?.trim() || "datacenter1",
         }
+        : store === "RABBITMQ"
+        ? { viewPath: env.RABBITMQ_VIEW_PATH?.trim() || "./data/rabbitmq-view.db" }
         : {},
     };
   }
@@ -167,8 +173,17 @@ export function parseSecurity(env: Record<string, string | undefined>): Security
   if (readToken && readToken === writeToken) {
     throw new ConfigError("READ_TOKEN must differ from WRITE_TOKEN");
   }
+  const bodyIdleTimeoutMs = int(env, "BODY_IDLE_TIMEOUT_MS", 10_000, 100, 600_000);
+  const bodyTimeoutMs = int(env, "BODY_TIMEOUT_MS", 30_000, 100, 3_600_000);
+  if (bodyTimeoutMs < bodyIdleTimeoutMs) {
+    throw new ConfigError(
+      `BODY_TIMEOUT_MS (${bodyTimeoutMs}) must not be shorter than BODY_IDLE_TIMEOUT_MS (${bodyIdleTimeoutMs})`,
+    );
+  }
   return Object.freeze({
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 64 * 1024, 1024, 100 * 1024 * 1024),
+    bodyIdleTimeoutMs,
+    bodyTimeoutMs,
     maxDepth: int(env, "MAX_DEPTH", 6, 2, 100),
     maxAliases: int(env, "MAX_ALIASES", 15, 0, 1000),
     maxTokens: int(env, "MAX_TOKENS", 1000, 50, 100_000),

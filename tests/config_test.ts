@@ -46,6 +46,17 @@ Deno.test("SCYLLA_URL takes several contact points and the replication settings"
   assertEquals(c.stores.SCYLLA?.options, { replicationFactor: "3", datacenter: "dc-east" });
 });
 
+Deno.test("RABBITMQ_VIEW_PATH places RabbitMQ's view on disk, by default beside SQLite's in ./data/", () => {
+  const url = "amqp://u:p@h:5672/%2F";
+  const byDefault = parseConfig({ RABBITMQ_URL: url }, files);
+  assertEquals(byDefault.stores.RABBITMQ?.options, { viewPath: "./data/rabbitmq-view.db" });
+  const set = parseConfig(
+    { RABBITMQ_URL: url, RABBITMQ_VIEW_PATH: " /var/lib/gw/view.db " },
+    files,
+  );
+  assertEquals(set.stores.RABBITMQ?.options, { viewPath: "/var/lib/gw/view.db" });
+});
+
 Deno.test("malformed values and wrong URL schemes are refused with a message naming the variable, never the secret", () => {
   const cases: [Record<string, string>, string][] = [
     [{ PORT: "eighty" }, "PORT"],
@@ -71,10 +82,12 @@ Deno.test("malformed values and wrong URL schemes are refused with a message nam
   }
 });
 
-Deno.test("security defaults: 64 KiB bodies, armor limits, no tokens, same origin, 120 writes a minute", () => {
+Deno.test("security defaults: 64 KiB bodies, 10 s body pauses, 30 s bodies, armor limits, no tokens, same origin, 120 writes a minute", () => {
   const s = parseConfig({}, files).security;
   assertEquals(s, {
     maxBodyBytes: 65536,
+    bodyIdleTimeoutMs: 10_000,
+    bodyTimeoutMs: 30_000,
     maxDepth: 6,
     maxAliases: 15,
     maxTokens: 1000,
@@ -90,6 +103,8 @@ Deno.test("security defaults: 64 KiB bodies, armor limits, no tokens, same origi
 Deno.test("security settings are read from their variables", () => {
   const s = parseConfig({
     MAX_BODY_BYTES: "2048",
+    BODY_IDLE_TIMEOUT_MS: "500",
+    BODY_TIMEOUT_MS: "1500",
     MAX_DEPTH: "4",
     MAX_ALIASES: "0",
     MAX_TOKENS: "200",
@@ -102,6 +117,8 @@ Deno.test("security settings are read from their variables", () => {
   }, files).security;
   assertEquals(s, {
     maxBodyBytes: 2048,
+    bodyIdleTimeoutMs: 500,
+    bodyTimeoutMs: 1500,
     maxDepth: 4,
     maxAliases: 0,
     maxTokens: 200,
@@ -119,6 +136,17 @@ Deno.test("malformed security settings are refused, naming the variable and neve
   const cases: [Record<string, string>, string][] = [
     [{ MAX_BODY_BYTES: "64k" }, "MAX_BODY_BYTES"],
     [{ MAX_BODY_BYTES: "10" }, "MAX_BODY_BYTES"],
+    [{ BODY_IDLE_TIMEOUT_MS: "10s" }, "BODY_IDLE_TIMEOUT_MS"],
+    [{ BODY_IDLE_TIMEOUT_MS: "50" }, "BODY_IDLE_TIMEOUT_MS"],
+    [{ BODY_TIMEOUT_MS: "0" }, "BODY_TIMEOUT_MS"],
+    [
+      { BODY_TIMEOUT_MS: "5000" },
+      "BODY_TIMEOUT_MS (5000) must not be shorter than BODY_IDLE_TIMEOUT_MS",
+    ],
+    [
+      { BODY_IDLE_TIMEOUT_MS: "2000", BODY_TIMEOUT_MS: "1000" },
+      "BODY_TIMEOUT_MS (1000) must not be shorter than BODY_IDLE_TIMEOUT_MS (2000)",
+    ],
     [{ MAX_DEPTH: "-1" }, "MAX_DEPTH"],
     [{ MAX_DEPTH: "1" }, "MAX_DEPTH"],
     [{ MAX_ALIASES: "many" }, "MAX_ALIASES"],
