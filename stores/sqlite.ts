@@ -5,15 +5,19 @@
  * The database lives on its own worker thread (`sqlite_worker.ts`):
  * `node:sqlite` is synchronous, and a commit waits for the disk (WAL,
  * `synchronous=FULL`), which on the gateway's event loop would hold up the
- * requests of every other store. This module only passes messages.
+ * requests of every other store. This module only passes messages; the
+ * RabbitMQ store keeps its view on disk through it too ({@linkcode openWorkerStore}).
  *
  * @module
  */
-import type { SqliteReply, SqliteRequest } from "./sqlite_worker.ts";
+import type { SqliteReply, SqliteRequest, SqliteValues } from "./sqlite_worker.ts";
 import type { ListQuery, NewWord, OpenStore, WordRecord, WordStore } from "./types.ts";
 
 /** Distributes `Omit<T, "seq">` over a union. */
 type WithoutSeq<T> = T extends unknown ? Omit<T, "seq"> : never;
+
+/** A {@linkcode SqliteRequest} as {@linkcode SqliteWorkerStore.call} takes it: without its `seq`. */
+export type SqliteCall = WithoutSeq<SqliteRequest>;
 
 class SqliteError extends Error {
   constructor(name: string, message: string) {
@@ -23,11 +27,12 @@ class SqliteError extends Error {
 }
 
 interface Pending {
-  resolve: (value: WordRecord[] | undefined) => void;
+  resolve: (value: SqliteValues[keyof SqliteValues]) => void;
   reject: (e: Error) => void;
 }
 
-class SqliteWorkerStore implements WordStore {
+/** One database on its own worker thread, as a {@linkcode WordStore} and by request. */
+export class SqliteWorkerStore implements WordStore {
   #worker = new Worker(new URL("./sqlite_worker.ts", import.meta.url), { type: "module" });
   #pending = new Map<number, Pending>();
   #seq = 0;
@@ -49,12 +54,16 @@ class SqliteWorkerStore implements WordStore {
     };
   }
 
-  call(req: WithoutSeq<SqliteRequest>): Promise<WordRecord[] | undefined> {
+  /** Sends one request to the thread; resolves with its reply's value. */
+  call<C extends SqliteCall>(req: C): Promise<SqliteValues[C["op"]]> {
     if (this.#closed) return Promise.reject(new SqliteError("SqliteError", "sqlite: store closed"));
     if (this.#failure) return Promise.reject(this.#failure);
     const seq = ++this.#seq;
     return new Promise((resolve, reject) => {
-      this.#pending.set(seq, { resolve, reject });
+      this.#pending.set(seq, {
+        resolve: resolve as (value: SqliteValues[keyof SqliteValues]) => void,
+        reject,
+      });
       this.#worker.postMessage({ ...req, seq } as SqliteRequest);
     });
   }
@@ -91,14 +100,21 @@ class SqliteWorkerStore implements WordStore {
   }
 }
 
-/** Opens (creating when missing) the database file at `config.url`, or `:memory:`, on its thread. */
-export const open: OpenStore = async (config) => {
+/**
+ * Starts a thread and opens (creating when missing) the database file at
+ * `path`, or `:memory:`, on it; `view` opens it as a stream's view (see
+ * `sqlite_worker.ts`). Rejects, with the thread stopped, when it cannot.
+ */
+export async function openWorkerStore(path: string, view = false): Promise<SqliteWorkerStore> {
   const store = new SqliteWorkerStore();
   try {
-    await store.call({ op: "open", path: config.url });
+    await store.call({ op: "open", path, view });
   } catch (e) {
     await store.close();
     throw e;
   }
   return store;
-};
+}
+
+/** Opens (creating when missing) the database file at `config.url`, or `:memory:`, on its thread. */
+export const open: OpenStore = (config) => openWorkerStore(config.url);

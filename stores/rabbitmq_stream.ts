@@ -1,0 +1,350 @@
+/**
+ * The broker side of the RabbitMQ store: one connection (amqps with the
+ * configured CA, heartbeats) to the durable STREAM queue `words`
+ * (`x-queue-type: stream`), where every word is one persistent JSON message
+ * and which is the only copy of the words. Reading a stream never consumes
+ * it: a consumer starts at an offset and the broker keeps every message.
+ *
+ * A {@linkcode StreamConnection} publishes with publisher confirms, reads the
+ * stream's first message (its head: how a stream deleted and recreated is
+ * told apart from the one a view was built from), and follows the stream
+ * from an offset. amqplib does not reconnect: any connection or channel error
+ * breaks a connection for good and is reported once; the store then fails
+ * and the gateway's wrapper opens a new one.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import amqp from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, SocketOptions } from "amqplib";
+import { schemeProblem } from "./server_url.ts";
+import type { StreamPosition } from "./sqlite_worker.ts";
+import type { StoreConfig, WordRecord } from "./types.ts";
+
+const QUEUE = "words";
+/** Heartbeat in seconds, so a silent broker is noticed even without traffic. */
+const HEARTBEAT_S = 5;
+const CLOSE_TIMEOUT_MS = 1_000;
+const DECLARE_RETRY_MS = 200;
+const TYPE_WORD = "word";
+const TYPE_MARKER = "marker";
+
+/** A RabbitMQ store failure; its message never holds the URL. */
+export class RabbitStoreError extends Error {
+  override name = "RabbitStoreError";
+}
+
+/** A message as the stream delivered it. */
+export interface Delivery {
+  position: StreamPosition;
+  /** The word it carries; undefined for anything else. */
+  record?: WordRecord;
+  /** A marker's nonce (its message id); undefined for anything else. */
+  marker?: string;
+  /** The message itself, to acknowledge. */
+  message: ConsumeMessage;
+}
+
+/** A record as stored, checked field by field; undefined for anything else. */
+function parseRecord(content: Buffer): WordRecord | undefined {
+  try {
+    const v = JSON.parse(content.toString("utf8"));
+    if (
+      v && typeof v.id === "string" && typeof v.word === "string" &&
+      typeof v.definition === "string" && typeof v.createdAt === "string"
+    ) {
+      return { id: v.id, word: v.word, definition: v.definition, createdAt: v.createdAt };
+    }
+  } catch {
+    // not ours
+  }
+  return undefined;
+}
+
+/** A delivered message's place in the stream; undefined when it carries no offset. */
+function positionOf(msg: ConsumeMessage): StreamPosition | undefined {
+  const offset = msg.properties.headers?.["x-stream-offset"];
+  if (typeof offset !== "number" || !Number.isSafeInteger(offset)) return undefined;
+  const id = msg.properties.messageId;
+  return { offset, id: typeof id === "string" ? id : "" };
+}
+
+function socketOptions(config: StoreConfig, protocol: string): SocketOptions {
+  const opts: SocketOptions = { timeout: config.connectTimeoutMs, noDelay: true };
+  if (config.caCert !== undefined) {
+    if (protocol !== "amqps:") {
+      throw new RabbitStoreError("a CA certificate is configured but the URL is not amqps://");
+    }
+    opts.ca = [config.caCert];
+    opts.rejectUnauthorized = true;
+  }
+  return opts;
+}
+
+/** One connection to the broker and its channels: publishing, operations, following. */
+export class StreamConnection {
+  #conn: ChannelModel;
+  #pub!: ConfirmChannel;
+  #ops!: Channel;
+  #sub!: Channel;
+  #onFailure: (e: Error) => void;
+  /** Publishes awaiting their confirm, by message id: a returned message rejects its own. */
+  #unconfirmed = new Map<string, (e: Error) => void>();
+  #failure: Error | undefined;
+  #closed = false;
+  /**
+   * Rejects once the connection failed or was closed. Every call to the
+   * broker races it: amqplib answers a call pending when its connection
+   * closes only once the socket's close is noticed, which after a failure can
+   * take until the heartbeat gives up (15 s).
+   */
+  #broken: Promise<never>;
+  #break!: (e: Error) => void;
+
+  private constructor(conn: ChannelModel, onFailure: (e: Error) => void) {
+    this.#conn = conn;
+    this.#onFailure = onFailure;
+    this.#broken = new Promise<never>((_, reject) => this.#break = reject);
+    this.#broken.catch(() => {}); // raced by every call; never unhandled on its own
+    conn.on("error", (e: Error) => this.#fail(e));
+    conn.on("close", () => this.#fail(new RabbitStoreError("connection closed")));
+  }
+
+  /**
+   * Connects, declares the stream (until `deadline` while a restarted broker
+   * recovers it) and opens the channels. `onFailure` hears of the first
+   * error that breaks the connection, once.
+   */
+  static async open(
+    config: StoreConfig,
+    deadline: number,
+    onFailure: (e: Error) => void,
+  ): Promise<StreamConnection> {
+    let url: URL;
+    try {
+      url = new URL(config.url);
+    } catch {
+      throw new RabbitStoreError("RABBITMQ_URL is not a valid amqp:// or amqps:// URL");
+    }
+    const problem = schemeProblem("RABBITMQ", url);
+    if (problem) throw new RabbitStoreError(problem);
+    if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(HEARTBEAT_S));
+    const sockopts = socketOptions(config, url.protocol);
+    const stream = new StreamConnection(await amqp.connect(url.toString(), sockopts), onFailure);
+    try {
+      await stream.#declare(deadline);
+      stream.#pub = await stream.#channel(stream.#conn.createConfirmChannel());
+      stream.#ops = await stream.#channel(stream.#conn.createChannel());
+      stream.#sub = await stream.#channel(stream.#conn.createChannel());
+    } catch (e) {
+      await stream.close();
+      throw e;
+    }
+    stream.#pub.on("return", (msg: ConsumeMessage) => {
+      const id = msg.properties.messageId;
+      const reject = stream.#unconfirmed.get(typeof id === "string" ? id : "");
+      reject?.(new RabbitStoreError(`the ${QUEUE} stream is missing`));
+    });
+    return stream;
+  }
+
+  /** Publishes `record` as a word message; resolves on the broker's confirm. */
+  publishWord(record: WordRecord): Promise<void> {
+    const { id, word, definition, createdAt } = record;
+    return this.#publish(Buffer.from(JSON.stringify({ id, word, definition, createdAt }), "utf8"), {
+      type: TYPE_WORD,
+      messageId: id,
+      contentType: "application/json",
+      contentEncoding: "utf-8",
+    });
+  }
+
+  /** Publishes an empty marker message (ignored by every reader); resolves on the confirm. */
+  publishMarker(nonce: string): Promise<void> {
+    return this.#publish(Buffer.alloc(0), { type: TYPE_MARKER, messageId: nonce });
+  }
+
+  /** The stream's first message, read on a throw-away consumer (the stream must not be empty). */
+  async peekHead(): Promise<StreamPosition> {
+    this.#check();
+    const ch = await this.#call(this.#conn.createChannel());
+    ch.on("error", () => {});
+    try {
+      await this.#call(ch.prefetch(1));
+      return await this.#call(
+        new Promise<StreamPosition>((resolve, reject) => {
+          ch.consume(QUEUE, (msg) => {
+            if (msg === null) {
+              return reject(new RabbitStoreError(`the ${QUEUE} consumer was cancelled`));
+            }
+            resolve(positionOf(msg) ?? { offset: -1, id: "" });
+          }, { noAck: false, arguments: { "x-stream-offset": "first" } }).catch(reject);
+        }),
+      );
+    } finally {
+      await this.#call(ch.close()).catch(() => {});
+    }
+  }
+
+  /**
+   * Delivers every message from `offset` on (`"first"`: the stream's first)
+   * to `deliver`, in stream order, at most `prefetch` of them unacknowledged.
+   */
+  async follow(
+    offset: number | "first",
+    prefetch: number,
+    deliver: (d: Delivery) => void,
+  ): Promise<void> {
+    this.#check();
+    await this.#call(this.#sub.prefetch(prefetch));
+    await this.#call(this.#sub.consume(QUEUE, (msg) => {
+      if (this.#failure || this.#closed) return;
+      if (msg === null) {
+        return this.#fail(new RabbitStoreError(`the server cancelled the ${QUEUE} consumer`));
+      }
+      const position = positionOf(msg);
+      if (!position) {
+        return this.#fail(new RabbitStoreError(`a ${QUEUE} message came without its offset`));
+      }
+      const { type } = msg.properties;
+      if (type === TYPE_MARKER) deliver({ position, marker: position.id, message: msg });
+      else deliver({ position, record: parseRecord(msg.content), message: msg });
+    }, { noAck: false, arguments: { "x-stream-offset": offset } }));
+  }
+
+  /** Acknowledges `d` and every delivery before it: the broker may send that many more. */
+  ack(d: Delivery): void {
+    if (this.#failure || this.#closed) return;
+    try {
+      this.#sub.ack(d.message, true);
+    } catch (e) {
+      this.#fail(e as Error);
+    }
+  }
+
+  /** One round trip: a passive declare of the stream. */
+  async ping(): Promise<void> {
+    this.#check();
+    await this.#call(this.#ops.checkQueue(QUEUE));
+    this.#check();
+  }
+
+  /** Closes the connection (within a second, then the socket); never rejects. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closed = new RabbitStoreError("store closed");
+    this.#break(closed);
+    this.#rejectUnconfirmed(closed);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#conn.close(),
+        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)),
+      ]);
+    } catch {
+      // already closed or broken
+    } finally {
+      clearTimeout(timer);
+      this.#destroySocket();
+    }
+  }
+
+  /**
+   * Declares the `words` stream on a throw-away channel (a refused declare closes
+   * its channel). Right after a broker restart, a durable stream answers 404
+   * "home node ... is down or inaccessible" for a moment until it is recovered:
+   * that one error is retried until `deadline`.
+   */
+  async #declare(deadline: number): Promise<void> {
+    for (;;) {
+      this.#check();
+      const ch = await this.#call(this.#conn.createChannel());
+      ch.on("error", () => {});
+      try {
+        await this.#call(ch.assertQueue(QUEUE, {
+          durable: true,
+          exclusive: false,
+          autoDelete: false,
+          arguments: { "x-queue-type": "stream" },
+        }));
+        await this.#call(ch.close());
+        return;
+      } catch (e) {
+        const recovering = /down or inaccessible/.test(String((e as Error)?.message));
+        if (!recovering || Date.now() + DECLARE_RETRY_MS > deadline) throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, DECLARE_RETRY_MS));
+    }
+  }
+
+  async #channel<C extends Channel>(creating: Promise<C>): Promise<C> {
+    const ch = await this.#call(creating);
+    ch.on("error", (e: Error) => this.#fail(e));
+    ch.on("close", () => this.#fail(new RabbitStoreError("channel closed")));
+    return ch;
+  }
+
+  /** Publishes persistently and mandatorily; resolves on the broker's confirm. */
+  #publish(body: Buffer, props: { type: string; messageId: string; [k: string]: string }) {
+    return new Promise<void>((resolve, reject) => {
+      try {
+        this.#check();
+        this.#unconfirmed.set(props.messageId, reject);
+        this.#pub.sendToQueue(
+          QUEUE,
+          body,
+          { ...props, persistent: true, mandatory: true },
+          (err: unknown) => {
+            this.#unconfirmed.delete(props.messageId);
+            if (err) reject(new RabbitStoreError("the broker did not confirm the message"));
+            else resolve();
+          },
+        );
+      } catch (e) {
+        this.#unconfirmed.delete(props.messageId);
+        reject(e);
+      }
+    });
+  }
+
+  /** `call`, or the connection's failure if that comes first. */
+  #call<T>(call: Promise<T>): Promise<T> {
+    return Promise.race([call, this.#broken]);
+  }
+
+  #rejectUnconfirmed(e: Error): void {
+    const all = [...this.#unconfirmed.values()];
+    this.#unconfirmed.clear();
+    for (const reject of all) reject(e);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new RabbitStoreError("store closed");
+    if (this.#failure) throw this.#failure;
+  }
+
+  #fail(e: Error): void {
+    if (this.#failure || this.#closed) return;
+    this.#failure = e instanceof Error ? e : new RabbitStoreError(String(e));
+    this.#break(this.#failure);
+    this.#rejectUnconfirmed(this.#failure);
+    this.#onFailure(this.#failure);
+    // The connection is useless once a channel broke; let it go.
+    try {
+      this.#conn.close().catch(() => {}).finally(() => this.#destroySocket());
+    } catch {
+      this.#destroySocket();
+    }
+  }
+
+  #destroySocket(): void {
+    const inner = (this.#conn as unknown as { connection?: { stream?: { destroy?: () => void } } })
+      .connection;
+    try {
+      inner?.stream?.destroy?.();
+    } catch {
+      // gone already
+    }
+  }
+}
