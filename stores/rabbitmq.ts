@@ -137,6 +137,11 @@ class RabbitWordStore implements WordStore {
     await Promise.all([confirmed, applied]);
   }
 
+  /** Publishes them all at once (confirms pipelined on the channel), each waited for as `add` waits. */
+  async addMany(records: NewWord[]): Promise<void> {
+    await Promise.all(records.map((r) => this.add(r)));
+  }
+
   async list(query: ListQuery): Promise<WordRecord[]> {
     this.#check();
     const [, page] = await Promise.all([this.#stream!.ping(), this.#view!.list(query)]);

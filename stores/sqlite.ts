@@ -72,6 +72,10 @@ export class SqliteWorkerStore implements WordStore {
     await this.call({ op: "add", record });
   }
 
+  async addMany(records: NewWord[]): Promise<void> {
+    await this.call({ op: "addMany", records });
+  }
+
   async list(query: ListQuery): Promise<WordRecord[]> {
     return (await this.call({ op: "list", query })) ?? [];
   }

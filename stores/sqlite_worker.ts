@@ -43,6 +43,8 @@ export interface ViewState {
 export type SqliteRequest =
   | { seq: number; op: "open"; path: string; view?: boolean }
   | { seq: number; op: "add"; record: NewWord }
+  /** Many records in one transaction (the bulk path). */
+  | { seq: number; op: "addMany"; records: NewWord[] }
   | { seq: number; op: "list"; query: ListQuery }
   | { seq: number; op: "ping" }
   | { seq: number; op: "close" }
@@ -72,6 +74,7 @@ export type SqliteRequest =
 export interface SqliteValues {
   open: undefined;
   add: undefined;
+  addMany: undefined;
   list: WordRecord[];
   ping: undefined;
   close: undefined;
@@ -270,6 +273,15 @@ function handle(req: SqliteRequest): SqliteValues[keyof SqliteValues] {
     case "add": {
       const r = req.record;
       opened().insert.run(r.id, r.word, r.definition, r.createdAt, r.searchKey);
+      return;
+    }
+    case "addMany": {
+      const s = opened();
+      transaction(s.db, () => {
+        for (const r of req.records) {
+          s.insert.run(r.id, r.word, r.definition, r.createdAt, r.searchKey);
+        }
+      });
       return;
     }
     case "list": {

@@ -92,7 +92,7 @@ export interface WordStore {
    * insert, a batch, a pipeline): for imports and the benchmark's seeding,
    * not for GraphQL. Resolves once every record was acknowledged.
    */
-  addMany?(records: NewWord[]): Promise<void>;
+  addMany(records: NewWord[]): Promise<void>;
   /** Lists records ordered by `id` ascending, filtered and paged by `query`. */
   list(query: ListQuery): Promise<WordRecord[]>;
   /** A cheap real round trip to the database; rejects when it is not serving. */
