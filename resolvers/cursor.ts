@@ -10,11 +10,8 @@
  */
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { badInput } from "./validation.ts";
+import { badInput, UUID_V7 } from "./validation.ts";
 import type { StoreName } from "../stores/types.ts";
-
-/** A canonical lower-case UUIDv7, the only id the gateway issues. */
-const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 interface Payload {
   /** Format version. */

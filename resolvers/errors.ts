@@ -6,6 +6,7 @@
  */
 import { GraphQLError } from "graphql";
 import { StoreNotConfiguredError, StoreUnavailableError } from "../stores/errors.ts";
+import { ConflictError, NotFoundError } from "../stores/edits.ts";
 
 /** Runs `fn`, turning store errors into client-facing GraphQL errors. */
 export async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
@@ -16,6 +17,24 @@ export async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
       throw new GraphQLError(e.message, {
         extensions: { code: "STORE_NOT_CONFIGURED", store: e.store },
       });
+    }
+    if (e instanceof NotFoundError) {
+      throw new GraphQLError(`No word with id ${e.id} in this store.`, {
+        extensions: { code: "NOT_FOUND", argument: "id" },
+      });
+    }
+    if (e instanceof ConflictError) {
+      const { id, word, definition, createdAt, updatedAt } = e.current;
+      throw new GraphQLError(
+        "Someone else changed this word since you read it; nothing was changed. " +
+          "extensions.current holds it as it is now.",
+        {
+          extensions: {
+            code: "CONFLICT",
+            current: { id, word, definition, createdAt, updatedAt: updatedAt ?? null },
+          },
+        },
+      );
     }
     if (e instanceof StoreUnavailableError) {
       throw new GraphQLError(e.message, {

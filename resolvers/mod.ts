@@ -6,7 +6,16 @@
  */
 import { storeCall } from "./errors.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { validFirst, validPage, validSearch, validText } from "./validation.ts";
+import {
+  badInput,
+  validFirst,
+  validId,
+  validPage,
+  validRevision,
+  validSearch,
+  validText,
+} from "./validation.ts";
+import { deleteRecord, updateRecord, type WordChange } from "../stores/edits.ts";
 import { fold } from "../stores/fold.ts";
 import { newRecord } from "../stores/records.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
@@ -61,6 +70,31 @@ export interface WordConnection {
 function foldedSearch(value: string | null | undefined): string | undefined {
   const needle = validSearch(value);
   return needle === undefined ? undefined : fold(needle);
+}
+
+interface UpdateWordArgs {
+  store: StoreName;
+  id: string;
+  word?: string | null;
+  definition?: string | null;
+  expectedUpdatedAt?: string | null;
+}
+
+interface DeleteWordArgs {
+  store: StoreName;
+  id: string;
+  expectedUpdatedAt?: string | null;
+}
+
+/** The fields `updateWord` sets, each validated as `addWord` validates it; null counts as absent. */
+function validChange(args: UpdateWordArgs): WordChange {
+  const change: WordChange = {};
+  if (args.word != null) change.word = validText("word", args.word, false);
+  if (args.definition != null) change.definition = validText("definition", args.definition, true);
+  if (change.word === undefined && change.definition === undefined) {
+    throw badInput("word", "give word, definition or both: there is nothing to change");
+  }
+  return change;
 }
 
 interface AddWordArgs {
@@ -124,6 +158,29 @@ export const resolvers = {
         const store = ctx.registry.get(args.store);
         const record = newRecord(word, definition);
         await onStore(ctx, args.store, () => store.add(record));
+        return { ...record, store: args.store };
+      });
+    },
+    updateWord(_: unknown, args: UpdateWordArgs, ctx: GatewayContext): Promise<WordResult> {
+      const id = validId(args.id);
+      const change = validChange(args);
+      const expected = validRevision(args.expectedUpdatedAt);
+      return storeCall(async () => {
+        const store = ctx.registry.get(args.store);
+        const record = await onStore(
+          ctx,
+          args.store,
+          () => updateRecord(store, id, change, expected),
+        );
+        return { ...record, store: args.store };
+      });
+    },
+    deleteWord(_: unknown, args: DeleteWordArgs, ctx: GatewayContext): Promise<WordResult> {
+      const id = validId(args.id);
+      const expected = validRevision(args.expectedUpdatedAt);
+      return storeCall(async () => {
+        const store = ctx.registry.get(args.store);
+        const record = await onStore(ctx, args.store, () => deleteRecord(store, id, expected));
         return { ...record, store: args.store };
       });
     },

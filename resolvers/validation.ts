@@ -56,6 +56,31 @@ export function validSearch(value: string | null | undefined): string | undefine
   return value;
 }
 
+/** A canonical lower-case UUIDv7: the only id the gateway issues. */
+export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** `YYYY-MM-DDTHH:mm:ss.sssZ`, the only timestamp form the gateway issues. */
+const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** Checks an id: one the gateway could have issued, else BAD_USER_INPUT. */
+export function validId(id: string): string {
+  if (!UUID_V7.test(id)) {
+    throw badInput("id", "id must be a word's id as the gateway issued it (a lower-case UUIDv7)");
+  }
+  return id;
+}
+
+/** Checks an `expectedUpdatedAt`: absent, or a timestamp as the gateway issues them. */
+export function validRevision(value: string | null | undefined): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (!ISO_UTC_MS.test(value) || Number.isNaN(Date.parse(value))) {
+    throw badInput(
+      "expectedUpdatedAt",
+      "expectedUpdatedAt must be a word's updatedAt (or createdAt) as the gateway returned it",
+    );
+  }
+  return value;
+}
+
 /** Checks `wordsConnection`'s page size. */
 export function validFirst(first: number): number {
   if (!Number.isInteger(first) || first < 1 || first > MAX_LIMIT) {

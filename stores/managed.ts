@@ -95,6 +95,21 @@ export class ManagedStore {
     return this.#call((s) => s.add(record));
   }
 
+  /** Reads one record; see {@linkcode WordStore.get}. */
+  get(id: string): Promise<WordRecord | undefined> {
+    return this.#call((s) => s.get(id));
+  }
+
+  /** Compare-and-set; see {@linkcode WordStore.replace}. */
+  replace(record: NewWord, revision: string): Promise<boolean> {
+    return this.#call((s) => s.replace(record, revision));
+  }
+
+  /** Compare-and-delete; see {@linkcode WordStore.remove}. */
+  remove(id: string, revision: string): Promise<boolean> {
+    return this.#call((s) => s.remove(id, revision));
+  }
+
   /** Lists records; see {@linkcode WordStore.list}. */
   list(query: ListQuery): Promise<WordRecord[]> {
     return this.#call((s) => s.list(query));

@@ -76,6 +76,18 @@ export class SqliteWorkerStore implements WordStore {
     await this.call({ op: "addMany", records });
   }
 
+  get(id: string): Promise<WordRecord | undefined> {
+    return this.call({ op: "get", id });
+  }
+
+  replace(record: NewWord, revision: string): Promise<boolean> {
+    return this.call({ op: "replace", record, revision });
+  }
+
+  remove(id: string, revision: string): Promise<boolean> {
+    return this.call({ op: "remove", id, revision });
+  }
+
   async list(query: ListQuery): Promise<WordRecord[]> {
     return (await this.call({ op: "list", query })) ?? [];
   }

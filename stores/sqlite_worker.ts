@@ -46,6 +46,11 @@ export type SqliteRequest =
   /** Many records in one transaction (the bulk path). */
   | { seq: number; op: "addMany"; records: NewWord[] }
   | { seq: number; op: "list"; query: ListQuery }
+  | { seq: number; op: "get"; id: string }
+  /** Compare-and-set on the revision (`updated_at`, else `created_at`). */
+  | { seq: number; op: "replace"; record: NewWord; revision: string }
+  /** Compare-and-delete on the revision. */
+  | { seq: number; op: "remove"; id: string; revision: string }
   | { seq: number; op: "ping" }
   | { seq: number; op: "close" }
   /**
@@ -76,6 +81,9 @@ export interface SqliteValues {
   add: undefined;
   addMany: undefined;
   list: WordRecord[];
+  get: WordRecord | undefined;
+  replace: boolean;
+  remove: boolean;
   ping: undefined;
   close: undefined;
   resume: ViewState;
@@ -92,6 +100,9 @@ interface Open {
   insert: StatementSync;
   page: StatementSync;
   search: StatementSync;
+  get: StatementSync;
+  replace: StatementSync;
+  remove: StatementSync;
   ping: StatementSync;
   view?: View;
 }
@@ -120,8 +131,10 @@ function openDatabase(path: string, view: boolean): Open {
     word TEXT NOT NULL,
     definition TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    search_key TEXT
+    search_key TEXT,
+    updated_at TEXT
   ) WITHOUT ROWID`);
+  addColumn(db, "updated_at");
   if (!view) backfill(db); // a view's words always have their keys
   return {
     db,
@@ -129,12 +142,18 @@ function openDatabase(path: string, view: boolean): Open {
       "INSERT INTO words (id, word, definition, created_at, search_key) VALUES (?, ?, ?, ?, ?)",
     ),
     page: db.prepare(
-      "SELECT id, word, definition, created_at FROM words WHERE id > ? ORDER BY id LIMIT ? OFFSET ?",
+      `SELECT ${COLUMNS} FROM words WHERE id > ? ORDER BY id LIMIT ? OFFSET ?`,
     ),
     search: db.prepare(
-      `SELECT id, word, definition, created_at FROM words
+      `SELECT ${COLUMNS} FROM words
        WHERE id > ?1 AND instr(search_key, ?2) > 0 ORDER BY id LIMIT ?3 OFFSET ?4`,
     ),
+    get: db.prepare(`SELECT ${COLUMNS} FROM words WHERE id = ?`),
+    replace: db.prepare(
+      `UPDATE words SET word = ?, definition = ?, search_key = ?, updated_at = ?
+       WHERE id = ? AND coalesce(updated_at, created_at) = ?`,
+    ),
+    remove: db.prepare("DELETE FROM words WHERE id = ? AND coalesce(updated_at, created_at) = ?"),
     ping: db.prepare("SELECT 1"),
     view: view ? prepareView(db) : undefined,
   };
@@ -237,21 +256,30 @@ function apply(db: DatabaseSync, v: View, req: Extract<SqliteRequest, { op: "app
  * in one transaction; a no-op when every word has its key.
  */
 function backfill(db: DatabaseSync): void {
-  const columns = db.prepare("SELECT name FROM pragma_table_info('words')").all();
-  if (!columns.some((c) => c.name === "search_key")) {
-    db.exec("ALTER TABLE words ADD COLUMN search_key TEXT");
-  }
+  addColumn(db, "search_key");
   db.function("gt_search_key", { deterministic: true }, (w, d) => searchKey(String(w), String(d)));
   db.exec("UPDATE words SET search_key = gt_search_key(word, definition) WHERE search_key IS NULL");
 }
 
+/** Adds a nullable text column to a `words` table from an earlier version. */
+function addColumn(db: DatabaseSync, name: "search_key" | "updated_at"): void {
+  const columns = db.prepare("SELECT name FROM pragma_table_info('words')").all();
+  if (!columns.some((c) => c.name === name)) db.exec(`ALTER TABLE words ADD COLUMN ${name} TEXT`);
+}
+
+const COLUMNS = "id, word, definition, created_at, updated_at";
+
 function toRecord(row: Record<string, unknown>): WordRecord {
-  return {
+  const record: WordRecord = {
     id: String(row.id),
     word: String(row.word),
     definition: String(row.definition),
     createdAt: String(row.created_at),
   };
+  if (row.updated_at !== null && row.updated_at !== undefined) {
+    record.updatedAt = String(row.updated_at);
+  }
+  return record;
 }
 
 function opened(): Open {
@@ -292,6 +320,24 @@ function handle(req: SqliteRequest): SqliteValues[keyof SqliteValues] {
         : s.page.all(after, limit, offset);
       return rows.map(toRecord);
     }
+    case "get": {
+      const row = opened().get.get(req.id);
+      return row ? toRecord(row) : undefined;
+    }
+    case "replace": {
+      const r = req.record;
+      const { changes } = opened().replace.run(
+        r.word,
+        r.definition,
+        r.searchKey,
+        r.updatedAt ?? null,
+        r.id,
+        req.revision,
+      );
+      return changes === 1;
+    }
+    case "remove":
+      return opened().remove.run(req.id, req.revision).changes === 1;
     case "ping":
       opened().ping.get();
       return;

@@ -32,12 +32,15 @@ export type NetworkStoreName = Exclude<StoreName, "SQLITE">;
  * A stored word. `id` is a UUIDv7 assigned by the gateway before the write, so
  * sorting by `id` is insertion order in every store. `createdAt` is ISO-8601
  * UTC with millisecond precision and equals the timestamp inside `id`.
+ * `updatedAt` (same format) is absent until the first edit; every edit makes
+ * it later than the word's previous revision (`revisionOf` in `edits.ts`).
  */
 export interface WordRecord {
   id: string;
   word: string;
   definition: string;
   createdAt: string;
+  updatedAt?: string;
 }
 
 /**
@@ -93,6 +96,21 @@ export interface WordStore {
    * not for GraphQL. Resolves once every record was acknowledged.
    */
   addMany(records: NewWord[]): Promise<void>;
+  /** The record with this id, or undefined when there is none; read-your-writes like `list`. */
+  get(id: string): Promise<WordRecord | undefined>;
+  /**
+   * Compare-and-set: replaces the stored record `record.id` with `record`
+   * (whose `updatedAt` is set) only if its revision (`updatedAt`, else
+   * `createdAt`) is still `revision`, atomically; resolves false and changes
+   * nothing when the record changed meanwhile or is gone. Never creates a
+   * record (no upsert), and resolves only once the change is durable.
+   */
+  replace(record: NewWord, revision: string): Promise<boolean>;
+  /**
+   * Compare-and-delete: removes record `id` only if its revision is still
+   * `revision`; false when it changed or is gone. Durable when it resolves.
+   */
+  remove(id: string, revision: string): Promise<boolean>;
   /** Lists records ordered by `id` ascending, filtered and paged by `query`. */
   list(query: ListQuery): Promise<WordRecord[]>;
   /** A cheap real round trip to the database; rejects when it is not serving. */

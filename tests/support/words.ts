@@ -24,16 +24,32 @@ export interface Word {
   definition: string;
   store: string;
   createdAt: string;
+  updatedAt: string | null;
 }
+
+/** Every field of `Word`. */
+const WORD_FIELDS = "id word definition store createdAt updatedAt";
 
 /** The `addWord` mutation with every field of `Word`. */
 export const ADD = `mutation($store: Store!, $word: String!, $definition: String!) {
-  addWord(store: $store, word: $word, definition: $definition) { id word definition store createdAt }
+  addWord(store: $store, word: $word, definition: $definition) { ${WORD_FIELDS} }
 }`;
 
 /** The `words` query with every field of `Word`. */
 export const LIST = `query($store: Store!, $search: String, $limit: Int, $offset: Int) {
-  words(store: $store, search: $search, limit: $limit, offset: $offset) { id word definition store createdAt }
+  words(store: $store, search: $search, limit: $limit, offset: $offset) { ${WORD_FIELDS} }
+}`;
+
+/** The `updateWord` mutation with every field of `Word`. */
+export const UPDATE = `mutation($store: Store!, $id: ID!, $word: String, $definition: String,
+  $expectedUpdatedAt: String) {
+  updateWord(store: $store, id: $id, word: $word, definition: $definition,
+    expectedUpdatedAt: $expectedUpdatedAt) { ${WORD_FIELDS} }
+}`;
+
+/** The `deleteWord` mutation with every field of `Word`. */
+export const DELETE = `mutation($store: Store!, $id: ID!, $expectedUpdatedAt: String) {
+  deleteWord(store: $store, id: $id, expectedUpdatedAt: $expectedUpdatedAt) { ${WORD_FIELDS} }
 }`;
 
 let gateway: TestGateway | undefined;
@@ -82,7 +98,7 @@ export async function listWords(
 /** The `wordsConnection` query with every field of an edge and of `pageInfo`. */
 export const CONNECTION = `query($store: Store!, $search: String, $first: Int, $after: String) {
   wordsConnection(store: $store, search: $search, first: $first, after: $after) {
-    edges { cursor node { id word definition store createdAt } }
+    edges { cursor node { ${WORD_FIELDS} } }
     pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
   }
 }`;
@@ -119,6 +135,28 @@ export async function connection(
   const { page, body } = await tryConnection(g, store, args);
   if (!page) throw new Error(`wordsConnection failed: ${JSON.stringify(body.errors)}`);
   return page;
+}
+
+/** The word after `updateWord`, or the response body when it answered an error. */
+export async function tryUpdate(
+  g: TestGateway,
+  store: StoreName,
+  args: { id: unknown; word?: unknown; definition?: unknown; expectedUpdatedAt?: unknown },
+): Promise<{ word?: Word; body: GraphQLBody }> {
+  const body = await g.exec(UPDATE, { store, ...args });
+  const word = (body.data as { updateWord?: Word } | null | undefined)?.updateWord ?? undefined;
+  return { word: body.errors ? undefined : word, body };
+}
+
+/** The word as it was before `deleteWord`, or the response body when it answered an error. */
+export async function tryDelete(
+  g: TestGateway,
+  store: StoreName,
+  args: { id: unknown; expectedUpdatedAt?: unknown },
+): Promise<{ word?: Word; body: GraphQLBody }> {
+  const body = await g.exec(DELETE, { store, ...args });
+  const word = (body.data as { deleteWord?: Word } | null | undefined)?.deleteWord ?? undefined;
+  return { word: body.errors ? undefined : word, body };
 }
 
 /** The first error's `extensions.code`, if any. */
