@@ -41,6 +41,7 @@
  */
 import { Client, errors } from "@elastic/elasticsearch";
 import type { estypes } from "@elastic/elasticsearch";
+import { revisionOf } from "./edits.ts";
 import { backfillSearchKeys, type Unkeyed } from "./records.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
@@ -65,8 +66,12 @@ export const MAPPINGS: estypes.MappingTypeMapping = {
     definition: { type: "text", fields: { keyword: { type: "keyword" } } },
     createdAt: { type: "date", format: "strict_date_optional_time" },
     searchKey: { type: "keyword" },
+    updatedAt: { type: "date", format: "strict_date_optional_time" },
   },
 };
+
+/** Fields newer than the first mapping: added to an existing index on open. */
+const ADDED_FIELDS = ["searchKey", "updatedAt"] as const;
 
 /**
  * One primary shard; a replica only where there is a second node to hold it.
@@ -81,7 +86,7 @@ export const SETTINGS: estypes.IndicesIndexSettings = {
 };
 
 /** The fields a page reads back (not the search key). */
-const SOURCE = ["id", "word", "definition", "createdAt"];
+const SOURCE = ["id", "word", "definition", "createdAt", "updatedAt"];
 
 /** `text` as a Lucene wildcard pattern that matches it literally. */
 export function escapeWildcard(text: string): string {
@@ -129,7 +134,10 @@ function alreadyExists(e: unknown): boolean {
 async function ensureIndex(client: Client, timeoutMs: number): Promise<void> {
   if (await client.indices.exists({ index: INDEX }, { requestTimeout: timeoutMs })) {
     await client.indices.putMapping(
-      { index: INDEX, properties: { searchKey: MAPPINGS.properties!.searchKey } },
+      {
+        index: INDEX,
+        properties: Object.fromEntries(ADDED_FIELDS.map((f) => [f, MAPPINGS.properties![f]])),
+      },
       { requestTimeout: CREATE_TIMEOUT_MS },
     );
     return;
@@ -199,6 +207,7 @@ function toRecord(source: WordRecord | undefined): WordRecord {
     word: source.word,
     definition: source.definition,
     createdAt: source.createdAt,
+    ...(source.updatedAt === undefined ? {} : { updatedAt: source.updatedAt }),
   };
 }
 
@@ -236,6 +245,75 @@ class ElasticsearchStore implements WordStore {
     }, { requestTimeout: CREATE_TIMEOUT_MS });
     const failed = res.items.find((i) => i.create?.error);
     if (failed) throw new Error(`Elasticsearch bulk insert failed: ${failed.create?.error?.type}`);
+  }
+
+  /** The document and its sequence number (realtime: sees every acknowledged write). */
+  async #read(id: string) {
+    const doc = await this.client.get<WordRecord>(
+      { index: INDEX, id, _source: SOURCE, realtime: true },
+      { ignore: [404] },
+    );
+    return doc.found ? doc : undefined;
+  }
+
+  async get(id: string): Promise<WordRecord | undefined> {
+    const doc = await this.#read(id);
+    return doc ? toRecord(doc._source) : undefined;
+  }
+
+  /**
+   * Compare-and-set: reads the document and its sequence number, checks its
+   * revision, and writes only if the document is still at that sequence
+   * number (`if_seq_no`/`if_primary_term`): a writer in between, or a
+   * deletion, makes the write a version conflict, and nothing is created.
+   */
+  async replace(r: NewWord, revision: string): Promise<boolean> {
+    const doc = await this.#read(r.id);
+    if (!doc || revisionOf(toRecord(doc._source)) !== revision) return false;
+    return await this.#unlessConflict(() =>
+      this.client.index({
+        index: INDEX,
+        id: r.id,
+        document: {
+          id: r.id,
+          word: r.word,
+          definition: r.definition,
+          createdAt: r.createdAt,
+          searchKey: r.searchKey,
+          updatedAt: r.updatedAt,
+        },
+        if_seq_no: doc._seq_no,
+        if_primary_term: doc._primary_term,
+        refresh: "wait_for",
+      })
+    );
+  }
+
+  async remove(id: string, revision: string): Promise<boolean> {
+    const doc = await this.#read(id);
+    if (!doc || revisionOf(toRecord(doc._source)) !== revision) return false;
+    return await this.#unlessConflict(() =>
+      this.client.delete({
+        index: INDEX,
+        id,
+        if_seq_no: doc._seq_no,
+        if_primary_term: doc._primary_term,
+        refresh: "wait_for",
+      })
+    );
+  }
+
+  /** True once `write` succeeded; false when it lost to another writer (409) or the document is gone (404). */
+  async #unlessConflict(write: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (e) {
+      if (e instanceof errors.ResponseError && (e.statusCode === 409 || e.statusCode === 404)) {
+        return false;
+      }
+      throw e;
+    }
   }
 
   async list({ search, limit, offset, after: cursor }: ListQuery): Promise<WordRecord[]> {

@@ -48,20 +48,64 @@ import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore 
 export const DEFAULT_DATABASE = "grand_tour";
 /** The collection of records. */
 export const COLLECTION = "words";
+/** The collection of edits in flight (see {@linkcode ClaimDocument}). */
+export const CLAIMS = "word_claims";
 /** Name of the unique index on `id`. */
 export const ID_INDEX = "id_1";
 
-/** The stored shape (besides the server's `_id`). */
+/** The stored shape. */
 export interface WordDocument {
+  /** The word's id; documents written before edits existed have a server-made ObjectId. */
+  _id?: string;
   id: string;
   word: string;
   definition: string;
   createdAt: string;
   /** Missing on documents written before search keys, until the backfill. */
   searchKey?: string;
+  /** Missing until the word's first edit. */
+  updatedAt?: string;
+  /**
+   * The word's revision (`updatedAt`, else `createdAt`), the key of its
+   * compare-and-set: one equality that a server pushing down nothing but
+   * `_id` still evaluates without `$or`. Missing on documents written before edits.
+   */
+  rev?: string;
 }
 
-const PROJECTION = { _id: 0, id: 1, word: 1, definition: 1, createdAt: 1 } as const;
+const PROJECTION = {
+  _id: 0,
+  id: 1,
+  word: 1,
+  definition: 1,
+  createdAt: 1,
+  updatedAt: 1,
+} as const;
+
+/**
+ * The document `id` at `revision` (its `updatedAt`, or its `createdAt` while
+ * it has none): the filter of a compare-and-set, which never upserts.
+ */
+function atRevision(address: Address, revision: string) {
+  if ("_id" in address) return { ...address, rev: revision };
+  // Written before edits existed: no `rev` yet.
+  return {
+    ...address,
+    $or: [
+      { rev: revision },
+      { rev: { $exists: false }, updatedAt: revision },
+      { rev: { $exists: false }, updatedAt: { $exists: false }, createdAt: revision },
+    ],
+  };
+}
+
+/**
+ * How a word's document is found: by `_id` (the word's id, since edits
+ * existed: servers that push down only `_id` equality, like FerretDB v1, find
+ * it at once) or, for a document written before, by `id` (FerretDB scans the
+ * collection for that).
+ */
+type Address = { _id: string } | { id: string };
 
 /**
  * The database named in a MongoDB connection string's path, or
@@ -101,8 +145,36 @@ function toRecord(doc: Partial<WordDocument>): WordRecord {
     word: String(doc.word),
     definition: String(doc.definition),
     createdAt: String(doc.createdAt),
+    ...(typeof doc.updatedAt === "string" ? { updatedAt: doc.updatedAt } : {}),
   };
 }
+
+/** What an edit sets on a document. */
+interface Change {
+  word: string;
+  definition: string;
+  searchKey: string;
+  updatedAt: string;
+  rev: string;
+}
+
+/**
+ * A claim on one transition of one word: at most one can exist per word and
+ * revision (`_id` is unique), which makes an edit a compare-and-set even on a
+ * server whose `updateOne` is not atomic under concurrency (FerretDB v1 reads
+ * and writes the document in two steps: two concurrent conditional updates of
+ * one revision both apply). Claims live in {@linkcode CLAIMS} only while an
+ * edit is being applied.
+ */
+interface ClaimDocument {
+  _id: string;
+  id: string;
+  revision: string;
+  change: Change | "delete";
+}
+
+/** MongoDB's duplicate key error. */
+const DUPLICATE_KEY = 11000;
 
 class MongoWordStore implements WordStore {
   /** The newest operation time any call of this store saw (replica sets and sharded clusters only). */
@@ -111,6 +183,7 @@ class MongoWordStore implements WordStore {
   constructor(
     private readonly client: MongoClient,
     private readonly words: Collection<WordDocument>,
+    private readonly claims: Collection<ClaimDocument>,
   ) {}
 
   /** Runs `work` in a causally consistent session that starts after everything this store saw. */
@@ -131,24 +204,106 @@ class MongoWordStore implements WordStore {
 
   async add(record: NewWord): Promise<void> {
     const doc: WordDocument = {
+      _id: record.id,
       id: record.id,
       word: record.word,
       definition: record.definition,
       createdAt: record.createdAt,
       searchKey: record.searchKey,
+      rev: record.createdAt,
     };
     await this.#causal((session) => this.words.insertOne(doc, { session }));
   }
 
   async addMany(records: NewWord[]): Promise<void> {
     const docs: WordDocument[] = records.map((r) => ({
+      _id: r.id,
       id: r.id,
       word: r.word,
       definition: r.definition,
       createdAt: r.createdAt,
       searchKey: r.searchKey,
+      rev: r.createdAt,
     }));
     await this.#causal((session) => this.words.insertMany(docs, { session, ordered: true }));
+  }
+
+  get(id: string): Promise<WordRecord | undefined> {
+    return this.#causal(async (session) => {
+      const doc = await this.words.findOne({ _id: id }, { session, projection: PROJECTION }) ??
+        await this.words.findOne({ id }, { session, projection: PROJECTION });
+      return doc ? toRecord(doc) : undefined;
+    });
+  }
+
+  /**
+   * Runs `op` on word `id`'s document addressed by `_id` (every document
+   * since edits existed) and, when that matched nothing and no document has
+   * that `_id`, by `id` (one written before); resolves with what matched.
+   */
+  async #onWord(
+    id: string,
+    session: ClientSession,
+    op: (address: Address) => Promise<number>,
+  ): Promise<number> {
+    const matched = await op({ _id: id });
+    if (matched > 0 || await this.words.countDocuments({ _id: id }, { session, limit: 1 })) {
+      return matched;
+    }
+    return await op({ id });
+  }
+
+  replace(r: NewWord, revision: string): Promise<boolean> {
+    const change: Change = {
+      word: r.word,
+      definition: r.definition,
+      searchKey: r.searchKey,
+      updatedAt: r.updatedAt!,
+      rev: r.updatedAt!,
+    };
+    return this.#causal((session) => this.#transition(r.id, revision, change, session));
+  }
+
+  remove(id: string, revision: string): Promise<boolean> {
+    return this.#causal((session) => this.#transition(id, revision, "delete", session));
+  }
+
+  /**
+   * Moves word `id` from `revision` to `change` (or deletes it) if nobody
+   * did first: claims the transition, applies it, releases the claim. A
+   * claim already there is someone else's edit of the same revision: it is
+   * completed here too (so a writer that died after claiming blocks nobody)
+   * and this edit has lost.
+   */
+  async #transition(
+    id: string,
+    revision: string,
+    change: Change | "delete",
+    session: ClientSession,
+  ): Promise<boolean> {
+    const claim: ClaimDocument = { _id: `${id}|${revision}`, id, revision, change };
+    try {
+      await this.claims.insertOne(claim, { session });
+    } catch (e) {
+      if ((e as { code?: number }).code !== DUPLICATE_KEY) throw e;
+      const theirs = await this.claims.findOne({ _id: claim._id }, { session });
+      if (theirs) await this.#apply(theirs, session);
+      return false;
+    }
+    return await this.#apply(claim, session);
+  }
+
+  /** Applies a claimed transition (idempotent) and releases the claim; true if it changed the word. */
+  async #apply(claim: ClaimDocument, session: ClientSession): Promise<boolean> {
+    const { change } = claim;
+    const changed = 1 === await this.#onWord(claim.id, session, async (address) => {
+      const filter = atRevision(address, claim.revision);
+      return change === "delete"
+        ? (await this.words.deleteOne(filter, { session })).deletedCount
+        : (await this.words.updateOne(filter, { $set: change }, { session })).matchedCount;
+    });
+    await this.claims.deleteOne({ _id: claim._id }, { session });
+    return changed;
   }
 
   list(query: ListQuery): Promise<WordRecord[]> {
@@ -236,5 +391,8 @@ export const open: OpenStore = async (config) => {
     await client.close().catch(() => {});
     throw e;
   }
-  return new MongoWordStore(client, words);
+  const claims = client.db(databaseOf(config.url)).collection<ClaimDocument>(CLAIMS, {
+    writeConcern: { w: "majority" },
+  });
+  return new MongoWordStore(client, words, claims);
 };

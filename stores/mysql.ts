@@ -61,7 +61,21 @@ interface WordRow extends mysql.RowDataPacket {
   word: string;
   definition: string;
   created_at: string;
+  updated_at: string | null;
 }
+
+function toRecord(r: WordRow): WordRecord {
+  return {
+    id: r.id,
+    word: r.word,
+    definition: r.definition,
+    createdAt: fromSqlDatetime(r.created_at),
+    ...(r.updated_at === null ? {} : { updatedAt: fromSqlDatetime(r.updated_at) }),
+  };
+}
+
+/** Null until a word's first edit. */
+const UPDATED_COLUMN = "updated_at DATETIME(3) NULL";
 
 /** Rejects with `message` after `ms` unless `work` settles first; `onTimeout` cleans up. */
 function deadline<T>(
@@ -170,15 +184,19 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
         word VARCHAR(256) NOT NULL,
         definition VARCHAR(256) NOT NULL,
         created_at DATETIME(3) NOT NULL,
-        ${KEY_COLUMN}
+        ${KEY_COLUMN},
+        ${UPDATED_COLUMN}
       ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-      // A table from before search keys (MySQL has no ADD COLUMN IF NOT EXISTS).
+      // A table from an earlier version (MySQL has no ADD COLUMN IF NOT EXISTS).
       const [cols] = await conn.query<mysql.RowDataPacket[]>(
-        `SELECT 1 FROM information_schema.columns
-         WHERE table_schema = ? AND table_name = 'words' AND column_name = 'search_key'`,
+        `SELECT column_name AS name FROM information_schema.columns
+         WHERE table_schema = ? AND table_name = 'words'`,
         [target.database],
       );
-      if (cols.length === 0) await conn.query(`ALTER TABLE ${table} ADD COLUMN ${KEY_COLUMN}`);
+      const has = new Set(cols.map((c) => String(c.name)));
+      for (const [name, column] of [["search_key", KEY_COLUMN], ["updated_at", UPDATED_COLUMN]]) {
+        if (!has.has(name)) await conn.query(`ALTER TABLE ${table} ADD COLUMN ${column}`);
+      }
     });
     await backfillSearchKeys(
       async (after, n) => {
@@ -209,10 +227,23 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
   const insertSql =
     `INSERT INTO ${table} (id, word, definition, created_at, search_key) VALUES (?, ?, ?, ?, ?)`;
   // `id > ?` seeks through the primary key: a page after any id costs what the first does.
-  const listSql = `SELECT id, word, definition, created_at FROM ${table}
-    WHERE id > ? ORDER BY id LIMIT ? OFFSET ?`;
-  const searchSql = `SELECT id, word, definition, created_at FROM ${table}
+  const columns = "id, word, definition, created_at, updated_at";
+  const listSql = `SELECT ${columns} FROM ${table} WHERE id > ? ORDER BY id LIMIT ? OFFSET ?`;
+  const searchSql = `SELECT ${columns} FROM ${table}
     WHERE id > ? AND LOCATE(?, search_key) > 0 ORDER BY id LIMIT ? OFFSET ?`;
+  const getSql = `SELECT ${columns} FROM ${table} WHERE id = ?`;
+  // Compare-and-set on the revision: never creates a row; a changed or deleted row is left alone.
+  const replaceSql = `UPDATE ${table} SET word = ?, definition = ?, search_key = ?, updated_at = ?
+    WHERE id = ? AND COALESCE(updated_at, created_at) = ?`;
+  const removeSql = `DELETE FROM ${table} WHERE id = ? AND COALESCE(updated_at, created_at) = ?`;
+  /** Runs one statement and answers whether it changed exactly one row. */
+  const changedOne = async (sql: string, values: string[]): Promise<boolean> => {
+    const [result] = await withConnection(
+      statementTimeoutMs,
+      (conn) => conn.execute<mysql.ResultSetHeader>(sql, values),
+    );
+    return result.affectedRows === 1;
+  };
 
   return {
     async add(r: NewWord): Promise<void> {
@@ -252,12 +283,30 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
             ? conn.execute<WordRow[]>(listSql, [after, ...page])
             : conn.execute<WordRow[]>(searchSql, [after, needle, ...page]),
       );
-      return rows.map((r) => ({
-        id: r.id,
-        word: r.word,
-        definition: r.definition,
-        createdAt: fromSqlDatetime(r.created_at),
-      }));
+      return rows.map(toRecord);
+    },
+
+    async get(id: string): Promise<WordRecord | undefined> {
+      const [rows] = await withConnection(
+        statementTimeoutMs,
+        (conn) => conn.execute<WordRow[]>(getSql, [id]),
+      );
+      return rows.length ? toRecord(rows[0]) : undefined;
+    },
+
+    replace(r: NewWord, revision: string): Promise<boolean> {
+      return changedOne(replaceSql, [
+        r.word,
+        r.definition,
+        r.searchKey,
+        toSqlDatetime(r.updatedAt!),
+        r.id,
+        toSqlDatetime(revision),
+      ]);
+    },
+
+    remove(id: string, revision: string): Promise<boolean> {
+      return changedOne(removeSql, [id, toSqlDatetime(revision)]);
     },
 
     async ping(): Promise<void> {

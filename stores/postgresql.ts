@@ -37,14 +37,21 @@ const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS words (
   word varchar(256) NOT NULL,
   definition varchar(256) NOT NULL,
   created_at timestamptz NOT NULL,
-  search_key varchar(${MAX_SEARCH_KEY})
+  search_key varchar(${MAX_SEARCH_KEY}),
+  updated_at timestamptz
 )`;
 /** Tables created before search keys existed. Nullable, so adding it rewrites nothing. */
 const ADD_KEY_COLUMN =
   `ALTER TABLE words ADD COLUMN IF NOT EXISTS search_key varchar(${MAX_SEARCH_KEY})`;
+/** Tables created before edits existed; null until a word's first edit. */
+const ADD_UPDATED_COLUMN = "ALTER TABLE words ADD COLUMN IF NOT EXISTS updated_at timestamptz";
+
+/** A timestamp column as the gateway writes it: ISO-8601 UTC with milliseconds. */
+const iso = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 const COLUMNS = `id::text AS id, word, definition,
-  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`;
+  ${iso("created_at")} AS created_at, ${iso("updated_at")} AS updated_at`;
 
 const INSERT = `INSERT INTO words (id, word, definition, created_at, search_key)
   VALUES ($1::uuid, $2, $3, $4::timestamptz, $5)`;
@@ -53,6 +60,13 @@ const INSERT_MANY = `INSERT INTO words (id, word, definition, created_at, search
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])`;
 const PING = "SELECT 1 FROM words LIMIT 0";
 // `words.id > $1` seeks through the primary key: a page after any id costs what the first does.
+const GET = `SELECT ${COLUMNS} FROM words WHERE id = $1::uuid`;
+/** Compare-and-set on the revision: never creates a row, and a changed or deleted row is left alone. */
+const REPLACE = `UPDATE words SET word = $1, definition = $2, search_key = $3,
+  updated_at = $4::timestamptz
+  WHERE id = $5::uuid AND coalesce(updated_at, created_at) = $6::timestamptz`;
+const REMOVE =
+  "DELETE FROM words WHERE id = $1::uuid AND coalesce(updated_at, created_at) = $2::timestamptz";
 const PAGE = `SELECT ${COLUMNS} FROM words WHERE words.id > $1::uuid
   ORDER BY words.id LIMIT $2 OFFSET $3`;
 const SEARCH =
@@ -130,6 +144,7 @@ async function createSchema(pool: pg.Pool): Promise<void> {
     await client.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK]);
     await client.query(CREATE_TABLE);
     await client.query(ADD_KEY_COLUMN);
+    await client.query(ADD_UPDATED_COLUMN);
     await client.query("COMMIT");
   } catch (e) {
     failed = e;
@@ -146,6 +161,7 @@ interface Row {
   word: string;
   definition: string;
   created_at: string;
+  updated_at: string | null;
 }
 
 const toRecord = (row: Row): WordRecord => ({
@@ -153,6 +169,7 @@ const toRecord = (row: Row): WordRecord => ({
   word: row.word,
   definition: row.definition,
   createdAt: row.created_at,
+  ...(row.updated_at === null ? {} : { updatedAt: row.updated_at }),
 });
 
 /** Connects, creates the database and table when missing, and returns the store. */
@@ -196,6 +213,17 @@ export const open: OpenStore = async (config) => {
         rs.map((r) => r.createdAt),
         rs.map((r) => r.searchKey),
       ]);
+    },
+    async get(id: string) {
+      const { rows } = await pool.query<Row>(GET, [id]);
+      return rows.length ? toRecord(rows[0]) : undefined;
+    },
+    async replace(r: NewWord, revision: string) {
+      const values = [r.word, r.definition, r.searchKey, r.updatedAt, r.id, revision];
+      return (await pool.query(REPLACE, values)).rowCount === 1;
+    },
+    async remove(id: string, revision: string) {
+      return (await pool.query(REMOVE, [id, revision])).rowCount === 1;
     },
     async list({ search, limit, offset, after = FIRST_ID }: ListQuery) {
       const result = search
