@@ -2,8 +2,9 @@
  * Injection through the gateway on every store: SQL, CQL, MongoDB operator,
  * Elasticsearch query-string, Redis and AMQP framing payloads in `word`,
  * `definition` and `search` are stored, read back and matched literally;
- * the ones the input rules refuse get BAD_USER_INPUT and write nothing.
- * Prints a count table per store and writes every outcome to
+ * the ones the input rules refuse get BAD_USER_INPUT and write nothing. As
+ * an edited definition they are stored literally too, and as the id of an
+ * edit or a deletion they are refused without changing anything. Prints a count table per store and writes every outcome to
  * `tests/artifacts/injection.tsv`.
  */
 import { storeTest } from "./support/env.ts";
@@ -15,13 +16,16 @@ import {
   literallyMatches,
   search,
   tryAdd,
+  tryDelete,
   trySearch,
+  tryUpdate,
   type Word,
 } from "./support/words.ts";
 import { STORE_NAMES, type StoreName } from "../stores/types.ts";
 import { renderColumns } from "../scripts/table.ts";
 
-type Field = "word" | "definition" | "search";
+/** Where a payload went: a new word, its definition, a search, an edited definition, or an id. */
+type Field = "word" | "definition" | "search" | "edit" | "id";
 type Outcome = "stored literally" | "matched literally" | "refused BAD_USER_INPUT" | "FAILED";
 
 /** What one hostile input got in one field on one store. */
@@ -198,6 +202,54 @@ async function attackStore(store: StoreName): Promise<void> {
   }
   const written = (await search(g, store, `${tag}:op`)).filter((x) => literallyMatches(x, tag));
   if (written.length) fail(`an operator object wrote ${JSON.stringify(written)}`);
+  await attackEdits(g, store, tag);
+}
+
+/**
+ * Every payload as an id of `updateWord` and `deleteWord` (refused, nothing
+ * changes) and as an edited definition (stored and read back literally, or
+ * refused with the word unchanged).
+ */
+async function attackEdits(g: TestGateway, store: StoreName, tag: string): Promise<void> {
+  const target = await add(g, store, `${tag}:target`, "must never change", true);
+  await pool(PAYLOADS, async ({ family, text }, i) => {
+    await attempt({ store, family, field: "id", input: text }, async () => {
+      for (
+        const { body } of [
+          await tryUpdate(g, store, { id: text, word: "x" }),
+          await tryDelete(g, store, { id: text }),
+        ]
+      ) {
+        if (codeOf(body) !== "BAD_USER_INPUT") fail(`id not refused: ${JSON.stringify(body)}`);
+      }
+      return "refused BAD_USER_INPUT";
+    });
+    await attempt({ store, family, field: "edit", input: text }, async () => {
+      const own = await add(g, store, `${tag}:e${i}`, "before the edit", true);
+      const definition = `${tag}:e${i}:${text}`;
+      const { word: edited, body } = await tryUpdate(g, store, { id: own!.id, definition });
+      if (!acceptedText(definition, true)) {
+        if (codeOf(body) !== "BAD_USER_INPUT") fail(`edit not refused: ${JSON.stringify(body)}`);
+        const [now] = await search(g, store, `${tag}:e${i}`);
+        if (now?.definition !== "before the edit") {
+          fail(`a refused edit changed ${JSON.stringify(now)}`);
+        }
+        return "refused BAD_USER_INPUT";
+      }
+      if (edited?.definition !== definition.trim()) {
+        fail(`updateWord answered ${JSON.stringify(body)}`);
+      }
+      const [back] = (await search(g, store, definition.trim())).filter((x) => x.id === own!.id);
+      if (JSON.stringify(back) !== JSON.stringify(edited)) {
+        fail(`read back ${JSON.stringify(back)}`);
+      }
+      return "stored literally";
+    });
+  });
+  const [after] = await search(g, store, `${tag}:target`);
+  if (JSON.stringify(after) !== JSON.stringify(target)) {
+    fail(`the target changed: ${JSON.stringify(after)}`);
+  }
 }
 
 for (const store of STORE_NAMES) {

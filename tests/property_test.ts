@@ -18,9 +18,11 @@ import {
   search,
   tryAdd,
   trySearch,
+  tryUpdate,
   type Word,
 } from "./support/words.ts";
 import { STORE_NAMES } from "../stores/types.ts";
+import { UUID_V7 } from "../resolvers/validation.ts";
 
 const MAX = 256;
 const TAGGED_MAX = MAX - 13; // room for "<tag> " in front
@@ -98,6 +100,13 @@ const badText = (multiline: boolean): fc.Arbitrary<BadText> =>
       })),
   );
 
+/** Any string that is not a canonical lower-case UUIDv7, or a well-formed one no store holds. */
+const foreignId = fc.oneof(
+  fc.string({ maxLength: 40 }).filter((s) => !UUID_V7.test(s)),
+  fc.uuid().map((u) => u.toUpperCase()).filter((s) => !UUID_V7.test(s)),
+  fc.uuid({ version: 7 }).map((u) => ({ notFound: u })),
+);
+
 /** The hits of `needle` (which holds a unique tag) must be exactly `expected`. */
 function assertOnly(hits: Word[], expected: Word) {
   assertEquals(hits, [expected]);
@@ -160,6 +169,58 @@ for (const store of STORE_NAMES) {
           if (bad.badSearch) {
             assertEquals(codeOf((await trySearch(g, store, bad.text)).body), "BAD_USER_INPUT");
           }
+        }),
+        fcOptions,
+      );
+    },
+  );
+
+  storeTest(
+    store,
+    "any text within the rules replaces a word's text exactly; outside them, nothing changes",
+    async () => {
+      const g = await gatewayFor(store);
+      const cases = fc.record({
+        word: validText(TAGGED_MAX, false),
+        definition: validText(MAX, true),
+        bad: badText(false),
+        fields: fc.constantFrom("word", "definition", "both"),
+      });
+      await fc.assert(
+        fc.asyncProperty(cases, async ({ word, definition, bad, fields }) => {
+          const tag = uniqueTag();
+          const { word: added } = await tryAdd(g, store, `${tag} start`, "start");
+          const change = {
+            ...(fields !== "definition" ? { word: `${tag} ${word}` } : {}),
+            ...(fields !== "word" ? { definition } : {}),
+          };
+          const refused = await tryUpdate(g, store, { id: added!.id, word: bad.text });
+          assertEquals(codeOf(refused.body), "BAD_USER_INPUT", bad.kind);
+          assertOnly(await search(g, store, tag), added!);
+          const { word: edited, body } = await tryUpdate(g, store, { id: added!.id, ...change });
+          assertEquals(body.errors, undefined);
+          assertEquals(
+            [edited!.word, edited!.definition],
+            [change.word?.trim() ?? added!.word, change.definition?.trim() ?? added!.definition],
+          );
+          assertOnly(await search(g, store, tag), edited!);
+        }),
+        fcOptions,
+      );
+    },
+  );
+
+  storeTest(
+    store,
+    "an id the gateway could not have issued is BAD_USER_INPUT, a foreign one NOT_FOUND",
+    async () => {
+      const g = await gatewayFor(store);
+      await fc.assert(
+        fc.asyncProperty(foreignId, async (id) => {
+          const { body } = typeof id === "string"
+            ? await tryUpdate(g, store, { id, word: "x" })
+            : await tryUpdate(g, store, { id: id.notFound, word: "x" });
+          assertEquals(codeOf(body), typeof id === "string" ? "BAD_USER_INPUT" : "NOT_FOUND");
         }),
         fcOptions,
       );
