@@ -202,7 +202,10 @@ for (const store of STORE_NAMES) {
       for (const o of outcomes) {
         assertOk(o.word || codeOf(o.body) === "NOT_FOUND", JSON.stringify(o.body));
       }
-      assertOk((await deletion).word, `the deletion was not acknowledged: ${JSON.stringify((await deletion).body)}`);
+      assertOk(
+        (await deletion).word,
+        `the deletion was not acknowledged: ${JSON.stringify((await deletion).body)}`,
+      );
       assertEquals(await list(g, store, tag), []);
       const { body } = await tryUpdate(g, store, { id: w.id, definition: "after" });
       assertEquals(codeOf(body), "NOT_FOUND");
