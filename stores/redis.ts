@@ -7,12 +7,21 @@
  *   (insertion) order, and `ZRANGE … BYLEX` from `-` or `(<id>` seeks to a
  *   page in O(log N).
  * - `grand_tour:word:<id>`: a hash per record with `id`, `word`, `definition`,
- *   `createdAt` as given, and `searchKey`, the folded text search compares
- *   (`records.ts`).
+ *   `createdAt` as given, `updatedAt` once edited, and `searchKey`, the
+ *   folded text search compares (`records.ts`).
  *
  * Both are written in one MULTI/EXEC, so a reader never sees an id without its
  * hash. Every `add` is kept (ids are unique), so the same word added twice is
  * two entries.
+ *
+ * An edit and a deletion are one script each (`redis_scripts.ts`), which
+ * Redis runs atomically: `REPLACE` sets `word`, `definition`, `searchKey` and
+ * `updatedAt` only if the hash still has the expected revision (`updatedAt`,
+ * else `createdAt`), `REMOVE` deletes the hash and its index entry under the
+ * same check. A missing hash has no revision, so neither recreates a deleted
+ * word, even one whose id is still in the index. `get` is one HMGET. Like
+ * `add`, each resolves once Redis replied, which under `appendfsync always`
+ * is after the write was fsynced to the append-only file.
  *
  * Reads run as Lua scripts on the server (`redis_scripts.ts`), called as
  * EVALSHA, so what a read costs does not grow with the words it returns:
@@ -47,7 +56,7 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import { backfillSearchKeys, type Unkeyed } from "./records.ts";
-import { PAGE, SEARCH, SET_SEARCH_KEYS, UNKEYED } from "./redis_scripts.ts";
+import { PAGE, REMOVE, REPLACE, SEARCH, SET_SEARCH_KEYS, UNKEYED } from "./redis_scripts.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 /** Sorted set of every record id (score 0, ordered by member). */
@@ -92,6 +101,15 @@ interface Scripts {
     prefix: string,
   ): Promise<[string | null, ...string[]]>;
   wordsSetSearchKeys(numberOfKeys: number, ...keysThenValues: string[]): Promise<number>;
+  wordsReplace(
+    key: string,
+    revision: string,
+    word: string,
+    definition: string,
+    searchKey: string,
+    updatedAt: string,
+  ): Promise<number>;
+  wordsRemove(key: string, ids: string, revision: string, id: string): Promise<number>;
 }
 
 /** `client` with {@linkcode Scripts} defined on it. */
@@ -100,6 +118,8 @@ function withScripts(client: Redis): Redis & Scripts {
   client.defineCommand("wordsSearch", SEARCH);
   client.defineCommand("wordsUnkeyed", UNKEYED);
   client.defineCommand("wordsSetSearchKeys", SET_SEARCH_KEYS);
+  client.defineCommand("wordsReplace", REPLACE);
+  client.defineCommand("wordsRemove", REMOVE);
   return client as Redis & Scripts;
 }
 
@@ -124,13 +144,27 @@ function options(config: StoreConfig): RedisOptions {
   };
 }
 
-/** Records from flat `id, word, definition, createdAt` fields, skipping any with a field missing. */
+/** The fields of a record, in the order `get` and the scripts reply them. */
+const FIELDS = ["id", "word", "definition", "createdAt", "updatedAt"] as const;
+
+/**
+ * The record of `fields` (in {@linkcode FIELDS} order), or undefined when one
+ * of the first four is missing (an id without a hash).
+ */
+function toRecord(
+  [id, word, definition, createdAt, updatedAt]: (string | null)[],
+): WordRecord | undefined {
+  if (id === null || word === null || definition === null || createdAt === null) return undefined;
+  return updatedAt === null
+    ? { id, word, definition, createdAt }
+    : { id, word, definition, createdAt, updatedAt };
+}
+
+/** Records from flat {@linkcode FIELDS} fields, skipping any with a field missing. */
 function toRecords(fields: (string | null)[], into: WordRecord[] = []): WordRecord[] {
-  for (let i = 0; i + 3 < fields.length; i += 4) {
-    const [id, word, definition, createdAt] = fields.slice(i, i + 4);
-    if (id !== null && word !== null && definition !== null && createdAt !== null) {
-      into.push({ id, word, definition, createdAt });
-    }
+  for (let i = 0; i + FIELDS.length <= fields.length; i += FIELDS.length) {
+    const record = toRecord(fields.slice(i, i + FIELDS.length));
+    if (record) into.push(record);
   }
   return into;
 }
@@ -189,6 +223,29 @@ class RedisWordStore implements WordStore {
     const replies = await tx.exec();
     if (!replies) throw new Error("redis: transaction aborted");
     for (const [err] of replies) if (err) throw err;
+  }
+
+  /** One HMGET of the word's hash: undefined when it is gone, `updatedAt` once edited. */
+  async get(id: string): Promise<WordRecord | undefined> {
+    return toRecord(await this.client.hmget(recordKey(id), ...FIELDS));
+  }
+
+  /** One {@linkcode REPLACE} script: compare the revision, then write, atomically. */
+  async replace(r: NewWord, revision: string): Promise<boolean> {
+    const written = await this.client.wordsReplace(
+      recordKey(r.id),
+      revision,
+      r.word,
+      r.definition,
+      r.searchKey,
+      r.updatedAt!,
+    );
+    return written === 1;
+  }
+
+  /** One {@linkcode REMOVE} script: compare the revision, then DEL the hash and ZREM the id. */
+  async remove(id: string, revision: string): Promise<boolean> {
+    return await this.client.wordsRemove(recordKey(id), IDS_KEY, revision, id) === 1;
   }
 
   async list({ search, limit, offset, after }: ListQuery): Promise<WordRecord[]> {

@@ -2,15 +2,18 @@
  * The Lua scripts of the Redis store (`redis.ts`), each run with ioredis's
  * `defineCommand`: EVALSHA, and EVAL once per connection or after a NOSCRIPT.
  *
- * Every script gets the id index (`grand_tour:words:ids`) as `KEYS[1]` and
- * derives each word's hash key inside, from the prefix `grand_tour:word:` in
- * `ARGV` and an id read from the index: a script cannot declare keys it only
- * learns while it runs. Only {@linkcode SET_SEARCH_KEYS}, which is given its
- * ids, declares every hash it touches (and they are in many slots). A single
- * Redis server does not check declarations, so all of this is correct there;
- * it is not Redis Cluster-safe, where the index and the hashes hash to
- * different slots and a script may only reach keys in the slot of the keys it
- * declared. A cluster deployment would need every key in one slot through a
+ * The scripts that walk the index (page, search, backfill) get it
+ * (`grand_tour:words:ids`) as `KEYS[1]` and derive each word's hash key
+ * inside, from the prefix `grand_tour:word:` in `ARGV` and an id read from the
+ * index: a script cannot declare keys it only learns while it runs. The
+ * scripts that are given their ids declare every key they touch:
+ * {@linkcode SET_SEARCH_KEYS} the hashes (in many slots), {@linkcode REPLACE}
+ * its one hash, {@linkcode REMOVE} the hash and the index. A single Redis
+ * server does not check declarations, so all of this is correct there; it is
+ * not Redis Cluster-safe, where the index and the hashes hash to different
+ * slots and a script may only reach keys in the slot of the keys it declared
+ * ({@linkcode REMOVE} and {@linkcode SET_SEARCH_KEYS} would be refused as
+ * CROSSSLOT). A cluster deployment would need every key in one slot through a
  * hash tag (e.g. `{grand_tour}:words:ids` and `{grand_tour}:word:<id>`, which
  * puts all words on one node anyway), so new key names and a migration of
  * the existing keys.
@@ -20,6 +23,12 @@
  * scanning scripts read at most a given number of ids per call, so that one
  * call never holds Redis up for long, and return where they stopped: the id
  * to continue after, or nil once the index has no more ids.
+ *
+ * A word's revision is its hash's `updatedAt`, or `createdAt` while it has
+ * none. {@linkcode REPLACE} and {@linkcode REMOVE} compare it and write in one
+ * script, which Redis runs atomically; its writes reach the append-only file
+ * together (DEL and ZREM as one MULTI/EXEC) and, under `appendfsync always`,
+ * are fsynced before the reply.
  *
  * @module
  */
@@ -34,7 +43,8 @@ export interface ScriptDefinition {
 /**
  * One page of words: `KEYS[1]` the index; `ARGV` the range start, the offset
  * and the limit, and the hash key prefix. Replies `id, word, definition,
- * createdAt` of each id in order, flat; nils for an id without a hash.
+ * createdAt, updatedAt` of each id in order, flat; nils for an id without a
+ * hash, and for a never-edited word's `updatedAt`.
  */
 export const PAGE: ScriptDefinition = {
   numberOfKeys: 1,
@@ -42,8 +52,8 @@ export const PAGE: ScriptDefinition = {
 local ids = redis.call('ZRANGE', KEYS[1], ARGV[1], '+', 'BYLEX', 'LIMIT', ARGV[2], ARGV[3])
 local out = {}
 for _, id in ipairs(ids) do
-  local r = redis.call('HMGET', ARGV[4] .. id, 'id', 'word', 'definition', 'createdAt')
-  for i = 1, 4 do out[#out + 1] = r[i] end
+  local r = redis.call('HMGET', ARGV[4] .. id, 'id', 'word', 'definition', 'createdAt', 'updatedAt')
+  for i = 1, 5 do out[#out + 1] = r[i] end
 end
 return out
 `,
@@ -55,8 +65,8 @@ return out
  * to scan at most, and the hash key prefix. A word matches when its stored
  * `searchKey` contains the needle, found by `string.find` in plain mode (byte
  * for byte, no Lua pattern). Replies where it stopped, how many matches it
- * skipped, then `id, word, definition, createdAt` of each match it kept,
- * flat; it stops at the last wanted match.
+ * skipped, then `id, word, definition, createdAt, updatedAt` of each match it
+ * kept, flat; it stops at the last wanted match.
  */
 export const SEARCH: ScriptDefinition = {
   numberOfKeys: 1,
@@ -73,8 +83,8 @@ for _, id in ipairs(ids) do
       skip = skip - 1
       out[2] = out[2] + 1
     else
-      local r = redis.call('HMGET', key, 'id', 'word', 'definition', 'createdAt')
-      for i = 1, 4 do out[#out + 1] = r[i] end
+      local r = redis.call('HMGET', key, 'id', 'word', 'definition', 'createdAt', 'updatedAt')
+      for i = 1, 5 do out[#out + 1] = r[i] end
       want = want - 1
       if want == 0 then
         out[1] = id
@@ -137,5 +147,40 @@ for i, key in ipairs(KEYS) do
   end
 end
 return set
+`,
+};
+
+/**
+ * Compare-and-set of one word: `KEYS[1]` its hash; `ARGV` the expected
+ * revision, then the new `word`, `definition`, `searchKey` and `updatedAt`.
+ * Writes them only if the hash's revision is the expected one, which a
+ * missing hash never has, so a deleted word is never recreated (a plain HSET
+ * would). Replies 1 when it wrote, else 0.
+ */
+export const REPLACE: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+local r = redis.call('HMGET', KEYS[1], 'updatedAt', 'createdAt')
+if (r[1] or r[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'word', ARGV[2], 'definition', ARGV[3], 'searchKey', ARGV[4],
+  'updatedAt', ARGV[5])
+return 1
+`,
+};
+
+/**
+ * Compare-and-delete of one word: `KEYS[1]` its hash, `KEYS[2]` the index;
+ * `ARGV` the expected revision and the id. Deletes the hash and removes the
+ * id from the index, both or neither, only if the hash's revision is the
+ * expected one. Replies 1 when it deleted, else 0.
+ */
+export const REMOVE: ScriptDefinition = {
+  numberOfKeys: 2,
+  lua: `
+local r = redis.call('HMGET', KEYS[1], 'updatedAt', 'createdAt')
+if (r[1] or r[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
 `,
 };

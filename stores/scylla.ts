@@ -8,7 +8,7 @@
  *
  * ```sql
  * CREATE TABLE grand_tour.words (
- *   bucket int, id text, word text, definition text, created_at text,
+ *   bucket int, id text, word text, definition text, created_at text, updated_at text,
  *   PRIMARY KEY ((bucket), id)
  * ) WITH CLUSTERING ORDER BY (id ASC);
  * CREATE TABLE grand_tour.words_buckets (
@@ -22,8 +22,10 @@
  * first" needs no sort. `words_buckets` lists every hour that holds words, one
  * row per hour in the one partition `scope = 'words'`, so a page goes straight
  * to the next hour with words instead of probing empty ones (8,760 rows a
- * year). `id` and `created_at` are `text` so they round-trip byte for byte;
- * text clustering order (UTF-8 bytes) equals the ids' string order.
+ * year). `id`, `created_at` and `updated_at` are `text` so they round-trip
+ * byte for byte; text clustering order (UTF-8 bytes) equals the ids' string
+ * order. `updated_at` stays null until a word's first edit; `open` adds the
+ * column (`ALTER TABLE … ADD`) to a `words` table created without it.
  *
  * **Why an hour.** A row is about 250 bytes for a typical word and at most
  * about 2.1 KiB (256 code points of up to 4 UTF-8 bytes in each field);
@@ -81,18 +83,54 @@
  * but `words` exists (dropped under a running gateway), `open` creates it and
  * records every bucket `SELECT DISTINCT bucket` finds.
  *
- * **Edits and deletes (to come).** The bucket is a pure function of the id,
- * so an edit or delete addresses its row as `(bucket(id), id)` without a
- * lookup. A CQL UPDATE creates a missing row, so an edit must be `UPDATE …
- * IF EXISTS` (a lightweight transaction at LOCAL_SERIAL), which refuses an id
- * that is not stored or was deleted; a delete is a plain, idempotent DELETE.
- * Migrated copies carry their original write time, so a late copy by a slow
- * migrator never brings back an edited or deleted word. A bucket emptied by
+ * **Edits and deletes** are lightweight transactions (Paxos) on the word's
+ * row, addressed as `(bucket(id), id)` without a lookup since the bucket is a
+ * function of the id: `UPDATE … SET word, definition, updated_at … IF
+ * created_at = ? AND updated_at = ?` and `DELETE … IF created_at = ? AND
+ * updated_at = ?`, the second value null for a never-edited word's revision
+ * (Cassandra accepts `IF col = null`, true when the cell is unset). A plain
+ * UPDATE would create a missing row, and `IF updated_at = null` alone holds
+ * for a missing row too; `created_at`, never null on a stored row, refuses an
+ * id that is not stored or was deleted. Each is one statement: a Paxos
+ * prepare and a read, then, when the condition holds, propose and commit,
+ * four round trips between coordinator and replicas, at LOCAL_SERIAL with the
+ * commit written at LOCAL_QUORUM.
+ *
+ * Paxos ballots are per partition, so LWTs on any words of one hour contend:
+ * a proposer outbid by another sleeps (Cassandra: up to 100 ms) on the
+ * coordinator and tries again, until `cas_contention_timeout` (1.8 s on the
+ * matrix), longer than this store's socket timeout, so a contended LWT fails
+ * with its outcome unknown and may still apply afterwards. Sent all at once,
+ * 100 edits of one word or of 100 words of one hour had some fail that way
+ * on the matrix. So the store sends its LWTs one partition at a time, in
+ * order (a lane per hour, dropped when idle), and contends only with other
+ * gateways. It also remembers the revision its last applied LWT left on each
+ * of the {@linkcode REMEMBERED_WORDS} words it edited last (revisions only
+ * grow; a deleted word has none): a compare-and-set on an older revision is
+ * answered false without a round trip, which is how most of a burst of edits
+ * of one word end, and the rest of the burst reaches the database one at a
+ * time. An LWT that waited {@linkcode LANE_WAIT_MS} for its turn is refused
+ * unsent, so it cannot apply long after its caller stopped waiting.
+ *
+ * Edits are the only LWTs; the other writes of a row are plain: its INSERT by
+ * `add` and a migration's copy. That mix is safe because an INSERT is
+ * acknowledged at LOCAL_QUORUM before its id is returned to anyone, so before
+ * any LWT on the row, whose quorum read then sees it; and because cells carry
+ * timestamps that order them as the writes happened: the driver sends no
+ * client timestamps, so an INSERT gets its coordinator's clock, the clock
+ * Paxos ballots come from too (strictly later on the same node; across nodes
+ * as long as their clocks agree, which Cassandra needs anyway), and a copy
+ * keeps its original write time, older than any edit. A copy arriving late
+ * therefore never brings back an edited or deleted word. A bucket emptied by
  * deletes may keep its `words_buckets` row (a page reads it empty and moves
  * on); removing that row must not race an `add` into the same hour.
  *
  * Reads and writes use LOCAL_QUORUM, so a write acknowledged to `add` is seen
- * by the next `list` (read-your-writes) with any replication factor.
+ * by the next `list` or `get` (read-your-writes) with any replication factor;
+ * an acknowledged LWT was committed at LOCAL_QUORUM too, so the next
+ * LOCAL_QUORUM read overlaps the replicas that hold it and sees it. Every
+ * write is in the commit log of a quorum of replicas when it resolves
+ * (`commitlog_sync: batch` on the matrix fsyncs it first).
  *
  * @module
  */
@@ -122,8 +160,26 @@ const BUCKETS_PER_PAGE = 64;
 /** Most buckets read at once when a page spans several. */
 const MAX_PARALLEL_BUCKETS = 16;
 const MAX_INT = 2 ** 31 - 1;
+/**
+ * Longest an LWT waits for its partition's lane before it is refused unsent:
+ * with the socket timeout, an edit is answered within 1.8 s, inside the
+ * gateway's default 2 s request timeout.
+ */
+const LANE_WAIT_MS = 600;
+/** How many words' last revisions the store remembers (the ones it edited last). */
+const REMEMBERED_WORDS = 1_000;
+/** The remembered revision of a word this store deleted: above every revision. */
+const GONE = "\uffff";
 
 const { consistencies } = cassandra.types;
+
+/**
+ * No client-side timestamps, so the coordinator dates each plain write with
+ * the clock its LWT ballots come from (module documentation). The driver
+ * documents `null` for this; its type declarations lack it.
+ */
+const SERVER_TIMESTAMPS =
+  null as unknown as cassandra.policies.timestampGeneration.TimestampGenerator;
 
 /** Where to connect and as whom, parsed from the store URL. */
 export interface ContactPoints {
@@ -188,12 +244,15 @@ type Client = InstanceType<typeof cassandra.Client>;
 type Row = cassandra.types.Row;
 
 function toRecord(row: Row): WordRecord {
-  return {
+  const record: WordRecord = {
     id: row.get("id"),
     word: row.get("word"),
     definition: row.get("definition"),
     createdAt: row.get("created_at"),
   };
+  const updatedAt = row.get("updated_at");
+  if (updatedAt !== null && updatedAt !== undefined) record.updatedAt = updatedAt;
+  return record;
 }
 
 function deadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
@@ -227,6 +286,7 @@ function newClient(config: StoreConfig, points: ContactPoints, datacenter: strin
     },
     pooling: { heartBeatInterval: 5_000 },
     policies: {
+      timestampGeneration: SERVER_TIMESTAMPS,
       // Hosts marked down are retried soon and at most every 2 s, not the default 10 min.
       reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(
         250,
@@ -287,12 +347,14 @@ async function ensureSchema(
         word text,
         definition text,
         created_at text,
+        updated_at text,
         PRIMARY KEY ((bucket), id)
       ) WITH CLUSTERING ORDER BY (id ASC)`,
       [],
       { prepare: true },
     );
   }
+  if (!created.words) await addUpdatedAt(client, keyspace);
   if (created.buckets) {
     await client.execute(
       `CREATE TABLE IF NOT EXISTS ${keyspace}.${BUCKETS_TABLE} (
@@ -307,6 +369,29 @@ async function ensureSchema(
   return created;
 }
 
+/** The columns of `keyspace.words`. */
+async function wordsColumns(client: Client, keyspace: string): Promise<Set<string>> {
+  const rs = await client.execute(
+    "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+    [keyspace, TABLE],
+    { prepare: true, consistency: consistencies.localOne },
+  );
+  return new Set(rs.rows.map((row) => row.get("column_name")));
+}
+
+/**
+ * Adds `updated_at` to a `words` table created before edits. Two gateways may
+ * add it at once: the one refused because the column now exists goes on.
+ */
+async function addUpdatedAt(client: Client, keyspace: string): Promise<void> {
+  if ((await wordsColumns(client, keyspace)).has("updated_at")) return;
+  try {
+    await client.execute(`ALTER TABLE ${keyspace}.${TABLE} ADD updated_at text`);
+  } catch (e) {
+    if (!(await wordsColumns(client, keyspace)).has("updated_at")) throw e;
+  }
+}
+
 /** The bucket of a word: the hour of its id's timestamp, counted from 1970. */
 function bucketOf(id: string): number {
   return Math.floor(Date.parse(timestampOf(id)) / BUCKET_MS);
@@ -316,6 +401,16 @@ function bucketOf(id: string): number {
 function idFloor(ms: number): string {
   const hex = ms.toString(16).padStart(12, "0");
   return `${hex.slice(0, 8)}-${hex.slice(8)}`;
+}
+
+/**
+ * The values of `IF created_at = ? AND updated_at = ?` that hold only while a
+ * word of `createdAt` is at `revision`: never edited (`updated_at` null) when
+ * the revision is its `createdAt`, else edited last at `revision` (every edit
+ * sets `updated_at` later than `createdAt`, so the two cannot be confused).
+ */
+function revisionCondition(createdAt: string, revision: string): [string, string | null] {
+  return [createdAt, revision === createdAt ? null : revision];
 }
 
 /** Lets `promise` reject without an unhandled rejection while it waits to be awaited. */
@@ -335,7 +430,7 @@ async function take<T>(values: AsyncIterator<T>, n: number): Promise<T[]> {
   return out;
 }
 
-const COLUMNS = "id, word, definition, created_at";
+const COLUMNS = "id, word, definition, created_at, updated_at";
 
 /** The CQL the store runs on one keyspace, prepared on first use. */
 function statements(keyspace: string) {
@@ -343,9 +438,16 @@ function statements(keyspace: string) {
   const buckets = `${keyspace}.${BUCKETS_TABLE}`;
   const insert = `INSERT INTO ${words} (bucket, id, word, definition, created_at) ` +
     "VALUES (?, ?, ?, ?, ?)";
+  // Where a row's revision is still the expected one; see `revisionCondition`.
+  const ifRevision = "IF created_at = ? AND updated_at = ?";
   return {
     insert,
-    copy: `${insert} USING TIMESTAMP ?`,
+    copy: `INSERT INTO ${words} (bucket, id, word, definition, created_at, updated_at) ` +
+      "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    get: `SELECT ${COLUMNS} FROM ${words} WHERE bucket = ? AND id = ?`,
+    replace: `UPDATE ${words} SET word = ?, definition = ?, updated_at = ? ` +
+      `WHERE bucket = ? AND id = ? ${ifRevision}`,
+    remove: `DELETE FROM ${words} WHERE bucket = ? AND id = ? ${ifRevision}`,
     recordBucket: `INSERT INTO ${buckets} (scope, bucket) VALUES (?, ?)`,
     // `bucket >= ?` and `id > ?` seek along the clustering order: no row before the page is read.
     bucketsFrom: `SELECT bucket FROM ${buckets} WHERE scope = ? AND bucket >= ?`,
@@ -361,12 +463,28 @@ function statements(keyspace: string) {
   };
 }
 
+/** The LWTs of one partition, run one at a time; see the module documentation. */
+interface Lane {
+  /** Settles once the last LWT queued in the lane has. */
+  tail: Promise<unknown>;
+  /** LWTs queued or running; the lane is dropped at 0. */
+  pending: number;
+}
+
 /** The store over one keyspace; see the module documentation. */
 class ScyllaStore implements WordStore {
   #client: Client;
   #cql: ReturnType<typeof statements>;
   /** Buckets this store recorded (or is recording) in `words_buckets`: at most one per hour. */
   #recorded = new Map<number, Promise<void>>();
+  /** The LWT lanes of partitions with LWTs queued or running. */
+  #lanes = new Map<number, Lane>();
+  /**
+   * Per word id, the revision this store's last applied LWT left
+   * ({@linkcode GONE} once deleted), for the {@linkcode REMEMBERED_WORDS}
+   * words edited last, in that order.
+   */
+  #revisions = new Map<string, string>();
 
   constructor(client: Client, keyspace: string) {
     this.#client = client;
@@ -389,6 +507,33 @@ class ScyllaStore implements WordStore {
       // The client's query options apply: prepared, LOCAL_QUORUM.
       { concurrencyLevel: 64, raiseOnFirstError: true },
     );
+  }
+
+  /** One row at LOCAL_QUORUM, which sees every acknowledged add and LWT (module documentation). */
+  async get(id: string): Promise<WordRecord | undefined> {
+    const row = (await this.#run(this.#cql.get, [bucketOf(id), id])).first();
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** `UPDATE … IF created_at = ? AND updated_at = ?`: a lightweight transaction, never an upsert. */
+  replace(r: NewWord, revision: string): Promise<boolean> {
+    return this.#lwt(r.id, revision, r.updatedAt!, this.#cql.replace, [
+      r.word,
+      r.definition,
+      r.updatedAt,
+      bucketOf(r.id),
+      r.id,
+      ...revisionCondition(r.createdAt, revision),
+    ]);
+  }
+
+  /** `DELETE … IF created_at = ? AND updated_at = ?`; `createdAt` is the time inside the id. */
+  remove(id: string, revision: string): Promise<boolean> {
+    return this.#lwt(id, revision, GONE, this.#cql.remove, [
+      bucketOf(id),
+      id,
+      ...revisionCondition(timestampOf(id), revision),
+    ]);
   }
 
   async list({ search, limit, offset, after = "" }: ListQuery): Promise<WordRecord[]> {
@@ -452,6 +597,53 @@ class ScyllaStore implements WordStore {
     });
   }
 
+  /**
+   * Runs a conditional statement on word `id` that expects `revision` and
+   * leaves `next`, in the lane of the word's partition: Paxos at
+   * LOCAL_SERIAL, its commit at LOCAL_QUORUM. Resolves whether it applied;
+   * false at once when this store already moved the word past `revision`.
+   * Not idempotent to the driver, which therefore never resends one that may
+   * have been applied.
+   */
+  #lwt(
+    id: string,
+    revision: string,
+    next: string,
+    query: string,
+    params: unknown[],
+  ): Promise<boolean> {
+    const bucket = bucketOf(id);
+    const lane: Lane = this.#lanes.get(bucket) ?? { tail: Promise.resolve(), pending: 0 };
+    this.#lanes.set(bucket, lane);
+    const queued = performance.now();
+    const run = async (): Promise<boolean> => {
+      // ISO-8601 revisions of one format sort by time.
+      if (revision < (this.#revisions.get(id) ?? "")) return false;
+      if (performance.now() - queued > LANE_WAIT_MS) {
+        throw new Error("Cassandra/Scylla: too many edits of one hour's words at once; not sent");
+      }
+      const rs = await this.#run(query, params, { serialConsistency: consistencies.localSerial });
+      if (!rs.wasApplied()) return false;
+      this.#remember(id, next);
+      return true;
+    };
+    const result = lane.tail.then(run);
+    lane.pending++;
+    lane.tail = result.catch(() => {}).finally(() => {
+      if (--lane.pending === 0) this.#lanes.delete(bucket);
+    });
+    return result;
+  }
+
+  /** Remembers that word `id` is at `revision` now, forgetting the word edited longest ago. */
+  #remember(id: string, revision: string): void {
+    this.#revisions.delete(id);
+    this.#revisions.set(id, revision);
+    if (this.#revisions.size > REMEMBERED_WORDS) {
+      this.#revisions.delete(this.#revisions.keys().next().value!);
+    }
+  }
+
   /** Writes the `words_buckets` row of `bucket` unless this store already did. */
   #record(bucket: number): Promise<void> {
     let recorded = this.#recorded.get(bucket);
@@ -502,13 +694,17 @@ class ScyllaStore implements WordStore {
     });
   }
 
-  /** Writes migrated rows into their buckets, each bucket recorded first, with their original write time. */
+  /**
+   * Writes migrated rows into their buckets, each bucket recorded first, with
+   * their original write time and `updated_at` (left unset, not null, when
+   * there is none: no tombstone).
+   */
   async #copy(rows: Row[]): Promise<void> {
     const buckets = new Set(rows.map((row) => bucketOf(row.get("id"))));
     await Promise.all([...buckets].map((b) => this.#record(b)));
     await Promise.all(rows.map((row) => {
       const r = toRecord(row);
-      const values = [bucketOf(r.id), r.id, r.word, r.definition, r.createdAt];
+      const values = [bucketOf(r.id), r.id, r.word, r.definition, r.createdAt, r.updatedAt];
       return this.#run(this.#cql.copy, [...values, row.get("written")]);
     }));
   }

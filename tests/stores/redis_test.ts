@@ -2,12 +2,13 @@
  * Redis-specific behaviour against the real server of the matrix: TLS with CA
  * verification, every add kept, the data model as seen straight through
  * ioredis, one command per page as Redis's MONITOR sees it, server-side search
- * paging across scan chunks, the search-key backfill, and failing fast when
- * Redis does not answer.
+ * paging across scan chunks, the search-key backfill, compare-and-set edits
+ * and deletes that never recreate a word, and failing fast when Redis does
+ * not answer.
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { matchesSearch, newRecord } from "../../stores/records.ts";
+import { matchesSearch, newRecord, withSearchKey } from "../../stores/records.ts";
 import { IDS_KEY, open, recordKey, SCAN_CHUNK } from "../../stores/redis.ts";
 import { SET_SEARCH_KEYS } from "../../stores/redis_scripts.ts";
 import { fold } from "../../stores/fold.ts";
@@ -40,6 +41,12 @@ async function addAll(store: WordStore, records: NewWord[]): Promise<void> {
   for (let i = 0; i < records.length; i += 500) {
     await Promise.all(records.slice(i, i + 500).map((r) => store.add(r)));
   }
+}
+
+/** `record` edited to `definition` on top of `revision`, as `updateRecord` builds it. */
+function edited(record: WordRecord, definition: string, revision: string): NewWord {
+  const updatedAt = new Date(Math.max(Date.now(), Date.parse(revision) + 1)).toISOString();
+  return withSearchKey({ ...record, definition, updatedAt });
 }
 
 /** One command as Redis's MONITOR reports it. */
@@ -418,8 +425,14 @@ storeTest("REDIS", "the matrix server fsyncs every write and can replay transact
     assert.deepStrictEqual(await raw.config("GET", "appendonly"), ["appendonly", "yes"]);
     assert.deepStrictEqual(await raw.config("GET", "appendfsync"), ["appendfsync", "always"]);
     // Redis 7.0 replays MULTI/EXEC from the AOF as `default` and re-checks ACLs at EXEC:
-    // a `default` without these commands would silently drop every add on restart.
-    for (const cmd of [["hset", "k", "f", "v"], ["zadd", "k", "0", "m"]]) {
+    // a `default` without these commands would silently drop every add (HSET, ZADD) or
+    // deletion (a script's DEL and ZREM, logged as one MULTI/EXEC) on restart.
+    const writes = [["hset", "k", "f", "v"], ["zadd", "k", "0", "m"], ["del", "k"], [
+      "zrem",
+      "k",
+      "m",
+    ]];
+    for (const cmd of writes) {
       assert.equal(await raw.call("ACL", "DRYRUN", "default", ...cmd), "OK");
     }
     // Nobody can log in as `default`: it is off.
@@ -429,3 +442,106 @@ storeTest("REDIS", "the matrix server fsyncs every write and can replay transact
     raw.disconnect();
   }
 }, { needs: [tls] });
+
+storeTest(
+  "REDIS",
+  "replace and remove apply only at the expected revision and never recreate a word",
+  async (config) => {
+    const store = await open(config);
+    const raw = rawClient(config);
+    try {
+      const tag = `cas-${crypto.randomUUID()}`;
+      const r = newRecord(tag, "original");
+      const [original] = listed(r);
+      await store.add(r);
+      assert.deepStrictEqual(await store.get(r.id), original);
+      assert.equal(await store.get(newRecord(tag, "never added").id), undefined);
+
+      const first = edited(original, "first edit", r.createdAt);
+      assert.equal(await store.replace(first, r.createdAt), true);
+      const [firstStored] = listed(first);
+      assert.deepStrictEqual(await store.get(r.id), firstStored);
+      assert.deepStrictEqual(await raw.hgetall(recordKey(r.id)), { ...first });
+      // Pages and searches carry updatedAt too.
+      assert.deepStrictEqual(await store.list({ search: tag, limit: 10, offset: 0 }), [
+        firstStored,
+      ]);
+      assert.deepStrictEqual(
+        await store.list({ search: "first edit", limit: 1000, offset: 0 }).then(
+          (page) => page.filter((w) => w.id === r.id),
+        ),
+        [firstStored],
+      );
+      const [before] = await raw.zrevrangebylex(IDS_KEY, `(${r.id}`, "-", "LIMIT", 0, 1);
+      assert.deepStrictEqual(await store.list({ limit: 1, offset: 0, after: before }), [
+        firstStored,
+      ]);
+      assert.deepStrictEqual(
+        await store.list({ search: "original", limit: 1000, offset: 0 }).then((page) =>
+          page.filter((w) => w.id === r.id)
+        ),
+        [],
+        "search no longer finds the old text",
+      );
+
+      // A stale revision changes nothing.
+      assert.equal(await store.replace(edited(original, "stale", r.createdAt), r.createdAt), false);
+      assert.equal(await store.remove(r.id, r.createdAt), false);
+      assert.deepStrictEqual(await raw.hgetall(recordKey(r.id)), { ...first });
+      assert.equal(await raw.zscore(IDS_KEY, r.id), "0");
+
+      assert.equal(await store.remove(r.id, first.updatedAt!), true);
+      assert.equal(await store.get(r.id), undefined);
+      assert.equal(await raw.exists(recordKey(r.id)), 0);
+      assert.equal(await raw.zscore(IDS_KEY, r.id), null, "the id left the index with its hash");
+
+      // Neither the deleted word nor one never stored comes back through replace.
+      const never = newRecord(tag, "never added");
+      assert.equal(
+        await store.replace(edited(first, "back", first.updatedAt!), first.updatedAt!),
+        false,
+      );
+      assert.equal(await store.replace(edited(original, "back", r.createdAt), r.createdAt), false);
+      assert.equal(await store.remove(r.id, first.updatedAt!), false);
+      assert.equal(
+        await store.replace(edited(listed(never)[0], "x", never.createdAt), never.createdAt),
+        false,
+      );
+      assert.equal(await store.remove(never.id, never.createdAt), false);
+      for (const id of [r.id, never.id]) {
+        assert.equal(await raw.exists(recordKey(id)), 0);
+        assert.equal(await raw.zscore(IDS_KEY, id), null);
+      }
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  },
+);
+
+storeTest(
+  "REDIS",
+  "a word whose hash is gone but whose id is still indexed is neither recreated nor listed",
+  async (config) => {
+    const store = await open(config);
+    const raw = rawClient(config);
+    try {
+      const tag = `orphan-${crypto.randomUUID()}`;
+      const r = newRecord(tag, "hash deleted");
+      await store.add(r);
+      await raw.del(recordKey(r.id));
+      assert.equal(await raw.zscore(IDS_KEY, r.id), "0");
+      assert.equal(await store.get(r.id), undefined);
+      assert.equal(
+        await store.replace(edited(listed(r)[0], "back", r.createdAt), r.createdAt),
+        false,
+      );
+      assert.equal(await store.remove(r.id, r.createdAt), false);
+      assert.equal(await raw.exists(recordKey(r.id)), 0, "replace wrote no hash");
+      assert.deepStrictEqual(await store.list({ search: tag, limit: 10, offset: 0 }), []);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  },
+);

@@ -5,7 +5,10 @@
  * a plain driver sees them, hour buckets (rows in the hour of their id, pages
  * across hours, a deep cursor page reading only the buckets it needs), the
  * migration out of the previous version's single partition, search paging
- * across driver pages, TLS verification and failing fast.
+ * across driver pages, TLS verification and failing fast; edits and deletes
+ * as lightweight transactions on a word's revision (never recreating a word,
+ * `updated_at` added to an older table and kept by the migration, bursts of
+ * edits of one hour's words without timeouts).
  *
  * Tests that need ids far in the past or future build them with
  * {@linkcode recordAt} in a keyspace of their own, dropped afterwards, so such
@@ -15,6 +18,7 @@
  */
 import assert from "node:assert/strict";
 import cassandra from "cassandra-driver";
+import { updateRecord } from "../../stores/edits.ts";
 import { byId, newRecord, timestampOf, withSearchKey } from "../../stores/records.ts";
 import { open, parseContactPoints } from "../../stores/scylla.ts";
 import { fold } from "../../stores/fold.ts";
@@ -194,6 +198,31 @@ async function rawInsert(
       ),
     );
   }
+}
+
+/**
+ * The row of `id` in its bucket as a plain driver reads it at LOCAL_QUORUM,
+ * with the write times of `word` and `created_at`; undefined when there is none.
+ */
+async function rawRow(
+  raw: Raw,
+  keyspace: string,
+  id: string,
+): Promise<Record<string, unknown> | undefined> {
+  const rs = await raw.execute(
+    "SELECT id, word, definition, created_at, updated_at, WRITETIME(word) AS word_written, " +
+      `WRITETIME(created_at) AS created_written FROM ${keyspace}.words WHERE bucket = ? AND id = ?`,
+    [hourOf(id), id],
+    { prepare: true, consistency: cassandra.types.consistencies.localQuorum },
+  );
+  const row = rs.first();
+  return row ? Object.fromEntries(row.keys().map((k) => [k, row.get(k)])) : undefined;
+}
+
+/** `record` edited to `word` and `definition` on top of `revision`, as `updateRecord` builds it. */
+function edited(record: WordRecord, word: string, definition: string, revision: string): NewWord {
+  const updatedAt = new Date(Math.max(Date.now(), Date.parse(revision) + 1)).toISOString();
+  return withSearchKey({ ...record, word, definition, updatedAt });
 }
 
 /** The next message `worker` posts. */
@@ -413,6 +442,7 @@ storeTest(
         word: "regular text",
         definition: "regular text",
         created_at: "regular text",
+        updated_at: "regular text",
       });
       const id = table.rows.find((row) => row.get("column_name") === "id");
       assert.equal(id?.get("clustering_order"), "asc");
@@ -690,6 +720,229 @@ storeTest(
         assert.deepEqual(await store.list({ limit: 10, offset: 0 }), listed(...records));
       });
       assert.deepEqual(await listedBuckets(raw, keyspace), [hour, hour + 7]);
+    });
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "replace and remove apply only at the expected revision and never recreate a word",
+  async (c) => {
+    const raw = rawClient(c);
+    const tag = token();
+    try {
+      await withStore(c, async (store) => {
+        const r = newRecord(`${tag} cas`, "original");
+        const [original] = listed(r);
+        await store.add(r);
+        assert.deepEqual(await store.get(r.id), original);
+        assert.equal(await store.get(idAt(Date.now())), undefined);
+        assert.equal((await rawRow(raw, "grand_tour", r.id))?.updated_at, null);
+
+        const first = edited(original, `${tag} cas`, "first edit", r.createdAt);
+        assert.equal(await store.replace(first, r.createdAt), true);
+        const [firstStored] = listed(first);
+        assert.deepEqual(await store.get(r.id), firstStored);
+        assert.deepEqual(await store.list({ search: tag, limit: 10, offset: 0 }), [firstStored]);
+        const row = await rawRow(raw, "grand_tour", r.id);
+        assert.equal(row?.updated_at, first.updatedAt);
+        assert.equal(row?.definition, "first edit");
+        // The edit's cells are dated after the add's (server-side timestamps for both).
+        assert.ok(BigInt(String(row?.word_written)) > BigInt(String(row?.created_written)));
+
+        // A stale revision changes nothing, from this store or from another gateway's.
+        const stale = edited(original, `${tag} cas`, "stale edit", r.createdAt);
+        assert.equal(await store.replace(stale, r.createdAt), false);
+        assert.equal(await store.remove(r.id, r.createdAt), false);
+        await withStore(c, async (other) => {
+          assert.deepEqual(await other.get(r.id), firstStored, "another gateway reads the edit");
+          assert.equal(await other.replace(stale, r.createdAt), false);
+          assert.equal(await other.remove(r.id, r.createdAt), false);
+        });
+        assert.deepEqual(await store.get(r.id), firstStored);
+
+        assert.equal(await store.remove(r.id, first.updatedAt!), true);
+        assert.equal(await store.get(r.id), undefined);
+        assert.equal(await rawRow(raw, "grand_tour", r.id), undefined);
+        assert.deepEqual(await store.list({ search: tag, limit: 10, offset: 0 }), []);
+
+        // Neither the deleted word nor one never stored comes back through replace.
+        const never = newRecord(`${tag} never`, "not stored");
+        await withStore(c, async (other) => {
+          for (const s of [store, other]) {
+            assert.equal(
+              await s.replace(edited(first, "back", "back", first.updatedAt!), first.updatedAt!),
+              false,
+            );
+            assert.equal(
+              await s.replace(edited(original, "back", "back", r.createdAt), r.createdAt),
+              false,
+            );
+            assert.equal(await s.remove(r.id, first.updatedAt!), false);
+            assert.equal(
+              await s.replace(edited(never, "x", "y", never.createdAt), never.createdAt),
+              false,
+            );
+            assert.equal(await s.remove(never.id, never.createdAt), false);
+          }
+        });
+        assert.equal(await rawRow(raw, "grand_tour", r.id), undefined);
+        assert.equal(await rawRow(raw, "grand_tour", never.id), undefined);
+      });
+    } finally {
+      await raw.shutdown();
+    }
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "open adds updated_at to a table from before edits, and the migration keeps it",
+  async (c) => {
+    await withKeyspace(c, async (config, raw, keyspace) => {
+      const tag = token();
+      const legacy = legacyRecords(tag).slice(0, 50);
+      await writeOldWay(raw, keyspace, legacy);
+      const columns = async () => {
+        const rs = await raw.execute(
+          "SELECT column_name, type FROM system_schema.columns " +
+            "WHERE keyspace_name = ? AND table_name = 'words'",
+          [keyspace],
+          { prepare: true },
+        );
+        return Object.fromEntries(rs.rows.map((row) => [row.get("column_name"), row.get("type")]));
+      };
+      assert.equal((await columns()).updated_at, undefined);
+      await openGateways(config, 2);
+      assert.equal((await columns()).updated_at, "text", "open added the column");
+      await assertMigrated(config, raw, keyspace, legacy);
+
+      // An edited word still in bucket 0 (a late writer) is moved with its updated_at and write time.
+      const [late] = listed(recordAt(Date.now() - 2_000, `${tag} late`, "recent"));
+      const lateEdit = {
+        ...late,
+        definition: "recent, edited",
+        updatedAt: new Date().toISOString(),
+      };
+      await raw.execute(
+        `INSERT INTO ${keyspace}.words (bucket, id, word, definition, created_at, updated_at) ` +
+          "VALUES (0, ?, ?, ?, ?, ?)",
+        [late.id, late.word, lateEdit.definition, late.createdAt, lateEdit.updatedAt],
+        { prepare: true, consistency: cassandra.types.consistencies.localQuorum },
+      );
+      const written = await raw.execute(
+        `SELECT WRITETIME(updated_at) AS t FROM ${keyspace}.words WHERE bucket = 0 AND id = ?`,
+        [late.id],
+        { prepare: true },
+      ).then((rs) => String(rs.first().get("t")));
+      await withStore(config, async (store) => {
+        assert.deepEqual(await store.get(late.id), lateEdit);
+        const row = await rawRow(raw, keyspace, late.id);
+        assert.equal(row?.updated_at, lateEdit.updatedAt);
+        assert.equal(String(row?.word_written), written, "the copy keeps its write time");
+        // The migrated word is edited like any other, on its revision.
+        const next = edited(lateEdit, late.word, "edited after the move", lateEdit.updatedAt);
+        assert.equal(await store.replace(next, late.createdAt), false);
+        assert.equal(await store.replace(next, lateEdit.updatedAt), true);
+        assert.deepEqual(await store.get(late.id), listed(next)[0]);
+      });
+      assert.deepEqual(await rowsByBucket(raw, keyspace), expectedBuckets([...legacy, late]));
+    });
+  },
+);
+
+/** Conditional statements (LWTs) the driver is asked to run while `fn` runs: how many, and most at once. */
+async function countLwts(fn: () => Promise<void>): Promise<{ sent: number; mostAtOnce: number }> {
+  type Execute = (
+    this: Raw,
+    query: string,
+    params?: unknown[],
+    options?: cassandra.QueryOptions,
+  ) => Promise<cassandra.types.ResultSet>;
+  const proto = cassandra.Client.prototype;
+  const original = proto.execute;
+  const execute = original as Execute;
+  const counts = { sent: 0, mostAtOnce: 0 };
+  let running = 0;
+  const counting: Execute = function (query, params, options) {
+    const call = execute.call(this, query, params, options);
+    if (!/ IF /.test(query)) return call;
+    counts.sent++;
+    counts.mostAtOnce = Math.max(counts.mostAtOnce, ++running);
+    return call.finally(() => running--);
+  };
+  proto.execute = counting as typeof original;
+  try {
+    await fn();
+  } finally {
+    proto.execute = original;
+  }
+  return counts;
+}
+
+storeTest(
+  "SCYLLA",
+  "bursts of edits of one hour's words, and of one word, send one LWT at a time and none stale",
+  async (c) => {
+    await withKeyspace(c, async (config) => {
+      const hour = Math.floor(PAST / HOUR);
+      const words = recordsInHours(token(), [hour], [50]);
+      const [contested] = recordsInHours(token(), [hour + 1], [1]);
+      await withStore(config, async (store) => {
+        await addAll(store, [...words, contested]);
+        // One edit of each of 50 words of one partition, all at once.
+        let many: WordRecord[] = [];
+        const manyLwts = await countLwts(async () => {
+          many = await Promise.all(
+            words.map((w, i) => updateRecord(store, w.id, { definition: `edit ${i}` })),
+          );
+        });
+        assert.deepEqual(many.map((w) => w.definition), words.map((_, i) => `edit ${i}`));
+        assert.deepEqual(await store.list({ limit: 100, offset: 0 }), [
+          ...many,
+          listed(contested)[0],
+        ]);
+        assert.deepEqual(manyLwts, { sent: 50, mostAtOnce: 1 });
+        // 50 edits of one word at once: each applies whole, on top of the one before, and the
+        // store sends none on a revision it already replaced.
+        let edits: WordRecord[] = [];
+        const oneLwts = await countLwts(async () => {
+          edits = await Promise.all(
+            Array.from(
+              { length: 50 },
+              (_, i) => updateRecord(store, contested.id, { word: `w${i}`, definition: `d${i}` }),
+            ),
+          );
+        });
+        const last = edits.reduce((a, b) => (a.updatedAt! > b.updatedAt! ? a : b));
+        assert.deepEqual(await store.get(contested.id), last);
+        assert.equal(new Set(edits.map((e) => e.updatedAt)).size, edits.length);
+        assert.deepEqual(oneLwts, { sent: 50, mostAtOnce: 1 });
+      });
+    });
+  },
+);
+
+storeTest(
+  "SCYLLA",
+  "edits and deletes win over an add dated by a gateway clock that runs an hour ahead",
+  async (c) => {
+    const tag = token();
+    await withStore(c, async (store) => {
+      const r = newRecord(`${tag} skewed`, "added");
+      // The driver would date the INSERT by this clock if it sent client-side timestamps.
+      const now = Date.now;
+      Date.now = () => now() + HOUR;
+      try {
+        await store.add(r);
+      } finally {
+        Date.now = now;
+      }
+      const next = edited(listed(r)[0], r.word, "edited", r.createdAt);
+      assert.equal(await store.replace(next, r.createdAt), true);
+      assert.deepEqual(await store.get(r.id), listed(next)[0], "the edit shows");
+      assert.equal(await store.remove(r.id, next.updatedAt!), true);
+      assert.equal(await store.get(r.id), undefined, "the deletion shows");
     });
   },
 );
