@@ -1,21 +1,55 @@
 /**
- * RabbitMQ as a word store: every word is one persistent JSON message in the
- * durable STREAM queue `words` (`rabbitmq_stream.ts`), which is never
- * consumed and is the only source of truth; pages and searches are served
- * from a materialised view of it on local disk (`rabbitmq_view.ts`).
+ * RabbitMQ as a word store: the durable STREAM queue `words`
+ * (`rabbitmq_stream.ts`), which is never consumed and is the only source of
+ * truth, holds every word, edit and deletion as one persistent JSON message;
+ * pages and searches are served from a materialised view of it on local
+ * disk (`rabbitmq_view.ts`).
+ *
+ * The stream is append-only: an edit or a deletion is an EVENT in it, not a
+ * change to an earlier message. Its messages (AMQP `type`):
+ * - `word` (message id = the word's id): a new word;
+ * - `update` (message id = a fresh nonce): the full new record, with its
+ *   `updatedAt` and search key, and the revision it expects;
+ * - `delete` (message id = a fresh nonce): a word's id and the revision it
+ *   expects;
+ * - `marker`: nothing; published to learn when a view has caught up.
+ *
+ * Every view applies them in stream order with one deterministic rule: a
+ * `word` is added unless its id is taken; an `update` applies only if the
+ * word exists and its revision (`updatedAt`, else `createdAt`) equals the
+ * expected one, and then replaces the row whole; a `delete` applies only if
+ * the word exists at the expected revision; any other event is ignored. So
+ * the list rebuilt from the stream is the same on every gateway and for
+ * every rebuild, a deleted word never comes back (its `word` message comes
+ * before its deletion), and of two edits of one revision only the first in
+ * the stream applies.
  *
  * `open` opens the view and connects, compares the stream's first message
  * with the one the view was built from (rebuilding it when it is another
- * stream's), publishes a tiny marker message (type `marker`, ignored by every
- * reader), follows the stream from the view's stored offset and resolves
- * once the view has applied the marker: it has caught up with the stream's
- * tail, since a stream's passive declare reports no message count. `add`
- * publishes on a confirm channel and resolves after the publisher confirm AND
- * once this store's view has applied the record (read-your-writes). `list`
- * makes a real round trip (passive declare of `words`) beside one SQLite
- * statement. Any broker or view failure breaks the store for good, rejects
- * what is pending and everything after it; the gateway's wrapper opens a new
- * one, which resumes from the view's stored offset.
+ * stream's), publishes a tiny marker message, follows the stream from the
+ * view's stored offset and resolves once the view has applied the marker:
+ * it has caught up with the stream's tail, since a stream's passive declare
+ * reports no message count. `add`, `replace` and `remove` publish on a
+ * confirm channel and resolve after the publisher confirm AND once this
+ * store's view has applied that very message (read-your-writes), `replace`
+ * and `remove` with whether it applied. `list` and `get` make a real round
+ * trip (passive declare of `words`) beside one SQLite statement. Any broker
+ * or view failure breaks the store for good, rejects what is pending and
+ * everything after it; the gateway's wrapper opens a new one, which resumes
+ * from the view's stored offset.
+ *
+ * A deleted word's text stays in the stream: its `word` message and every
+ * `update` of it remain in the history, readable by anyone who may read the
+ * stream; the view alone forgets it. Retention is the operator's, and the
+ * store sets none: `x-max-age` or `x-max-length-bytes` on `words` would drop
+ * the oldest messages, and since the stream is the only copy, the words they
+ * added would be lost. A view rebuilt afterwards (a new gateway, a deleted
+ * view file, or any view once the stream's first message is another one,
+ * which is how a view tells streams apart) cannot replay them: it lacks
+ * those words, ignores the edits and deletions of them still in the stream,
+ * and lists less than the views built before, which keep them until they are
+ * rebuilt. To purge deleted text, copy the live words into a new stream and
+ * let the views rebuild from it.
  *
  * @module
  */
@@ -25,23 +59,26 @@ import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore 
 
 /** Most messages delivered and not yet applied: bounds what waits in memory for the view. */
 const PREFETCH = 1000;
-/** How long `add` waits for the confirm and for the view to apply the record. */
-const ADD_TIMEOUT_MS = 10_000;
+/** How long `add`, `replace` and `remove` wait for the confirm and for the view to apply them. */
+const WRITE_TIMEOUT_MS = 10_000;
 /** Catching up with the stream on open may take this long on top of the connect timeout. */
 const CATCH_UP_GRACE_MS = 12_000;
 
 interface Waiter {
-  resolve: () => void;
+  resolve: (applied: boolean) => void;
   reject: (e: Error) => void;
 }
 
-/** Callers waiting for the view to apply a message, by record id or marker nonce. */
+/**
+ * Callers waiting for the view to apply a message, by record id or nonce,
+ * each told whether it applied.
+ */
 class Waiters {
   #byId = new Map<string, Set<Waiter>>();
 
   /** Resolves when `id` is settled; rejects with `timeout()` after `ms`. */
-  wait(id: string, ms: number, timeout: () => Error): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  wait(id: string, ms: number, timeout: () => Error): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
       let set = this.#byId.get(id);
       if (!set) this.#byId.set(id, set = new Set());
       const timer = setTimeout(() => {
@@ -50,9 +87,9 @@ class Waiters {
         reject(timeout());
       }, ms);
       const w: Waiter = {
-        resolve: () => {
+        resolve: (applied) => {
           clearTimeout(timer);
-          resolve();
+          resolve(applied);
         },
         reject: (e) => {
           clearTimeout(timer);
@@ -63,12 +100,12 @@ class Waiters {
     });
   }
 
-  /** Resolves (or, with `error`, rejects) everyone waiting for `id`. */
-  settle(id: string, error?: Error): void {
+  /** Resolves everyone waiting for `id` with `outcome`, or rejects them with it. */
+  settle(id: string, outcome: boolean | Error): void {
     const set = this.#byId.get(id);
     if (!set) return;
     this.#byId.delete(id);
-    for (const w of set) error ? w.reject(error) : w.resolve();
+    for (const w of set) typeof outcome === "boolean" ? w.resolve(outcome) : w.reject(outcome);
   }
 
   rejectAll(e: Error): void {
@@ -118,28 +155,41 @@ class RabbitWordStore implements WordStore {
     caughtUp.catch(() => {}); // awaited below; a failure before that must not go unhandled
     await s.publishMarker(nonce);
     this.#check();
-    const feed = this.#feed = v.feed(state, (batch) => this.#applied(batch), (e) => this.#fail(e));
+    const feed = this.#feed = v.feed(
+      state,
+      (batch, outcomes) => this.#applied(batch, outcomes),
+      (e) => this.#fail(e),
+    );
     await s.follow(state.last?.offset ?? "first", PREFETCH, (d) => feed.push(d));
     await caughtUp;
   }
 
   async add(record: NewWord): Promise<void> {
-    this.#check();
-    const applied = this.#waiters.wait(
-      record.id,
-      ADD_TIMEOUT_MS,
-      () => new RabbitStoreError(`the view did not apply the word within ${ADD_TIMEOUT_MS} ms`),
-    );
-    const confirmed = this.#stream!.publishWord(record).catch((e: Error) => {
-      this.#waiters.settle(record.id, e);
-      throw e;
-    });
-    await Promise.all([confirmed, applied]);
+    await this.#publishAndWait(record.id, () => this.#stream!.publishWord(record));
   }
 
   /** Publishes them all at once (confirms pipelined on the channel), each waited for as `add` waits. */
   async addMany(records: NewWord[]): Promise<void> {
     await Promise.all(records.map((r) => this.add(r)));
+  }
+
+  async get(id: string): Promise<WordRecord | undefined> {
+    this.#check();
+    const [, record] = await Promise.all([this.#stream!.ping(), this.#view!.get(id)]);
+    this.#check();
+    return record;
+  }
+
+  /** Publishes an `update` event; true once this view applied it, false once it ignored it. */
+  replace(record: NewWord, revision: string): Promise<boolean> {
+    const nonce = crypto.randomUUID();
+    return this.#publishAndWait(nonce, () => this.#stream!.publishUpdate(record, revision, nonce));
+  }
+
+  /** Publishes a `delete` event; true once this view applied it, false once it ignored it. */
+  remove(id: string, revision: string): Promise<boolean> {
+    const nonce = crypto.randomUUID();
+    return this.#publishAndWait(nonce, () => this.#stream!.publishDelete(id, revision, nonce));
   }
 
   async list(query: ListQuery): Promise<WordRecord[]> {
@@ -162,13 +212,40 @@ class RabbitWordStore implements WordStore {
     await Promise.all([this.#stream?.close(), this.#view?.close()]);
   }
 
+  /**
+   * Publishes the message whose waiters are keyed `key`; resolves after its
+   * confirm and once this view applied it, with whether it applied.
+   */
+  async #publishAndWait(key: string, publish: () => Promise<void>): Promise<boolean> {
+    this.#check();
+    const applied = this.#waiters.wait(
+      key,
+      WRITE_TIMEOUT_MS,
+      () =>
+        new RabbitStoreError(`the view did not apply the message within ${WRITE_TIMEOUT_MS} ms`),
+    );
+    const confirmed = publish().catch((e: Error) => {
+      this.#waiters.settle(key, e);
+      throw e;
+    });
+    const [, outcome] = await Promise.all([confirmed, applied]);
+    return outcome;
+  }
+
   /** A batch is in the view: the broker may send more, and whoever waited for it may go on. */
-  #applied(batch: Delivery[]): void {
+  #applied(batch: Delivery[], outcomes: Map<number, boolean>): void {
     if (this.#failure || this.#closed) return;
     this.#stream!.ack(batch[batch.length - 1]);
-    for (const d of batch) {
-      const id = d.record?.id ?? d.marker;
-      if (id !== undefined) this.#waiters.settle(id);
+    for (const { event, marker, position } of batch) {
+      if (marker !== undefined) this.#waiters.settle(marker, true);
+      else if (event?.type === "add") this.#waiters.settle(event.record.id, true);
+      else if (event) {
+        this.#waiters.settle(
+          position.id,
+          outcomes.get(position.offset) ??
+            new RabbitStoreError("the view no longer knows whether this change applied"),
+        );
+      }
     }
   }
 

@@ -1,9 +1,20 @@
 /**
  * The broker side of the RabbitMQ store: one connection (amqps with the
  * configured CA, heartbeats) to the durable STREAM queue `words`
- * (`x-queue-type: stream`), where every word is one persistent JSON message
- * and which is the only copy of the words. Reading a stream never consumes
- * it: a consumer starts at an offset and the broker keeps every message.
+ * (`x-queue-type: stream`), where every word, edit and deletion is one
+ * persistent JSON message and which is the only copy of the words. Reading
+ * a stream never consumes it: a consumer starts at an offset and the broker
+ * keeps every message.
+ *
+ * Messages, by AMQP `type` (`rabbitmq.ts` says how a view applies them):
+ * - `word`: `{id, word, definition, createdAt}`, message id = the word's id;
+ * - `update`: `{revision, record: {id, word, definition, createdAt,
+ *   updatedAt, searchKey}}`, message id = a fresh nonce;
+ * - `delete`: `{id, revision}`, message id = a fresh nonce;
+ * - `marker`: empty, message id = a nonce; changes nothing.
+ * An edit's record is nested, so a reader that predates edits, which takes
+ * any message with top-level word fields for a new word, ignores it rather
+ * than bringing back a deleted word.
  *
  * A {@linkcode StreamConnection} publishes with publisher confirms, reads the
  * stream's first message (its head: how a stream deleted and recreated is
@@ -18,8 +29,8 @@ import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, SocketOptions } from "amqplib";
 import { schemeProblem } from "./server_url.ts";
-import type { StreamPosition } from "./sqlite_worker.ts";
-import type { StoreConfig, WordRecord } from "./types.ts";
+import type { StreamPosition, ViewEvent } from "./sqlite_worker.ts";
+import type { NewWord, StoreConfig, WordRecord } from "./types.ts";
 
 const QUEUE = "words";
 /** Heartbeat in seconds, so a silent broker is noticed even without traffic. */
@@ -27,6 +38,8 @@ const HEARTBEAT_S = 5;
 const CLOSE_TIMEOUT_MS = 1_000;
 const DECLARE_RETRY_MS = 200;
 const TYPE_WORD = "word";
+const TYPE_UPDATE = "update";
+const TYPE_DELETE = "delete";
 const TYPE_MARKER = "marker";
 
 /** A RabbitMQ store failure; its message never holds the URL. */
@@ -37,28 +50,57 @@ export class RabbitStoreError extends Error {
 /** A message as the stream delivered it. */
 export interface Delivery {
   position: StreamPosition;
-  /** The word it carries; undefined for anything else. */
-  record?: WordRecord;
+  /** What it changes in a view; undefined for a marker or a message that is not ours. */
+  event?: ViewEvent;
   /** A marker's nonce (its message id); undefined for anything else. */
   marker?: string;
   /** The message itself, to acknowledge. */
   message: ConsumeMessage;
 }
 
+function isString(v: unknown): v is string {
+  return typeof v === "string";
+}
+
 /** A record as stored, checked field by field; undefined for anything else. */
-function parseRecord(content: Buffer): WordRecord | undefined {
-  try {
-    const v = JSON.parse(content.toString("utf8"));
-    if (
-      v && typeof v.id === "string" && typeof v.word === "string" &&
-      typeof v.definition === "string" && typeof v.createdAt === "string"
-    ) {
-      return { id: v.id, word: v.word, definition: v.definition, createdAt: v.createdAt };
-    }
-  } catch {
-    // not ours
+function parseRecord(v: Record<string, unknown> | undefined): WordRecord | undefined {
+  if (
+    !v || !isString(v.id) || !isString(v.word) || !isString(v.definition) ||
+    !isString(v.createdAt)
+  ) {
+    return undefined;
   }
-  return undefined;
+  return { id: v.id, word: v.word, definition: v.definition, createdAt: v.createdAt };
+}
+
+/** What a delivered message at `offset` of `type` changes, checked field by field. */
+function parseEvent(type: unknown, content: Buffer, offset: number): ViewEvent | undefined {
+  let v;
+  try {
+    v = JSON.parse(content.toString("utf8"));
+  } catch {
+    return undefined; // not ours
+  }
+  if (!v || typeof v !== "object") return undefined;
+  if (type === TYPE_DELETE) {
+    return isString(v.id) && isString(v.revision)
+      ? { type: "delete", offset, id: v.id, revision: v.revision }
+      : undefined;
+  }
+  if (type === TYPE_UPDATE) {
+    const record = parseRecord(v.record);
+    const { updatedAt, searchKey } = v.record ?? {};
+    if (!record || !isString(v.revision) || !isString(searchKey)) return undefined;
+    if (updatedAt !== undefined && !isString(updatedAt)) return undefined;
+    return {
+      type: "update",
+      offset,
+      record: { ...record, updatedAt, searchKey },
+      revision: v.revision,
+    };
+  }
+  const record = parseRecord(v);
+  return record && { type: "add", offset, record };
 }
 
 /** A delivered message's place in the stream; undefined when it carries no offset. */
@@ -151,12 +193,25 @@ export class StreamConnection {
   /** Publishes `record` as a word message; resolves on the broker's confirm. */
   publishWord(record: WordRecord): Promise<void> {
     const { id, word, definition, createdAt } = record;
-    return this.#publish(Buffer.from(JSON.stringify({ id, word, definition, createdAt }), "utf8"), {
-      type: TYPE_WORD,
-      messageId: id,
-      contentType: "application/json",
-      contentEncoding: "utf-8",
+    return this.#publishJson(TYPE_WORD, id, { id, word, definition, createdAt });
+  }
+
+  /**
+   * Publishes an `update` event: `record` (with its `updatedAt` and search
+   * key) replaces the word if it is still at `revision` when a view applies
+   * it. Resolves on the broker's confirm.
+   */
+  publishUpdate(record: NewWord, revision: string, nonce: string): Promise<void> {
+    const { id, word, definition, createdAt, updatedAt, searchKey } = record;
+    return this.#publishJson(TYPE_UPDATE, nonce, {
+      revision,
+      record: { id, word, definition, createdAt, updatedAt, searchKey },
     });
+  }
+
+  /** Publishes a `delete` event for word `id` at `revision`; resolves on the broker's confirm. */
+  publishDelete(id: string, revision: string, nonce: string): Promise<void> {
+    return this.#publishJson(TYPE_DELETE, nonce, { id, revision });
   }
 
   /** Publishes an empty marker message (ignored by every reader); resolves on the confirm. */
@@ -208,7 +263,11 @@ export class StreamConnection {
       }
       const { type } = msg.properties;
       if (type === TYPE_MARKER) deliver({ position, marker: position.id, message: msg });
-      else deliver({ position, record: parseRecord(msg.content), message: msg });
+      else {deliver({
+          position,
+          event: parseEvent(type, msg.content, position.offset),
+          message: msg,
+        });}
     }, { noAck: false, arguments: { "x-stream-offset": offset } }));
   }
 
@@ -283,6 +342,16 @@ export class StreamConnection {
     ch.on("error", (e: Error) => this.#fail(e));
     ch.on("close", () => this.#fail(new RabbitStoreError("channel closed")));
     return ch;
+  }
+
+  /** Publishes `body` as a JSON message; resolves on the broker's confirm. */
+  #publishJson(type: string, messageId: string, body: unknown): Promise<void> {
+    return this.#publish(Buffer.from(JSON.stringify(body), "utf8"), {
+      type,
+      messageId,
+      contentType: "application/json",
+      contentEncoding: "utf-8",
+    });
   }
 
   /** Publishes persistently and mandatorily; resolves on the broker's confirm. */

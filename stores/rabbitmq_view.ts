@@ -24,14 +24,25 @@
  * from the stored offset, whose message must be the one stored (else the
  * view is emptied and the store reconnects).
  *
+ * Events: each delivery batch is applied in that one transaction, in
+ * stream order (`apply` of `sqlite_worker.ts`): a new word is inserted
+ * unless its id is taken, an edit or deletion is the worker's compare-and-set
+ * or compare-and-delete on the revision it names, and whether each applied
+ * is answered to the feed, for the caller waiting for it. A view file from
+ * before edits gets the `updated_at` column and is rebuilt once: its
+ * gateway ignored the edit events newer ones may have published meanwhile.
+ *
  * Several processes on one host (`deno serve --parallel` workers, or two
  * gateways started in the same directory) share one view file rather than
  * rebuild a file each per start: each follows the stream itself (its `add`
- * waits for its own consumer) and applies every batch with `INSERT OR
- * IGNORE` under WAL and a busy timeout; the position only moves forward, a
- * batch is refused unless the view still holds everything before it, and a
- * rebuild happens only while the stored head is another stream's. Gateways
- * of different brokers must not share a file: each would keep emptying it.
+ * waits for its own consumer) and applies every batch under WAL and a busy
+ * timeout, skipping the messages up to the stored position, which another
+ * one already applied (applied twice, a word's `add` after its deletion
+ * would bring it back), and reading their edits' outcomes from the file; the
+ * position only moves forward, a batch is refused unless the view still
+ * holds everything before it, and a rebuild happens only while the stored
+ * head is another stream's. Gateways of different brokers must not share a
+ * file: each would keep emptying it.
  *
  * @module
  */
@@ -75,6 +86,11 @@ export class View {
     return this.#db.call({ op: "resume", head, discard });
   }
 
+  /** The word with this id in the view, or undefined. */
+  get(id: string): Promise<WordRecord | undefined> {
+    return this.#db.get(id);
+  }
+
   /** One page of the view, as {@linkcode WordStore.list} answers it. */
   list(query: ListQuery): Promise<WordRecord[]> {
     return this.#db.list(query);
@@ -95,14 +111,17 @@ export class View {
    * per batch of what arrived while the previous one was written; calls
    * `applied` with each batch once committed, or `failed` once.
    */
-  feed(
-    state: ViewState,
-    applied: (batch: Delivery[]) => void,
-    failed: (e: Error) => void,
-  ): ViewFeed {
+  feed(state: ViewState, applied: Applied, failed: (e: Error) => void): ViewFeed {
     return new ViewFeed(this.#db, state, applied, failed);
   }
 }
+
+/**
+ * Hears of each batch once it is in the view, with whether each edit and
+ * deletion in it applied, by stream offset (absent when that is no longer
+ * known: applied by another process too long ago).
+ */
+export type Applied = (batch: Delivery[], outcomes: Map<number, boolean>) => void;
 
 /** Deliveries on their way into the view, in stream order. */
 export class ViewFeed {
@@ -115,13 +134,13 @@ export class ViewFeed {
   #queue: Delivery[] = [];
   #running = false;
   #stopped = false;
-  #applied: (batch: Delivery[]) => void;
+  #applied: Applied;
   #failed: (e: Error) => void;
 
   constructor(
     db: SqliteWorkerStore,
     state: ViewState,
-    applied: (batch: Delivery[]) => void,
+    applied: Applied,
     failed: (e: Error) => void,
   ) {
     this.#db = db;
@@ -156,8 +175,8 @@ export class ViewFeed {
     try {
       while (this.#queue.length > 0 && !this.#stopped) {
         const batch = this.#queue.splice(0, MAX_BATCH);
-        await this.#apply(batch);
-        if (!this.#stopped) this.#applied(batch);
+        const outcomes = await this.#apply(batch);
+        if (!this.#stopped) this.#applied(batch, outcomes);
       }
     } catch (e) {
       if (!this.#stopped) this.#failed(e as Error);
@@ -167,7 +186,7 @@ export class ViewFeed {
     }
   }
 
-  async #apply(batch: Delivery[]): Promise<void> {
+  async #apply(batch: Delivery[]): Promise<Map<number, boolean>> {
     let fresh = batch;
     if (this.#expect) {
       const expected = this.#expect;
@@ -182,10 +201,17 @@ export class ViewFeed {
       }
       if (this.#last) fresh = batch.slice(1);
     }
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) return new Map();
     const last = fresh[fresh.length - 1].position;
-    const records = fresh.flatMap((d) => d.record ? [d.record] : []);
-    await this.#db.call({ op: "apply", records, head: this.#head, from: this.#last, last });
+    const events = fresh.flatMap((d) => d.event ? [d.event] : []);
+    const outcomes = await this.#db.call({
+      op: "apply",
+      events,
+      head: this.#head,
+      from: this.#last,
+      last,
+    });
     this.#last = last;
+    return outcomes;
   }
 }

@@ -12,8 +12,12 @@
  * besides `words`, one `view_position` row names the stream's first message
  * it was built from and the last message it applied. `resume` and `apply`
  * read and move that row in the same transaction as the words and never move
- * it backwards, so several processes may share one view file (WAL, busy
- * timeout, `INSERT OR IGNORE`). A view is a cache of the stream, so its
+ * it backwards. `apply` applies each {@linkcode ViewEvent} (an added word, an
+ * edit, a deletion) with the same statements as `add`, `replace` and
+ * `remove`, exactly once per file: several processes may share one view file
+ * (WAL, busy timeout), and whatever another one already applied is skipped,
+ * its edits' outcomes read from `view_outcomes`, where each edit's is kept
+ * for {@linkcode OUTCOMES_KEPT_MS}. A view is a cache of the stream, so its
  * commits skip the fsync (`synchronous=NORMAL`): a crash loses at most the
  * last batches, and their position with them, which are read again.
  *
@@ -39,6 +43,23 @@ export interface ViewState {
   last?: StreamPosition;
 }
 
+/**
+ * One message of a stream as a view applies it, at its offset: a word added
+ * (kept unless its id is taken), or an edit or deletion that applies only if
+ * the word exists at `revision` (`updated_at`, else `created_at`).
+ */
+export type ViewEvent =
+  | { type: "add"; offset: number; record: WordRecord }
+  | { type: "update"; offset: number; record: NewWord; revision: string }
+  | { type: "delete"; offset: number; id: string; revision: string };
+
+/**
+ * How long a view keeps whether each edit applied, for another process
+ * sharing the file whose own edit this one applied first: far longer than
+ * any caller waits for its edit (10 s in `rabbitmq.ts`).
+ */
+export const OUTCOMES_KEPT_MS = 300_000;
+
 /** A call from `stores/sqlite.ts`. */
 export type SqliteRequest =
   | { seq: number; op: "open"; path: string; view?: boolean }
@@ -61,15 +82,19 @@ export type SqliteRequest =
    */
   | { seq: number; op: "resume"; head: StreamPosition; discard?: StreamPosition }
   /**
-   * View only, one transaction: adds `records` (each id once, keys computed
-   * here) and moves the position forward to `last`. Refused when the view is
-   * no longer one of `head`, or no longer holds everything up to `from` (the
-   * message before the batch; undefined when the batch starts at `head`).
+   * View only, one transaction: applies `events` in order (an added word's
+   * key computed here; those at or before the stored position skipped, as
+   * another process sharing the file applied them) and moves the position
+   * forward to `last`. Answers, by offset, whether each edit and deletion
+   * applied (as recorded when it was, if skipped; absent if no longer
+   * known). Refused when the view is no longer one of `head`, or no longer
+   * holds everything up to `from` (the message before the batch; undefined
+   * when the batch starts at `head`).
    */
   | {
     seq: number;
     op: "apply";
-    records: WordRecord[];
+    events: ViewEvent[];
     head: StreamPosition;
     from?: StreamPosition;
     last: StreamPosition;
@@ -87,7 +112,7 @@ export interface SqliteValues {
   ping: undefined;
   close: undefined;
   resume: ViewState;
-  apply: undefined;
+  apply: Map<number, boolean>;
 }
 
 /** The answer to one {@linkcode SqliteRequest}: a value, or an error's name and message only. */
@@ -112,6 +137,9 @@ interface View {
   insert: StatementSync;
   reset: StatementSync;
   advance: StatementSync;
+  outcome: StatementSync;
+  record: StatementSync;
+  prune: StatementSync;
 }
 
 let state: Open | undefined;
@@ -168,14 +196,31 @@ function refuseForeign(db: DatabaseSync): void {
   }
 }
 
+/**
+ * Creates the view's tables. A view file from before edits (no
+ * `view_outcomes`) has its position dropped, so `resume` rebuilds it from
+ * the stream: its gateway took no notice of edit and deletion events, which
+ * a newer one sharing the stream may have published meanwhile.
+ */
 function prepareView(db: DatabaseSync): View {
-  db.exec(`CREATE TABLE IF NOT EXISTS view_position (
-    one INTEGER PRIMARY KEY CHECK (one = 1),
-    head_offset INTEGER NOT NULL,
-    head_id TEXT NOT NULL,
-    last_offset INTEGER,
-    last_id TEXT
-  )`);
+  transaction(db, () => {
+    const beforeEdits = !db.prepare(
+      "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'view_outcomes'",
+    ).get();
+    db.exec(`CREATE TABLE IF NOT EXISTS view_position (
+      one INTEGER PRIMARY KEY CHECK (one = 1),
+      head_offset INTEGER NOT NULL,
+      head_id TEXT NOT NULL,
+      last_offset INTEGER,
+      last_id TEXT
+    );
+    CREATE TABLE IF NOT EXISTS view_outcomes (
+      stream_offset INTEGER PRIMARY KEY,
+      applied INTEGER NOT NULL,
+      at INTEGER NOT NULL
+    )`);
+    if (beforeEdits) db.exec("DELETE FROM view_position");
+  });
   return {
     read: db.prepare("SELECT head_offset, head_id, last_offset, last_id FROM view_position"),
     insert: db.prepare(
@@ -188,6 +233,15 @@ function prepareView(db: DatabaseSync): View {
     advance: db.prepare(
       `UPDATE view_position SET last_offset = ?1, last_id = ?2
        WHERE last_offset IS NULL OR last_offset < ?1`,
+    ),
+    outcome: db.prepare("SELECT applied FROM view_outcomes WHERE stream_offset = ?"),
+    record: db.prepare(
+      "INSERT INTO view_outcomes (stream_offset, applied, at) VALUES (?, ?, ?)",
+    ),
+    // Rows come in offset order, so the old ones are a prefix: the scan stops at the first kept.
+    prune: db.prepare(
+      `DELETE FROM view_outcomes WHERE stream_offset <
+       (SELECT stream_offset FROM view_outcomes WHERE at >= ? ORDER BY stream_offset LIMIT 1)`,
     ),
   };
 }
@@ -228,14 +282,18 @@ function resume(
     const stale = !stored || !same(stored.head, head) ||
       (discard !== undefined && stored.last !== undefined && same(stored.last, discard));
     if (!stale) return stored;
-    db.exec("DELETE FROM words");
+    db.exec("DELETE FROM words; DELETE FROM view_outcomes");
     v.reset.run(head.offset, head.id);
     return { head };
   });
 }
 
-function apply(db: DatabaseSync, v: View, req: Extract<SqliteRequest, { op: "apply" }>): void {
-  transaction(db, () => {
+function apply(
+  s: Open & { view: View },
+  req: Extract<SqliteRequest, { op: "apply" }>,
+): Map<number, boolean> {
+  const { db, view: v } = s;
+  return transaction(db, () => {
     const stored = readState(v);
     if (!stored || !same(stored.head, req.head)) {
       throw new Error("the view was rebuilt from another stream meanwhile");
@@ -243,11 +301,49 @@ function apply(db: DatabaseSync, v: View, req: Extract<SqliteRequest, { op: "app
     if (req.from && (!stored.last || stored.last.offset < req.from.offset)) {
       throw new Error("the view was emptied meanwhile");
     }
-    for (const r of req.records) {
-      v.insert.run(r.id, r.word, r.definition, r.createdAt, searchKey(r.word, r.definition));
+    const done = stored.last?.offset ?? -1;
+    const outcomes = new Map<number, boolean>();
+    const now = Date.now();
+    for (const e of req.events) {
+      if (e.type === "add") {
+        if (e.offset <= done) continue;
+        const r = e.record;
+        v.insert.run(r.id, r.word, r.definition, r.createdAt, searchKey(r.word, r.definition));
+        continue;
+      }
+      if (e.offset <= done) {
+        const row = v.outcome.get(e.offset);
+        if (row) outcomes.set(e.offset, row.applied === 1);
+        continue;
+      }
+      const applied = e.type === "update"
+        ? compareAndSet(s, e.record, e.revision)
+        : compareAndDelete(s, e.id, e.revision);
+      v.record.run(e.offset, applied ? 1 : 0, now);
+      outcomes.set(e.offset, applied);
     }
+    if (outcomes.size > 0) v.prune.run(now - OUTCOMES_KEPT_MS);
     v.advance.run(req.last.offset, req.last.id);
+    return outcomes;
   });
+}
+
+/** `replace`: sets `r` only where the word is still at `revision`; true if it was. */
+function compareAndSet(s: Open, r: NewWord, revision: string): boolean {
+  const { changes } = s.replace.run(
+    r.word,
+    r.definition,
+    r.searchKey,
+    r.updatedAt ?? null,
+    r.id,
+    revision,
+  );
+  return changes === 1;
+}
+
+/** `remove`: deletes word `id` only while it is at `revision`; true if it was. */
+function compareAndDelete(s: Open, id: string, revision: string): boolean {
+  return s.remove.run(id, revision).changes === 1;
 }
 
 /**
@@ -261,10 +357,16 @@ function backfill(db: DatabaseSync): void {
   db.exec("UPDATE words SET search_key = gt_search_key(word, definition) WHERE search_key IS NULL");
 }
 
-/** Adds a nullable text column to a `words` table from an earlier version. */
+/**
+ * Adds a nullable text column to a `words` table from an earlier version (a
+ * view's too), checked and added in one transaction: processes sharing a
+ * view file may open it at the same time.
+ */
 function addColumn(db: DatabaseSync, name: "search_key" | "updated_at"): void {
-  const columns = db.prepare("SELECT name FROM pragma_table_info('words')").all();
-  if (!columns.some((c) => c.name === name)) db.exec(`ALTER TABLE words ADD COLUMN ${name} TEXT`);
+  transaction(db, () => {
+    const columns = db.prepare("SELECT name FROM pragma_table_info('words')").all();
+    if (!columns.some((c) => c.name === name)) db.exec(`ALTER TABLE words ADD COLUMN ${name} TEXT`);
+  });
 }
 
 const COLUMNS = "id, word, definition, created_at, updated_at";
@@ -324,20 +426,10 @@ function handle(req: SqliteRequest): SqliteValues[keyof SqliteValues] {
       const row = opened().get.get(req.id);
       return row ? toRecord(row) : undefined;
     }
-    case "replace": {
-      const r = req.record;
-      const { changes } = opened().replace.run(
-        r.word,
-        r.definition,
-        r.searchKey,
-        r.updatedAt ?? null,
-        r.id,
-        req.revision,
-      );
-      return changes === 1;
-    }
+    case "replace":
+      return compareAndSet(opened(), req.record, req.revision);
     case "remove":
-      return opened().remove.run(req.id, req.revision).changes === 1;
+      return compareAndDelete(opened(), req.id, req.revision);
     case "ping":
       opened().ping.get();
       return;
@@ -349,11 +441,8 @@ function handle(req: SqliteRequest): SqliteValues[keyof SqliteValues] {
       const s = openedView();
       return resume(s.db, s.view, req.head, req.discard);
     }
-    case "apply": {
-      const s = openedView();
-      apply(s.db, s.view, req);
-      return;
-    }
+    case "apply":
+      return apply(openedView(), req);
   }
 }
 

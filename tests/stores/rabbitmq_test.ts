@@ -3,7 +3,8 @@
  * live in the durable stream `words` and reading never consumes them, a
  * second instance rebuilds its list from the stream, the view on disk is
  * rebuilt, resumed and shared as it should be and keeps the gateway's memory
- * flat, TLS is verified against the matrix CA (certificate and host name),
+ * flat, edits and deletions are events in the stream that every view applies
+ * alike, TLS is verified against the matrix CA (certificate and host name),
  * and a dead connection or a silent broker surfaces as a rejection, fast.
  *
  * Every test gets a view file of its own in a fresh temporary directory
@@ -15,7 +16,8 @@ import { DatabaseSync } from "node:sqlite";
 import v8 from "node:v8";
 import vm from "node:vm";
 import amqp from "amqplib";
-import { newRecord } from "../../stores/records.ts";
+import { deleteRecord, nextRevision, revisionOf, updateRecord } from "../../stores/edits.ts";
+import { newRecord, withSearchKey } from "../../stores/records.ts";
 import { open } from "../../stores/rabbitmq.ts";
 import { open as openSqlite } from "../../stores/sqlite.ts";
 import { fold } from "../../stores/fold.ts";
@@ -207,6 +209,11 @@ async function listAll(store: WordStore, search?: string): Promise<WordRecord[]>
   }
 }
 
+/** Deletes the view file at `path` from disk, with its WAL files if any. */
+async function removeView(path: string): Promise<void> {
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(f).catch(() => {});
+}
+
 /** The stream position stored in the view file at `path`, read with SQLite directly. */
 function storedPosition(path: string): Record<string, unknown> {
   const db = new DatabaseSync(path);
@@ -218,6 +225,30 @@ function storedPosition(path: string): Record<string, unknown> {
   } finally {
     db.close();
   }
+}
+
+/** `record` edited to `word` and `definition`, one revision later, with its search key. */
+function edited(record: WordRecord, word: string, definition: string): NewWord {
+  const { id, createdAt } = record;
+  return withSearchKey({
+    id,
+    word,
+    definition,
+    createdAt,
+    updatedAt: nextRevision(revisionOf(record)),
+  });
+}
+
+/** A well-formed UUIDv7 no store holds. */
+const UNKNOWN_ID = "01890000-0000-7000-8000-000000000000";
+
+/**
+ * Returns once `store`'s view has applied everything published before the
+ * call: a deletion of a word that never existed changes nothing, and
+ * `remove` resolves once the view applied it, after all that came before.
+ */
+async function caughtUp(store: WordStore): Promise<void> {
+  assert.equal(await store.remove(UNKNOWN_ID, "1970-01-01T00:00:00.000Z"), false);
 }
 
 /** The median time of `runs` sequential calls, in ms. */
@@ -495,7 +526,7 @@ viewTest(
       assert.deepStrictEqual(await listAll(s, t), listed(...records));
       return await listAll(s);
     });
-    for (const f of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(f).catch(() => {});
+    await removeView(path);
     await withStore(config, async (s) => {
       assert.deepStrictEqual(await listAll(s), before);
       assert.deepStrictEqual(await listAll(s, t), listed(...records));
@@ -599,6 +630,254 @@ viewTest(
     } finally {
       await Promise.all([a.close(), b?.close()]);
     }
+  },
+);
+
+viewTest(
+  "a second gateway on a view file of its own rebuilds the same list after edits and deletions",
+  async (config, dir) => {
+    const t = tag();
+    const keep = newRecord(`${t} keep`, "never touched");
+    const twice = newRecord(`${t} twice`, "edited twice");
+    const doomed = newRecord(`${t} doomed`, "deleted, secret text");
+    const brief = newRecord(`${t} brief`, "edited, then deleted");
+    const once = edited(twice, `${t} twice once`, "first edit");
+    const again = edited(once, `${t} twice again`, "second edit");
+    const briefly = edited(brief, `${t} brief edited`, "soon gone");
+    const expected = listed(keep, again);
+    await withStore(config, async (a) => {
+      for (const r of [keep, twice, doomed, brief]) await a.add(r);
+      assert.equal(await a.replace(once, revisionOf(twice)), true);
+      assert.equal(await a.replace(again, revisionOf(once)), true);
+      assert.equal(await a.remove(doomed.id, revisionOf(doomed)), true);
+      assert.equal(await a.replace(briefly, revisionOf(brief)), true);
+      assert.equal(await a.remove(brief.id, revisionOf(briefly)), true);
+      // Read-your-writes: each resolved once this view had applied it.
+      assert.deepStrictEqual(await a.get(twice.id), expected[1]);
+      assert.equal(await a.get(doomed.id), undefined);
+      assert.deepStrictEqual(await listAll(a, t), expected);
+    });
+    // `b` has a view file of its own: whatever it holds, it read from the stream.
+    await withStore(withView(config, `${dir}/second.db`), async (b) => {
+      assert.deepStrictEqual(await listAll(b, t), expected);
+      assert.deepStrictEqual(await b.get(twice.id), expected[1]);
+      assert.equal(await b.get(doomed.id), undefined);
+      assert.equal(await b.get(brief.id), undefined);
+      // The search key was replaced with the text: the old text is no longer found.
+      assert.deepStrictEqual(await b.list({ search: fold(`${t} twice a`), limit: 5, offset: 0 }), [
+        expected[1],
+      ]);
+      assert.deepStrictEqual(
+        await b.list({ search: fold(`${t} twice o`), limit: 5, offset: 0 }),
+        [],
+      );
+    });
+    // The same file deleted and rebuilt, too.
+    await removeView(config.options.viewPath);
+    await withStore(config, async (c) => assert.deepStrictEqual(await listAll(c, t), expected));
+    // Nothing was taken out of the stream: the deleted word's text is still in its history.
+    const mine = (await rawStream(config)).map((m) => ({
+      type: m.type,
+      body: m.body.length ? JSON.parse(m.body.toString("utf8")) : undefined,
+    })).filter(({ body }) =>
+      [body?.id, body?.record?.id].some((id) => id === doomed.id || id === twice.id)
+    );
+    assert.deepStrictEqual(mine, [
+      { type: "word", body: listed(twice)[0] },
+      { type: "word", body: listed(doomed)[0] },
+      { type: "update", body: { revision: revisionOf(twice), record: once } },
+      { type: "update", body: { revision: revisionOf(once), record: again } },
+      { type: "delete", body: { id: doomed.id, revision: revisionOf(doomed) } },
+    ]);
+  },
+);
+
+viewTest(
+  "edits and deletions that do not apply change nothing on any view, and answer false",
+  async (config, dir) => {
+    const t = tag();
+    const target = newRecord(`${t} target`, "original");
+    const gone = newRecord(`${t} gone`, "to be deleted");
+    const first = edited(target, `${t} target`, "edited by a");
+    const a = await openStore(config);
+    const b = await openStore(withView(config, `${dir}/second.db`));
+    try {
+      await a.add(target);
+      await a.add(gone);
+      assert.equal(await a.replace(first, revisionOf(target)), true);
+      assert.equal(await b.remove(gone.id, revisionOf(gone)), true);
+      // A stale revision: `first` replaced the one these expect.
+      assert.equal(
+        await b.replace(edited(target, `${t} stale`, "stale"), revisionOf(target)),
+        false,
+      );
+      assert.equal(await b.remove(target.id, revisionOf(target)), false);
+      assert.equal(
+        await a.replace(edited(first, `${t} odd`, "odd"), "2000-01-01T00:00:00.000Z"),
+        false,
+      );
+      // A deleted word: neither its last revision nor a later one brings it back.
+      assert.equal(
+        await a.replace(edited(gone, `${t} gone back`, "back"), revisionOf(gone)),
+        false,
+      );
+      assert.equal(await a.remove(gone.id, revisionOf(gone)), false);
+      // Never an upsert: an edit of a word no view holds creates nothing.
+      const never = newRecord(`${t} never`, "never added");
+      assert.equal(await b.replace(edited(never, `${t} never`, "x"), revisionOf(never)), false);
+      await Promise.all([caughtUp(a), caughtUp(b)]);
+      for (const s of [a, b]) {
+        assert.deepStrictEqual(await listAll(s, t), listed(first));
+        assert.deepStrictEqual(await s.get(target.id), listed(first)[0]);
+        assert.equal(await s.get(gone.id), undefined);
+        assert.equal(await s.get(never.id), undefined);
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+    await withStore(withView(config, `${dir}/third.db`), async (c) => {
+      assert.deepStrictEqual(await listAll(c, t), listed(first));
+    });
+  },
+);
+
+viewTest(
+  "concurrent edits of one word from two view files: the stream's order decides, alike on both",
+  async (config, dir) => {
+    const t = tag();
+    const a = await openStore(config);
+    const b = await openStore(withView(config, `${dir}/second.db`));
+    try {
+      const w = newRecord(`${t} contested`, "start");
+      await a.add(w);
+      await caughtUp(b);
+      let current = listed(w)[0];
+      const wins = { a: 0, b: 0 };
+      for (let round = 0; round < 30; round++) {
+        const fromA = edited(current, `${t} a${round}`, `by a in round ${round}`);
+        const fromB = edited(current, `${t} b${round}`, `by b in round ${round}`);
+        const [byA, byB] = await Promise.all([
+          a.replace(fromA, revisionOf(current)),
+          b.replace(fromB, revisionOf(current)),
+        ]);
+        assert.notEqual(byA, byB, `round ${round}: exactly one of two edits of a revision applies`);
+        current = listed(byA ? fromA : fromB)[0];
+        wins[byA ? "a" : "b"]++;
+        // Each store's answer is what the other one's view did with its event.
+        await Promise.all([caughtUp(a), caughtUp(b)]);
+        assert.deepStrictEqual(await a.get(w.id), current);
+        assert.deepStrictEqual(await b.get(w.id), current);
+      }
+      // Last, a deletion against an edit of the same revision.
+      const last = edited(current, `${t} last`, "the last edit");
+      const [removed, replaced] = await Promise.all([
+        a.remove(w.id, revisionOf(current)),
+        b.replace(last, revisionOf(current)),
+      ]);
+      assert.notEqual(removed, replaced);
+      await Promise.all([caughtUp(a), caughtUp(b)]);
+      const end = removed ? [] : listed(last);
+      assert.deepStrictEqual(await listAll(a, t), end);
+      assert.deepStrictEqual(await listAll(b, t), end);
+      console.log(`  30 rounds: a's edit applied in ${wins.a}, b's in ${wins.b}`);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  },
+);
+
+viewTest(
+  "two stores on one view file apply each edit once and each learns its own edit's outcome",
+  async (config) => {
+    const t = tag();
+    const a = await openStore(config);
+    const b = await openStore(config);
+    try {
+      const words = Array.from({ length: 50 }, (_, i) => newRecord(`${t} ${i}`, "start"));
+      await Promise.all(words.map((w) => a.add(w)));
+      await caughtUp(b);
+      // Whichever consumer applies a batch first, the other skips it and reads the outcomes.
+      const survivors = await Promise.all(words.map(async (w) => {
+        const edit = edited(w, w.word, "edited by a");
+        const [replaced, removed] = await Promise.all([
+          a.replace(edit, revisionOf(w)),
+          b.remove(w.id, revisionOf(w)),
+        ]);
+        assert.notEqual(replaced, removed, `${w.word}: exactly one applies`);
+        return replaced ? listed(edit) : [];
+      })).then((l) => l.flat());
+      await Promise.all([caughtUp(a), caughtUp(b)]);
+      assert.deepStrictEqual(await listAll(a, t), survivors);
+      assert.deepStrictEqual(await listAll(b, t), survivors);
+      await Promise.all([a.close(), b.close()]);
+      // The file holds each word as the stream's order leaves it: a rebuild agrees.
+      await withStore(config, async (c) => assert.deepStrictEqual(await listAll(c, t), survivors));
+      await removeView(config.options.viewPath);
+      await withStore(config, async (c) => assert.deepStrictEqual(await listAll(c, t), survivors));
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  },
+);
+
+viewTest(
+  "a view file from before edits gets the updated_at column and is rebuilt with the edits",
+  async (config) => {
+    const path = config.options.viewPath;
+    const t = tag();
+    const w = newRecord(`${t} old file`, "before edits existed");
+    const edit = edited(w, w.word, "edited meanwhile");
+    await withStore(config, async (s) => {
+      await s.add(w);
+      assert.equal(await s.replace(edit, revisionOf(w)), true);
+    });
+    // As an older gateway left it: no updated_at, no outcomes, and the edit event not applied.
+    const db = new DatabaseSync(path);
+    try {
+      db.prepare("UPDATE words SET definition = ?, search_key = ? WHERE id = ?")
+        .run(w.definition, w.searchKey, w.id);
+      db.exec("ALTER TABLE words DROP COLUMN updated_at; DROP TABLE view_outcomes");
+    } finally {
+      db.close();
+    }
+    await withStore(config, async (s) => {
+      assert.deepStrictEqual(await s.get(w.id), listed(edit)[0]);
+      const next = edited(edit, w.word, "edited in the upgraded view");
+      assert.equal(await s.replace(next, revisionOf(edit)), true);
+      assert.deepStrictEqual(await listAll(s, t), listed(next));
+    });
+  },
+);
+
+viewTest(
+  "an edit and a deletion through the shared edit algorithm: p50 of 100 each",
+  async (config) => {
+    await withStore(config, async (s) => {
+      const t = tag();
+      const w = newRecord(`${t} edited`, "0");
+      await s.add(w);
+      let n = 0;
+      const edit = await p50(() => updateRecord(s, w.id, { definition: String(++n) }), 100);
+      const doomed = Array.from({ length: 100 }, (_, i) => newRecord(`${t} doomed ${i}`, "x"));
+      await s.addMany(doomed);
+      let i = 0;
+      const deletion = await p50(() => deleteRecord(s, doomed[i++].id), 100);
+      // Its two halves: the read, and the compare-and-set alone (the revision known).
+      const read = await p50(() => s.get(w.id), 100);
+      let current = (await s.get(w.id))!;
+      const cas = await p50(async () => {
+        const next = edited(current, w.word, String(++n));
+        assert(await s.replace(next, revisionOf(current)));
+        current = listed(next)[0];
+      }, 100);
+      console.log(
+        `  p50 of 100: updateRecord ${edit.toFixed(2)} ms, deleteRecord ${deletion.toFixed(2)}` +
+          ` ms; get ${read.toFixed(2)} ms, replace ${cas.toFixed(2)} ms`,
+      );
+      const now = await s.get(w.id);
+      assert.equal(now?.definition, String(n));
+      assert.deepStrictEqual(await listAll(s, t), [now]);
+    });
   },
 );
 
