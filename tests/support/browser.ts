@@ -8,7 +8,7 @@
  */
 import { type Browser, chromium, type Page } from "playwright-core";
 import { IN_CI, testEnv } from "./env.ts";
-import { startServer } from "./gateway.ts";
+import { type GraphQLBody, startServer } from "./gateway.ts";
 import { STORE_NAMES } from "../../stores/types.ts";
 
 /** Debian's Chromium; `CHROMIUM_PATH` points elsewhere. */
@@ -94,20 +94,29 @@ export async function startReadyServer(env: Record<string, string>, waitMs = 60_
   return server;
 }
 
-/** Everything a page did that a test must see: dialogs opened and uncaught errors. */
+/**
+ * Everything a page did that a test must see: dialogs opened, uncaught
+ * errors, and what the Content-Security-Policy refused.
+ */
 export interface PageWatch {
   dialogs: string[];
   errors: string[];
+  cspViolations: string[];
 }
 
-/** Records dialogs (dismissing them) and uncaught page errors from `page`. */
+/** Records dialogs (dismissing them), uncaught page errors and CSP violations from `page`. */
 export function watch(page: Page): PageWatch {
-  const seen: PageWatch = { dialogs: [], errors: [] };
+  const seen: PageWatch = { dialogs: [], errors: [], cspViolations: [] };
   page.on("dialog", (d) => {
     seen.dialogs.push(`${d.type()}: ${d.message()}`);
     void d.dismiss();
   });
   page.on("pageerror", (e) => seen.errors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy/i.test(m.text())) {
+      seen.cspViolations.push(m.text());
+    }
+  });
   return seen;
 }
 
@@ -115,4 +124,34 @@ export function watch(page: Page): PageWatch {
 export async function screenshot(page: Page, name: string): Promise<void> {
   await Deno.mkdir(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: new URL(`${name}.png`, ARTIFACTS).pathname, fullPage: true });
+}
+
+/**
+ * Runs one GraphQL operation on a started server over HTTP, as another
+ * client would (behind the page's back); returns the parsed body.
+ */
+export async function gatewayCall(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<GraphQLBody> {
+  const res = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  return await res.json();
+}
+
+/** Like {@linkcode gatewayCall}, but returns `data` and throws on any error. */
+export async function gatewayData<T = Record<string, unknown>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
+  const body = await gatewayCall(url, query, variables);
+  if (body.errors?.length || !body.data) {
+    throw new Error(`GraphQL call failed: ${JSON.stringify(body.errors ?? body)}`);
+  }
+  return body.data as T;
 }
