@@ -1,7 +1,9 @@
 /**
  * The fault suite (`deno task test:faults`): the real gateway process under
- * load while the real databases of the local matrix are killed, stalled and
- * restarted, then a soak and a SIGTERM of the gateway itself. Each scenario
+ * load (adds, lists, edits and deletions) while the real databases of the
+ * local matrix are killed, stalled and restarted, then a soak and a SIGTERM
+ * of the gateway itself; after each, every acknowledged write is checked
+ * against what the stores list (support/verify.ts). Each scenario
  * adds a row to the summary (printed, and written to
  * tests/artifacts/faults.md); any breach fails its test.
  *
@@ -16,7 +18,7 @@ import { type NetworkStoreName, STORE_NAMES } from "../../stores/types.ts";
 import { restoreMatrix } from "./support/databases.ts";
 import { configuredStores, type Gateway, startGateway, waitHealthy } from "./support/gateway.ts";
 import { MixedLoad } from "./support/load.ts";
-import { renderTable, report, rows } from "./support/summary.ts";
+import { renderStoreTable, renderTable, report, rows } from "./support/summary.ts";
 import { control } from "./scenarios/control.ts";
 import { killAndRestart } from "./scenarios/kill.ts";
 import { stallStore } from "./scenarios/stall.ts";
@@ -49,11 +51,17 @@ Deno.test("the fault suite has every store configured in CI", () => {
 /** `FAULT_KEEP_DATA=1` keeps the matrix's data instead of starting and ending on empty stores. */
 const wipe = !testEnv.FAULT_KEEP_DATA;
 
-/** Unless `FAULT_KEEP_DATA=1`: the matrix restarted on wiped data, and no SQLite file. */
+/**
+ * Unless `FAULT_KEEP_DATA=1`: the matrix restarted on wiped data, and nothing
+ * left in the gateway's directory (its SQLite file, RabbitMQ's view of a
+ * stream that no longer exists).
+ */
 async function emptyDatabases(): Promise<void> {
   if (!wipe) return;
   if (network.length) await restoreMatrix();
-  for await (const f of Deno.readDir(sqliteDir)) await Deno.remove(`${sqliteDir}/${f.name}`);
+  for await (const f of Deno.readDir(sqliteDir)) {
+    await Deno.remove(`${sqliteDir}/${f.name}`, { recursive: true });
+  }
 }
 
 /**
@@ -153,5 +161,8 @@ Deno.test({
 
 Deno.test("the fault summary is printed", async () => {
   await Deno.remove(sqliteDir, { recursive: true });
-  console.log(`\nFault suite summary (tests/artifacts/faults.md):\n\n${renderTable(rows)}\n`);
+  console.log(
+    `\nFault suite summary (tests/artifacts/faults.md):\n\n${renderTable(rows)}\n\n` +
+      `Edits and deletions per store:\n\n${renderStoreTable(rows)}\n`,
+  );
 });

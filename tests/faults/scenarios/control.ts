@@ -2,7 +2,8 @@
  * The control: the kill scenario's load and windows with no fault at all, so
  * the summary shows how far a healthy store's p99 moves between two windows
  * on this machine by itself (the noise under the 2× rule). Judged by the same
- * rules: no failure, p99 within 2× + 25 ms, nothing lost.
+ * rules: no failure, p99 within 2× + 25 ms, no acknowledged add, edit or
+ * deletion lost.
  *
  * @module
  */
@@ -45,16 +46,18 @@ export async function control(gateway: Gateway, stores: readonly StoreName[]): P
   const verdict = judgeOthers(load.samples, stores, { name: "run", from: start, to: end }, first, [
     { ...second, judged: true },
   ]);
-  const durability = await checkDurability(gateway.url, load.acks);
+  const durability = await checkDurability(gateway.url, load);
   return {
     scenario: "control: no fault",
     requests: load.samples.length,
     failures: verdict.failures,
     p99: describeWorst(verdict.worst),
     lost: durability.lost + durability.duplicated,
+    changes: durability.changes,
+    changesByStore: durability.changesByStore,
     notes: `two 10 s windows, nothing hurt; ${cpuNote(sampler, [first, second])}; ${
       (load.samples.length / ((end - start) / 1000)).toFixed(0)
-    } req/s; ${durability.acked} acked adds checked`,
+    } req/s; ${durability.acked} acked adds checked (${durability.deleted} deleted)`,
     breaches: [...verdict.breaches, ...durability.problems],
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Scenario 1, kill and restart: under a mixed load on every store
- * (concurrency 32), one database's whole process tree is SIGKILLed, the load
+ * (concurrency 32; adds, lists, edits and deletions, support/mix.ts), one
+ * database's whole process tree is SIGKILLed, the load
  * keeps going for 10 s, then the database is restarted with `matrix up`. The
  * gateway is never restarted.
  *
@@ -8,8 +9,11 @@
  * of before the kill for the 10 s it is down (while it restarts their p99 is
  * only reported: see `judgeFault`); the killed store
  * answers only STORE_UNAVAILABLE within 2 s, never hangs; it serves again
- * within 15 s of its database being ready; every acknowledged add (every
- * store) is listed exactly once afterwards.
+ * within 15 s of its database being ready (answering adds, lists, edits and
+ * deletions); afterwards, on every store, every acknowledged add is listed
+ * exactly once unless its deletion was acknowledged (then it is not listed
+ * at all), with the definition of its last acknowledged edit (or of a later
+ * edit whose outcome is unknown): support/verify.ts.
  *
  * @module
  */
@@ -89,7 +93,7 @@ export async function killAndRestart(
   const servedWhileDown = windowOf(samples, t.kill, t.restart, sick).filter((s) =>
     s.outcome === OK
   );
-  const durability = await checkDurability(gateway.url, load.acks);
+  const durability = await checkDurability(gateway.url, load);
   const servedAfter = (t.served - t.ready) / 1000;
   const breaches = [...v.breaches];
   if (!(servedAfter <= RECOVERY_MS / 1000)) {
@@ -106,6 +110,8 @@ export async function killAndRestart(
     failures: v.failures,
     p99: describeWorst(v.others.worst),
     lost: durability.lost + durability.duplicated,
+    changes: durability.changes,
+    changesByStore: durability.changesByStore,
     notes:
       `${sick}: ${v.sick.unavailable} STORE_UNAVAILABLE (slowest ${
         ms(v.sick.slowest)
@@ -113,7 +119,7 @@ export async function killAndRestart(
         readyAfterS.toFixed(1)
       } s after restart, ` +
       `served ${Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"} s after ready; ` +
-      `${v.cpu}; ${durability.acked} acked adds checked`,
+      `${v.cpu}; ${durability.acked} acked adds checked (${durability.deleted} deleted)`,
     breaches,
   };
 }

@@ -6,7 +6,8 @@
  * Judged: every request sent before the signal gets its full answer (data);
  * requests sent after it get an answer or a refused connection, never a hang
  * or a bare 5xx; the process exits 0 within 10 s; a new gateway on the same
- * configuration lists every acknowledged add exactly once.
+ * configuration lists every acknowledged add exactly once, with its last
+ * acknowledged edit, and no word whose deletion was acknowledged.
  *
  * @module
  */
@@ -87,7 +88,7 @@ export async function sigtermUnderLoad(
   let durability;
   try {
     await waitHealthy(second.url, stores);
-    durability = await checkDurability(second.url, load.acks);
+    durability = await checkDurability(second.url, load);
   } finally {
     await second.stop();
   }
@@ -102,6 +103,8 @@ export async function sigtermUnderLoad(
     failures: cut.length + badLater.length,
     p99: ms(percentile(latencies, 99)),
     lost: durability.lost + durability.duplicated,
+    changes: durability.changes,
+    changesByStore: durability.changesByStore,
     notes: `${inFlight.length} requests in flight at SIGTERM: ${
       inFlight.length - cut.length - storeErrors.length
     } answered with data, ${storeErrors.length} with a store's own error (${
@@ -110,7 +113,7 @@ export async function sigtermUnderLoad(
       ms(exit.afterMs)
     } after SIGTERM; ${later.length} sent after it (${
       describeCounts(outcomes(later)) || "none"
-    }); ${durability.acked} acked adds checked on a new gateway`,
+    }); ${durability.acked} acked adds checked (${durability.deleted} deleted) on a new gateway`,
     breaches,
   };
 }

@@ -3,9 +3,10 @@
  * after a 30 s warm-up at that load.
  *
  * Judged: no 5xx and no hang; every store lists exactly the acknowledged
- * adds of the run's tags (none lost, none duplicated, and no write stored
- * whose add was not acknowledged); the gateway's RSS at the end is within
- * 20% of its RSS after the warm-up.
+ * adds of the run's tags that it did not acknowledge deleting (none lost,
+ * none duplicated, none resurrected, and no write stored whose add was not
+ * acknowledged), each with the definition of its last acknowledged edit;
+ * the gateway's RSS at the end is within 20% of its RSS after the warm-up.
  *
  * @module
  */
@@ -56,8 +57,8 @@ export async function soak(gateway: Gateway, stores: readonly StoreName[]): Prom
   const hangs = samples.filter((s) => s.outcome === TIMEOUT);
   const failed = samples.filter((s) => s.outcome !== OK);
   const failedStores = [...new Set(failed.map((s) => s.store))];
-  const failedAdds = failed.filter((s) => s.op === "add").length;
-  const durability = await checkDurability(gateway.url, load.acks);
+  const failedWrites = failed.filter((s) => s.op !== "list").length;
+  const durability = await checkDurability(gateway.url, load);
   const breaches: string[] = [];
   if (fiveHundreds.length) breaches.push(`${fiveHundreds.length} responses with a 5xx status`);
   if (hangs.length) breaches.push(`${hangs.length} requests hung`);
@@ -66,7 +67,7 @@ export async function soak(gateway: Gateway, stores: readonly StoreName[]): Prom
     breaches.push(
       `${durability.unacknowledged} stored words whose add was not acknowledged (${
         durability.unacknowledgedByStore.join(", ")
-      }): listed ${durability.listed} ≠ acked ${durability.acked}`,
+      }): listed ${durability.listed} ≠ acked ${durability.acked} − deleted ${durability.deleted}`,
     );
   }
   if (endRss > warmRss * (1 + RSS_GROWTH)) {
@@ -79,9 +80,11 @@ export async function soak(gateway: Gateway, stores: readonly StoreName[]): Prom
     failures: failed.length,
     p99: `${ms(p99(measured))} (${perStore.join(", ")})`,
     lost: durability.lost + durability.duplicated,
+    changes: durability.changes,
+    changesByStore: durability.changesByStore,
     notes:
       `${(measured.length / SOAK_SECONDS).toFixed(0)} req/s; ${durability.acked} acked adds, ` +
-      `${durability.listed} listed (${failedAdds} adds failed, ${load.unansweredAdds} unanswered); gateway RSS ${
+      `${durability.deleted} deleted, ${durability.listed} listed (${failedWrites} writes failed, ${load.unansweredWrites} unanswered); gateway RSS ${
         warmRss.toFixed(0)
       } MiB after warm-up → ${midRss.toFixed(0)} at half time → ${
         endRss.toFixed(0)

@@ -9,7 +9,8 @@
  * reported while the database resumes); the gateway's peak open sockets and
  * RSS while stalled stay within {@linkcode SOCKET_ALLOWANCE} and
  * {@linkcode RSS_FACTOR} of their peaks before; the store serves again
- * within 15 s of SIGCONT; no acknowledged add is lost.
+ * within 15 s of SIGCONT; no acknowledged add or edit is lost and no
+ * acknowledged deletion undone (support/verify.ts).
  *
  * @module
  */
@@ -98,7 +99,7 @@ export async function stallStore(
   if (!(servedAfter <= RECOVERY_MS / 1000)) {
     breaches.push(`${sick} not serving ${RECOVERY_MS / 1000} s after SIGCONT`);
   }
-  const durability = await checkDurability(gateway.url, load.acks);
+  const durability = await checkDurability(gateway.url, load);
   breaches.push(...durability.problems);
   return {
     scenario: `SIGSTOP 10 s ${serviceOf(sick)} (${sick})`,
@@ -106,13 +107,17 @@ export async function stallStore(
     failures: v.failures,
     p99: describeWorst(v.others.worst),
     lost: durability.lost + durability.duplicated,
+    changes: durability.changes,
+    changesByStore: durability.changesByStore,
     notes: `${sick}: ${v.sick.unavailable} STORE_UNAVAILABLE (slowest ${ms(v.sick.slowest)}), ` +
       `served ${
         Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"
       } s after SIGCONT; ` +
       `gateway peak sockets ${before.sockets} → ${during.sockets}, peak RSS ${
         before.rssMiB.toFixed(0)
-      } → ${during.rssMiB.toFixed(0)} MiB; ${v.cpu}; ${durability.acked} acked adds checked`,
+      } → ${
+        during.rssMiB.toFixed(0)
+      } MiB; ${v.cpu}; ${durability.acked} acked adds checked (${durability.deleted} deleted)`,
     breaches,
   };
 }

@@ -3,16 +3,18 @@
  * autocannon does not fit: it cannot tell which requests were already sent
  * when the gateway got SIGTERM (it neither exposes per-request send times nor
  * reports a request lost with a closed connection, and it reconnects in a
- * tight loop to a port that is gone). Each worker here alternates `addWord`
- * and a first-page `words` over every store, records when each request was
- * sent and how it ended, and stops at its first connection error once the
- * gateway is shutting down, or at `maxSeconds`.
+ * tight loop to a port that is gone). Each worker here sends the same mix as
+ * the autocannon load (support/mix.ts: add, list, edit and delete of its own
+ * words) to every store in turn, records when each request was sent and how
+ * it ended, and stops at its first connection error once the gateway is
+ * shutting down, or at `maxSeconds`.
  *
  * @module
  */
 import type { StoreName } from "../../../stores/types.ts";
-import { ADD, HANG_SECONDS, LIST, newTag, TAG_EVERY } from "./load.ts";
-import { type Ack, classify, CONNECTION_ERROR, type Op, TIMEOUT } from "./samples.ts";
+import { HANG_SECONDS } from "./load.ts";
+import { ConnectionMix, type Planned, WordNames } from "./mix.ts";
+import { type Ack, type Change, classify, CONNECTION_ERROR, type Op, TIMEOUT } from "./samples.ts";
 
 /** One request and how it ended. */
 export interface Attempt {
@@ -31,10 +33,12 @@ export interface Attempt {
 export class FetchLoad {
   readonly attempts: Attempt[] = [];
   readonly acks: Ack[] = [];
+  readonly changes: Change[] = [];
   #closing = false;
   #done: Promise<void>;
   #deadline: number;
-  #tags = new Map<StoreName, { tag: string; adds: number }>();
+  /** One tag sequence per store, shared by the workers. */
+  #words = new Map<StoreName, WordNames>();
 
   constructor(
     readonly url: string,
@@ -58,51 +62,39 @@ export class FetchLoad {
   }
 
   async #worker(w: number): Promise<void> {
+    // one mix per store: a worker edits and deletes only the words it added to that store
+    const mixes = this.stores.map((store) => {
+      const words = this.#words.get(store) ?? new WordNames();
+      this.#words.set(store, words);
+      return new ConnectionMix(store, `w${w}`, words, "sent around a SIGTERM", this);
+    });
     for (let i = 0; Date.now() < this.#deadline; i++) {
-      const store = this.stores[(w + i) % this.stores.length];
-      const op: Op = i % 2 === 0 ? "add" : "list";
-      const a = await this.#send(store, op);
+      const mix = mixes[(w + i) % mixes.length];
+      const a = await this.#send(mix, mix.next());
       this.attempts.push(a);
       if (this.#closing && (a.outcome === CONNECTION_ERROR || a.outcome === TIMEOUT)) return;
     }
   }
 
-  async #send(store: StoreName, op: Op): Promise<Attempt> {
-    const body = op === "add"
-      ? {
-        query: ADD,
-        variables: { store, word: this.#nextWord(store), definition: "sent around a SIGTERM" },
-      }
-      : { query: LIST, variables: { store } };
+  async #send(mix: ConnectionMix, request: Planned): Promise<Attempt> {
+    const { store } = mix;
+    const { op } = request;
     const sentAt = Date.now();
     try {
       const res = await fetch(`${this.url}/graphql`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
+        body: request.body,
         signal: AbortSignal.timeout(HANG_SECONDS * 1000),
       });
       const text = await res.text();
       const { outcome, message, word } = classify(res.status, text);
-      if (word) {
-        this.acks.push({
-          store,
-          id: word.id,
-          tag: word.word.split(" ")[0],
-          word: word.word,
-          at: Date.now(),
-        });
-      }
+      mix.end(request, outcome, word);
       return { store, op, sentAt, endedAt: Date.now(), status: res.status, outcome, message };
     } catch (e) {
       const outcome = (e as Error).name === "TimeoutError" ? TIMEOUT : CONNECTION_ERROR;
+      mix.end(request, outcome);
       return { store, op, sentAt, endedAt: Date.now(), status: 0, outcome };
     }
-  }
-
-  #nextWord(store: StoreName): string {
-    let t = this.#tags.get(store);
-    if (!t || t.adds >= TAG_EVERY) this.#tags.set(store, t = { tag: newTag(), adds: 0 });
-    return `${t.tag} ${t.adds++}`;
   }
 }

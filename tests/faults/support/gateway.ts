@@ -1,8 +1,9 @@
 /**
  * The real gateway (`main.ts`) as the fault suite runs it: its own process on
  * a free 127.0.0.1 port, with the matrix environment, the mutation rate
- * limit off, and its SQLite file in a directory that outlives one process
- * (so a restarted gateway finds what the first one wrote). Also reads the
+ * limit off, and its SQLite file and RabbitMQ's view in a directory that
+ * outlives one process (so a restarted gateway finds what the first one
+ * wrote). Also reads the
  * process's resident memory and open sockets from /proc.
  *
  * @module
@@ -16,7 +17,8 @@ import { STORE_NAMES, type StoreName } from "../../../stores/types.ts";
 export type Gateway = ServerProcess;
 
 /**
- * Starts `main.ts` with the matrix environment and `sqliteDir/words.db`, and
+ * Starts `main.ts` in `sqliteDir` with the matrix environment,
+ * `sqliteDir/words.db` and `sqliteDir/rabbitmq-view.db`, and
  * `SERVER_TIMING=true` so each sample tells the store's share of its latency.
  */
 export async function startGateway(sqliteDir: string): Promise<Gateway> {
@@ -27,6 +29,7 @@ export async function startGateway(sqliteDir: string): Promise<Gateway> {
     RATE_LIMIT_PER_MINUTE: "0",
     SERVER_TIMING: "true",
     SQLITE_PATH: `${sqliteDir}/words.db`,
+    RABBITMQ_VIEW_PATH: `${sqliteDir}/rabbitmq-view.db`,
     NO_COLOR: "1",
   };
   return await startServer(env, sqliteDir);

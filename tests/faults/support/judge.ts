@@ -4,16 +4,19 @@
  * {@linkcode P99_FACTOR} of its value before the fault, plus
  * {@linkcode P99_NOISE_MS}; the sick store may
  * only answer data or `STORE_UNAVAILABLE`, each within a bound, never hang.
+ * Every request counts, whatever its operation: an edit or a deletion is a
+ * write like an add, and a NOT_FOUND or CONFLICT answered to the load (which
+ * edits only its own live words, without `expectedUpdatedAt`) is a failure.
  *
  * @module
  */
 import type { StoreName } from "../../../stores/types.ts";
-import type { MixedLoad } from "./load.ts";
 import {
   describeCounts,
   gatewayP99,
   maxMs,
   OK,
+  type Op,
   outcomes,
   p99,
   type Sample,
@@ -213,28 +216,32 @@ export function judgeHealthy(samples: readonly Sample[], store: StoreName, w: Wi
   };
 }
 
+/** The operations a store must answer with data to count as serving again. */
+const SERVING_OPS: readonly Op[] = ["add", "list", "edit", "delete"];
+
 /**
- * Waits until `store` answered both an add and a list with data, each sent
- * after `since`; resolves with the moment the later one completed, or
- * undefined at `deadline`.
+ * Waits until `store` answered every operation of the load (add, list, edit
+ * and delete) with data, each sent after `since`; resolves with the moment
+ * the last of them completed, or undefined at `deadline`.
  */
 export async function waitServing(
-  load: MixedLoad,
+  load: { readonly samples: readonly Sample[] },
   store: StoreName,
   since: number,
   deadline: number,
 ): Promise<number | undefined> {
   let scanned = 0;
-  let add: number | undefined, list: number | undefined;
+  const served = new Map<Op, number>();
   while (Date.now() < deadline) {
     const samples = load.samples;
     for (; scanned < samples.length; scanned++) {
       const s = samples[scanned];
       if (s.store !== store || s.outcome !== OK || s.at - s.ms < since) continue;
-      if (s.op === "add") add ??= s.at;
-      if (s.op === "list") list ??= s.at;
+      if (!served.has(s.op)) served.set(s.op, s.at);
     }
-    if (add !== undefined && list !== undefined) return Math.max(add, list);
+    if (SERVING_OPS.every((op) => served.has(op))) {
+      return Math.max(...SERVING_OPS.map((op) => served.get(op)!));
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return undefined;

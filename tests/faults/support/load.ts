@@ -1,10 +1,13 @@
 /**
  * The fault suite's mixed load, driven by autocannon (pinned in deno.json):
- * one autocannon instance per store, its connections alternating `addWord`
- * and a first-page `words` on that store, so every store is read and written
- * at once and every response is attributed to its store. Each word carries a
- * random tag (a new one every {@linkcode TAG_EVERY} adds) so it can be found
- * again by search; every acknowledged add is kept as an {@linkcode Ack}.
+ * one-connection autocannon instances spread over the stores, each sending
+ * its store `addWord`, a first-page `words`, `updateWord` and `deleteWord`
+ * of its own words (support/mix.ts: 4 : 4 : 3 : 1), so every store is read,
+ * written and edited at once and every response is attributed to its store
+ * and operation. Each word carries a random tag (a new one every 500 adds
+ * of a connection) so it can be found again by search; every
+ * acknowledged add is kept as an {@linkcode Ack}, every edit and deletion as
+ * a {@linkcode Change} with how it ended.
  *
  * Paced: the whole load sends {@linkcode LoadOptions.rate} requests per
  * second, split evenly over the stores and their connections, whatever the
@@ -23,6 +26,14 @@
  * Redis read that takes 2 ms alone). So each connection here is its own
  * one-connection instance, started at its own phase of the second.
  *
+ * Which request ended how: autocannon builds each request (`setupRequest`)
+ * just before writing it, and a connection has one request in flight, so
+ * the request set up last is the one a response answers. A request that
+ * times out is not answered: autocannon reconnects and sets up the next
+ * request, then reports the timeout (`reqError`); so a request replaced
+ * without an answer is kept aside until its error (or, for a connection
+ * closed without one, until the next replacement).
+ *
  * Bounded: traffic goes to the gateway's 127.0.0.1 URL only, and every
  * instance stops after `maxSeconds` even if {@linkcode MixedLoad.stop} is
  * never called.
@@ -31,11 +42,15 @@
  */
 import autocannonUntyped from "autocannon";
 import type { StoreName } from "../../../stores/types.ts";
+import { ConnectionMix, type Planned, WordNames } from "./mix.ts";
 import {
   type Ack,
+  type Change,
   classify,
   CONNECTION_ERROR,
+  NO_ANSWER,
   type Op,
+  type ReturnedWord,
   type Sample,
   serverTimingMs,
   TIMEOUT,
@@ -50,17 +65,11 @@ import {
  */
 export const LOAD_RATE = 240;
 
-/** Adds per tag: a tag's words fit in one search page (limit 1000). */
-export const TAG_EVERY = 500;
 /** Seconds without a response after which autocannon gives up on a request (a hang). */
 export const HANG_SECONDS = 5;
 
-/** The load's write: one `addWord`. */
-export const ADD = `mutation($store: Store!, $word: String!, $definition: String!) {
-  addWord(store: $store, word: $word, definition: $definition) { id word }
-}`;
-/** The load's read: the first page of `words`. */
-export const LIST = `query($store: Store!) { words(store: $store, limit: 20) { id } }`;
+/** The definition of every word the load adds. */
+const DEFINITION = "written under the fault suite's load";
 
 /** The fields of autocannon's per-request options this module uses. */
 interface RequestSpec {
@@ -106,19 +115,21 @@ export interface LoadOptions {
   maxSeconds: number;
 }
 
-/** A running mixed load; read `samples` and `acks` at any time. */
+/** A running mixed load; read `samples`, `acks` and `changes` at any time. */
 export class MixedLoad {
   readonly samples: Sample[] = [];
   readonly acks: Ack[] = [];
+  readonly changes: Change[] = [];
   readonly startedAt = Date.now();
-  #running: { instance: Instance; done: Promise<void> }[] = [];
+  #running: { instance: Instance; done: Promise<void>; abandon: () => void }[] = [];
   /** Connections whose phase has not come yet. */
   #pending = new Set<ReturnType<typeof setTimeout>>();
   #stopped = false;
-  /** Once set, connections send only `/healthz` (ignored) so that in-flight adds can finish. */
+  /** Once set, connections send only `/healthz` (ignored) so that in-flight writes can finish. */
   #draining = false;
-  #addsSent = 0;
-  #addsEnded = 0;
+  /** Adds, edits and deletions sent and not ended yet. */
+  #writing = 0;
+  #unanswered = 0;
 
   constructor(readonly options: LoadOptions) {
     const per = Math.max(1, Math.floor(options.connections / options.stores.length));
@@ -129,25 +140,27 @@ export class MixedLoad {
       const store = options.stores[i % options.stores.length];
       const timer = setTimeout(() => {
         this.#pending.delete(timer);
-        if (!this.#stopped) this.#running.push(this.#start(store, rates[i]));
+        if (!this.#stopped) this.#running.push(this.#start(store, rates[i], `c${i}`));
       }, Math.floor(i * 1000 / total));
       this.#pending.add(timer);
     }
   }
 
-  /** Adds sent whose answer never came (unknown outcome); 0 after a clean {@linkcode stop}. */
-  get unansweredAdds(): number {
-    return Math.max(0, this.#addsSent - this.#addsEnded);
+  /** Writes still unanswered when the load stopped (their outcome is unknown); 0 after a clean {@linkcode stop}. */
+  get unansweredWrites(): number {
+    return this.#unanswered;
   }
 
   /**
-   * Stops sending reads and writes, waits until every add already sent has
-   * ended (at most {@linkcode HANG_SECONDS} + 1 s), then stops every instance.
+   * Stops sending reads and writes, waits until every write already sent has
+   * ended (at most {@linkcode HANG_SECONDS} + 1 s), then stops every
+   * instance; a write still unanswered then is recorded with the outcome
+   * {@linkcode NO_ANSWER}.
    */
   async stop(): Promise<void> {
     this.#draining = true;
     const deadline = Date.now() + (HANG_SECONDS + 1) * 1000;
-    while (this.#addsSent > this.#addsEnded && Date.now() < deadline) {
+    while (this.#writing > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.#stopped = true;
@@ -155,66 +168,63 @@ export class MixedLoad {
     this.#pending.clear();
     for (const r of this.#running) r.instance.stop();
     await Promise.all(this.#running.map((r) => r.done));
+    this.#unanswered = this.#writing;
+    for (const r of this.#running) r.abandon();
   }
 
-  /** One connection to `store` sending `rate` requests per second, alternating add and list. */
-  #start(store: StoreName, rate: number): { instance: Instance; done: Promise<void> } {
-    const tags: string[] = [];
-    let adds = 0;
+  /** One connection to `store`, named `name`, sending `rate` requests per second of the mix. */
+  #start(
+    store: StoreName,
+    rate: number,
+    name: string,
+  ): { instance: Instance; done: Promise<void>; abandon: () => void } {
+    const mix = new ConnectionMix(store, name, new WordNames(), DEFINITION, this);
+    /** The request on the wire; `idle` while draining. */
+    let sent: Planned | "idle" | undefined;
+    /** A request replaced on the wire without an answer, until its `reqError`. */
+    let unanswered: Planned | "idle" | undefined;
+    const end = (request: Planned | "idle" | undefined, outcome: string, word?: ReturnedWord) => {
+      if (request === undefined || request === "idle") return;
+      if (request.op !== "list") this.#writing--;
+      mix.end(request, outcome, word);
+    };
     // autocannon records a response's body, then emits its latency, synchronously in that order.
     let last: { op: Op; status: number; outcome: string; storeMs?: number } | "ignore" | undefined;
-    const headers = { "content-type": "application/json" };
-    const record = (op: Op) =>
-    (
-      status: number,
-      body: string,
-      _context: unknown,
-      responseHeaders: Record<string, string | string[]>,
-    ) => {
-      if (body === HEALTHZ_BODY) {
-        last = "ignore";
-        return;
-      }
-      const { outcome, word } = classify(status, body);
-      last = { op, status, outcome, storeMs: serverTimingMs(timingHeader(responseHeaders)) };
-      if (op === "add") this.#addsEnded++;
-      if (op === "add" && word) {
-        const tag = word.word.split(" ")[0];
-        this.acks.push({ store, id: word.id, tag, word: word.word, at: Date.now() });
-      }
+    const request: RequestSpec = {
+      method: "POST",
+      path: "/graphql",
+      headers: { "content-type": "application/json" },
+      setupRequest: (req) => {
+        // a connection closed without an error event: the request before the last one is lost
+        end(unanswered, CONNECTION_ERROR);
+        unanswered = sent;
+        if (this.#draining) {
+          sent = "idle";
+          return { ...req, method: "GET", path: "/healthz", body: undefined };
+        }
+        const next = mix.next();
+        if (next.op !== "list") this.#writing++;
+        sent = next;
+        return { ...req, method: "POST", path: "/graphql", body: next.body };
+      },
+      onResponse: (status, body, _context, responseHeaders) => {
+        const answered = sent;
+        sent = undefined;
+        if (answered === "idle") {
+          last = "ignore";
+          return;
+        }
+        if (answered === undefined) return; // recorded as UNATTRIBUTED
+        const { outcome, word } = classify(status, body);
+        end(answered, outcome, word);
+        last = {
+          op: answered.op,
+          status,
+          outcome,
+          storeMs: serverTimingMs(timingHeader(responseHeaders)),
+        };
+      },
     };
-    const idle = (req: RequestSpec): RequestSpec => ({
-      ...req,
-      method: "GET",
-      path: "/healthz",
-      body: undefined,
-    });
-    const requests: RequestSpec[] = [
-      {
-        method: "POST",
-        path: "/graphql",
-        headers,
-        setupRequest: (req) => {
-          if (this.#draining) return idle(req);
-          if (adds % TAG_EVERY === 0) tags.push(newTag());
-          const word = `${tags.at(-1)} ${adds++}`;
-          const variables = { store, word, definition: "written under the fault suite's load" };
-          this.#addsSent++;
-          return { ...req, body: JSON.stringify({ query: ADD, variables }) };
-        },
-        onResponse: record("add"),
-      },
-      {
-        method: "POST",
-        path: "/graphql",
-        headers,
-        setupRequest: (req) =>
-          this.#draining
-            ? idle(req)
-            : { ...req, body: JSON.stringify({ query: LIST, variables: { store } }) },
-        onResponse: record("list"),
-      },
-    ];
     let finish!: () => void;
     const done = new Promise<void>((r) => finish = r);
     const instance = autocannon({
@@ -223,7 +233,7 @@ export class MixedLoad {
       connectionRate: rate,
       duration: this.options.maxSeconds,
       timeout: HANG_SECONDS,
-      requests,
+      requests: [request],
     }, () => finish());
     instance.on("response", (_client, status, _bytes, ms) => {
       const r = last;
@@ -242,18 +252,28 @@ export class MixedLoad {
     });
     instance.on("reqError", (error) => {
       const hang = /timed out/.test(error.message);
-      // the request that failed may have been an add: its outcome is unknown, but it has ended
-      if (this.#draining) this.#addsEnded++;
+      const outcome = hang ? TIMEOUT : CONNECTION_ERROR;
+      // the failed request: the one replaced by the reconnection's, else the one on the wire
+      const failed = unanswered ?? sent;
+      if (failed === unanswered) unanswered = undefined;
+      else sent = undefined;
+      end(failed, outcome);
+      if (failed === "idle") return;
       this.samples.push({
         at: Date.now(),
         store,
-        op: "unknown",
+        op: failed?.op ?? "unknown",
         ms: hang ? HANG_SECONDS * 1000 : 0,
         status: 0,
-        outcome: hang ? TIMEOUT : CONNECTION_ERROR,
+        outcome,
       });
     });
-    return { instance, done };
+    const abandon = () => {
+      end(unanswered, NO_ANSWER);
+      end(sent, NO_ANSWER);
+      unanswered = sent = undefined;
+    };
+    return { instance, done, abandon };
   }
 }
 
@@ -269,12 +289,4 @@ function timingHeader(headers: Record<string, string | string[]>): string | stri
     if (name.toLowerCase() === "server-timing") return value;
   }
   return undefined;
-}
-
-/** What `GET /healthz` answers; the drain's idle requests are recognised by it. */
-const HEALTHZ_BODY = JSON.stringify({ status: "ok" });
-
-/** A random tag that no other run's word contains. */
-export function newTag(): string {
-  return "f" + crypto.randomUUID().replaceAll("-", "").slice(0, 12);
 }

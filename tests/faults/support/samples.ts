@@ -8,8 +8,8 @@
 import { percentile } from "../../../scripts/bench/stats.ts";
 import type { StoreName } from "../../../stores/types.ts";
 
-/** Which operation a response answered ("unknown" for a timeout or a broken connection). */
-export type Op = "add" | "list" | "unknown";
+/** Which operation a response answered ("unknown" when it cannot be told which). */
+export type Op = "add" | "list" | "edit" | "delete" | "unknown";
 
 /** Outcomes that are not a GraphQL `extensions.code`. */
 export const OK = "ok";
@@ -17,6 +17,8 @@ export const OK = "ok";
 export const TIMEOUT = "TIMEOUT";
 /** The TCP connection to the gateway failed or broke. */
 export const CONNECTION_ERROR = "CONNECTION_ERROR";
+/** Still unanswered when the load stopped. */
+export const NO_ANSWER = "NO_ANSWER";
 /** A 5xx whose body is not a GraphQL response with errors. */
 export const BARE_5XX = "5XX_WITHOUT_GRAPHQL_BODY";
 /** A response that is neither data nor a GraphQL error (e.g. unparsable). */
@@ -59,8 +61,54 @@ export interface Ack {
   /** The unique tag in the word, used to find it again by search. */
   tag: string;
   word: string;
+  /** The definition it was added with. */
+  definition: string;
   /** `Date.now()` when the acknowledgement arrived. */
   at: number;
+}
+
+/**
+ * How an edit or a deletion ended, for the checks afterwards: `acknowledged`
+ * (the gateway returned the word), `refused` (a code that means nothing
+ * changed: {@linkcode REFUSED}), or `unknown` (anything else: a
+ * STORE_UNAVAILABLE, a timeout, a broken connection; it may have applied, or
+ * may still apply).
+ */
+export type Settled = "acknowledged" | "refused" | "unknown";
+
+/** Error codes that mean the edit or deletion did not apply. */
+export const REFUSED: ReadonlySet<string> = new Set(["NOT_FOUND", "CONFLICT", "BAD_USER_INPUT"]);
+
+/**
+ * An `updateWord` (of the definition) or `deleteWord` the load sent, of a
+ * word its own connection added, and how it ended. A connection has one
+ * request in flight, so the changes of one word are recorded in the order
+ * they were sent.
+ */
+export interface Change {
+  store: StoreName;
+  /** The word's id (an acknowledged add). */
+  id: string;
+  op: "edit" | "delete";
+  settled: Settled;
+  /** For an edit: the definition sent, or the one acknowledged. */
+  definition?: string;
+  /** For an acknowledged edit: the word's `updatedAt` as the gateway returned it. */
+  updatedAt?: string;
+}
+
+/** A word as a mutation returned it. */
+export interface ReturnedWord {
+  id: string;
+  word?: string;
+  definition?: string;
+  updatedAt?: string | null;
+}
+
+/** How a change ended, from the response's outcome and the word it returned (if any). */
+export function settle(outcome: string, word: ReturnedWord | undefined): Settled {
+  if (outcome === OK && word) return "acknowledged";
+  return REFUSED.has(outcome) ? "refused" : "unknown";
 }
 
 /** A parsed GraphQL response body. */
@@ -69,11 +117,14 @@ export interface GraphQLResponse {
   errors?: { message?: string; extensions?: { code?: string } }[];
 }
 
-/** Classifies one HTTP response: its outcome and, for a successful add, the returned word. */
+/**
+ * Classifies one HTTP response: its outcome and, for a successful
+ * `addWord`, `updateWord` or `deleteWord`, the word it returned.
+ */
 export function classify(
   status: number,
   body: string,
-): { outcome: string; message?: string; word?: { id: string; word: string } } {
+): { outcome: string; message?: string; word?: ReturnedWord } {
   let parsed: GraphQLResponse | undefined;
   try {
     parsed = JSON.parse(body);
@@ -87,11 +138,9 @@ export function classify(
     return { outcome: errors[0]?.extensions?.code ?? NO_CODE, message: errors[0]?.message };
   }
   if (status !== 200 || !parsed.data) return { outcome: MALFORMED };
-  const added = parsed.data.addWord as { id?: string; word?: string } | undefined;
-  if (added && typeof added.id === "string" && typeof added.word === "string") {
-    return { outcome: OK, word: { id: added.id, word: added.word } };
-  }
-  return { outcome: OK };
+  const { addWord, updateWord, deleteWord } = parsed.data;
+  const word = (addWord ?? updateWord ?? deleteWord) as ReturnedWord | null | undefined;
+  return { outcome: OK, word: typeof word?.id === "string" ? word : undefined };
 }
 
 /** The samples of `store` (or all stores) completed in `[from, to)`. */

@@ -1,11 +1,14 @@
 /**
  * The fault suite's summary: one row per scenario (requests, failures, p99,
- * lost writes, what else was measured, and the verdict), printed as a
- * Markdown table and rewritten to `tests/artifacts/faults.md` after every
- * scenario, so a partial run still leaves its figures behind.
+ * lost adds, edits and deletions, what else was measured, and the verdict),
+ * printed as a Markdown table and rewritten to `tests/artifacts/faults.md`
+ * after every scenario, so a partial run still leaves its figures behind;
+ * below it, the edits and deletions of each scenario per store.
  *
  * @module
  */
+import { STORE_NAMES, type StoreName } from "../../../stores/types.ts";
+import type { ChangeFigures } from "./verify.ts";
 
 /** One scenario's figures. */
 export interface SummaryRow {
@@ -16,8 +19,12 @@ export interface SummaryRow {
   failures: number;
   /** The p99 the scenario judges, in words (e.g. "REDIS down: MYSQL 6.4 → 9.1 ms (×1.42; …)"). */
   p99: string;
-  /** Acknowledged adds missing or duplicated afterwards. */
+  /** Acknowledged adds missing (not deleted), duplicated or altered afterwards. */
   lost: number;
+  /** What became of the load's edits and deletions, all stores. */
+  changes: ChangeFigures;
+  /** The same per store. */
+  changesByStore: [StoreName, ChangeFigures][];
   /** Other figures: the sick store's answers, recovery time, memory, sockets. */
   notes: string;
   /** Empty when the scenario passed. */
@@ -30,18 +37,26 @@ kill or stall, per phase, the healthy store whose p99 grew most from before the 
 database call (Server-Timing) and the rest (the gateway's own) beside it; judged while the sick
 database is down or stalled, only reported while it restarts or resumes; for the control, the
 second 10 s window against the first; for the soak, all requests after the warm-up (per store in
-brackets); for SIGTERM, the requests sent before the signal. lost writes: acknowledged addWord calls
-missing or duplicated afterwards.`;
+brackets); for SIGTERM, the requests sent before the signal. lost adds: acknowledged addWord calls
+missing afterwards (without a deletion), listed twice, or listed with a definition no request sent.
+edits: acknowledged updateWord calls / verified (the word lists its value, or a later edit or its
+deletion legitimately superseded it) / lost (neither). deletions: acknowledged deleteWord calls /
+verified (not listed) / resurrected (listed). After them, changes of unknown outcome
+(STORE_UNAVAILABLE, a timeout, a broken connection: may or may not have applied) and refused ones
+(NOT_FOUND, CONFLICT, BAD_USER_INPUT: did not apply).`;
+
+const STORE_LEGEND = `Per store, each cell: edits acknowledged/verified/lost; deletions
+acknowledged/verified/resurrected; then changes of unknown outcome and refused ones, if any.`;
 
 const ARTIFACT = new URL("../../artifacts/faults.md", import.meta.url).pathname;
 
 /** The rows of this run, in the order the scenarios ran. */
 export const rows: SummaryRow[] = [];
 
-/** Adds a row, rewrites the artifact and prints the row's line. */
+/** Adds a row, rewrites the artifact and prints the row's lines. */
 export async function report(row: SummaryRow): Promise<void> {
   rows.push(row);
-  console.log(`\n${header()}\n${line(row)}\n`);
+  console.log(`\n${header()}\n${line(row)}\n\n${renderStoreTable([row])}\n`);
   await writeArtifact();
 }
 
@@ -50,16 +65,59 @@ export function renderTable(all: readonly SummaryRow[] = rows): string {
   return [header(), ...all.map(line)].join("\n");
 }
 
+/** Edits and deletions per scenario (rows) and store (columns), as Markdown. */
+export function renderStoreTable(all: readonly SummaryRow[] = rows): string {
+  const present = new Set(all.flatMap((r) => r.changesByStore.map(([s]) => s)));
+  const stores = STORE_NAMES.filter((s) => present.has(s));
+  const head = `| scenario | ${stores.join(" | ")} |\n| --- |${" ---: |".repeat(stores.length)}`;
+  return [
+    head,
+    ...all.map((r) => {
+      const of = new Map(r.changesByStore);
+      return `| ${
+        [r.scenario, ...stores.map((s) => of.has(s) ? storeCell(of.get(s)!) : "-")].map(cell)
+          .join(" | ")
+      } |`;
+    }),
+  ].join("\n");
+}
+
 function header(): string {
-  return "| scenario | requests | failures | p99 | lost writes | measured | result |\n" +
-    "| --- | ---: | ---: | --- | ---: | --- | --- |";
+  return "| scenario | requests | failures | p99 | lost adds | edits (acked/verified/lost) " +
+    "| deletions (acked/verified/resurrected) | measured | result |\n" +
+    "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |";
 }
 
 function line(r: SummaryRow): string {
   const result = r.breaches.length ? `BREACH: ${r.breaches.join("; ")}` : "pass";
+  const { edits: e, deletions: d } = r.changes;
   return `| ${
-    [r.scenario, r.requests, r.failures, r.p99, r.lost, r.notes, result].map(cell).join(" | ")
+    [
+      r.scenario,
+      r.requests,
+      r.failures,
+      r.p99,
+      r.lost,
+      `${e.acked}/${e.verified}/${e.lost}${uncertain(e)}`,
+      `${d.acked}/${d.verified}/${d.resurrected}${uncertain(d)}`,
+      r.notes,
+      result,
+    ].map(cell).join(" | ")
   } |`;
+}
+
+/** ", 3 unknown, 1 refused", leaving out zeros. */
+function uncertain(f: { unknown: number; refused: number }): string {
+  return (f.unknown ? `, ${f.unknown} unknown` : "") + (f.refused ? `, ${f.refused} refused` : "");
+}
+
+/** "112/112/0; 37/37/0; 2 unknown": one store's edits and deletions. */
+function storeCell(f: ChangeFigures): string {
+  const { edits: e, deletions: d } = f;
+  const rest = { unknown: e.unknown + d.unknown, refused: e.refused + d.refused };
+  return `${e.acked}/${e.verified}/${e.lost}; ${d.acked}/${d.verified}/${d.resurrected}${
+    uncertain(rest).replace(",", ";")
+  }`;
 }
 
 function cell(v: string | number): string {
@@ -70,7 +128,8 @@ async function writeArtifact(): Promise<void> {
   const cpus = navigator.hardwareConcurrency;
   const text = `# Fault suite (\`deno task test:faults\`)\n\n` +
     `Run ${new Date().toISOString()} on ${cpus} CPUs, Deno ${Deno.version.deno}.\n\n` +
-    `${renderTable()}\n\n${LEGEND}\n`;
+    `${renderTable()}\n\n${LEGEND}\n\n## Edits and deletions per store\n\n${renderStoreTable()}\n\n` +
+    `${STORE_LEGEND}\n`;
   await Deno.mkdir(new URL(".", `file://${ARTIFACT}`).pathname, { recursive: true });
   await Deno.writeTextFile(ARTIFACT, text);
 }
