@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { settlesWithin } from "../stores/deadline.ts";
 
 /** What the gateway stops, in this order. */
 export interface Stoppable {
@@ -64,7 +65,7 @@ export async function shutdown(
   await new Promise((r) => setTimeout(r, target.drainMs));
   const step = async (name: string, limitMs: number, run: () => Promise<void>) => {
     const failed = (e: Error) => log(`${signal}: ${name} failed: ${e.message}`);
-    const done = await within(run().catch(failed), limitMs);
+    const done = await settlesWithin(run().catch(failed), limitMs);
     if (!done) log(`${signal}: ${name} did not finish within ${limitMs} ms; going on`);
     return done;
   };
@@ -76,15 +77,4 @@ export async function shutdown(
     () => target.closeStores(),
   );
   return closed ? 0 : 1;
-}
-
-/** Whether `promise` resolves within `ms`. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
-  try {
-    return await Promise.race([promise.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

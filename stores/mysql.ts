@@ -17,6 +17,7 @@
 import mysql from "mysql2/promise";
 import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
+import { deadline } from "./deadline.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
@@ -76,23 +77,6 @@ function toRecord(r: WordRow): WordRecord {
 
 /** Null until a word's first edit. */
 const UPDATED_COLUMN = "updated_at DATETIME(3) NULL";
-
-/** Rejects with `message` after `ms` unless `work` settles first; `onTimeout` cleans up. */
-function deadline<T>(
-  work: Promise<T>,
-  ms: number,
-  message: string,
-  onTimeout: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(new Error(message));
-    }, ms);
-  });
-  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
-}
 
 /** Opens a pool, creates the database and the `words` table when missing. */
 export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> => {

@@ -28,6 +28,7 @@
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, SocketOptions } from "amqplib";
+import { settlesWithin } from "./deadline.ts";
 import { schemeProblem } from "./server_url.ts";
 import type { StreamPosition, ViewEvent } from "./sqlite_worker.ts";
 import type { NewWord, StoreConfig, WordRecord } from "./types.ts";
@@ -295,18 +296,8 @@ export class StreamConnection {
     const closed = new RabbitStoreError("store closed");
     this.#break(closed);
     this.#rejectUnconfirmed(closed);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        this.#conn.close(),
-        new Promise((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)),
-      ]);
-    } catch {
-      // already closed or broken
-    } finally {
-      clearTimeout(timer);
-      this.#destroySocket();
-    }
+    await settlesWithin(this.#conn.close(), CLOSE_TIMEOUT_MS); // closed, broken or slow: let it go
+    this.#destroySocket();
   }
 
   /**

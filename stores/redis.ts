@@ -54,6 +54,7 @@
  *
  * @module
  */
+import { deadline } from "./deadline.ts";
 import { Redis, type RedisOptions } from "ioredis";
 import { backfillSearchKeys, type Unkeyed } from "./records.ts";
 import { PAGE, REMOVE, REPLACE, SEARCH, SET_SEARCH_KEYS, UNKEYED } from "./redis_scripts.ts";
@@ -303,17 +304,8 @@ export const open: OpenStore = async (config) => {
   });
   const connecting = client.connect();
   connecting.catch(() => {}); // may settle after the timeout below
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
-      connecting,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error("redis: connection timed out")),
-          config.connectTimeoutMs,
-        );
-      }),
-    ]);
+    await deadline(connecting, config.connectTimeoutMs, "redis: connection timed out");
     const store = new RedisWordStore(client);
     await store.ping();
     await backfill(client);
@@ -321,7 +313,5 @@ export const open: OpenStore = async (config) => {
   } catch (e) {
     client.disconnect();
     throw firstError ?? e;
-  } finally {
-    clearTimeout(timer);
   }
 };

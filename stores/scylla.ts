@@ -135,6 +135,7 @@
  * @module
  */
 import cassandra from "cassandra-driver";
+import { deadline } from "./deadline.ts";
 import { matchesSearch, timestampOf } from "./records.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
@@ -253,16 +254,6 @@ function toRecord(row: Row): WordRecord {
   const updatedAt = row.get("updated_at");
   if (updatedAt !== null && updatedAt !== undefined) record.updatedAt = updatedAt;
   return record;
-}
-
-function deadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(message)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function newClient(config: StoreConfig, points: ContactPoints, datacenter: string): Client {
