@@ -37,6 +37,27 @@ function withDb(config: StoreConfig, db: number): StoreConfig {
 }
 
 /** Adds `records` through `store`, a few hundred transactions in flight at a time. */
+/**
+ * Runs `fn` with a store and a raw client on scratch database 15, emptied
+ * before and after, so the test sees only its own words.
+ */
+async function onScratchDb(
+  config: StoreConfig,
+  fn: (store: WordStore, raw: Redis, scratch: StoreConfig) => Promise<void>,
+): Promise<void> {
+  const scratch = withDb(config, 15);
+  const raw = rawClient(scratch);
+  const store = await open(scratch);
+  try {
+    await raw.flushdb();
+    await fn(store, raw, scratch);
+  } finally {
+    await raw.flushdb().catch(() => {});
+    raw.disconnect();
+    await store.close();
+  }
+}
+
 async function addAll(store: WordStore, records: NewWord[]): Promise<void> {
   for (let i = 0; i < records.length; i += 500) {
     await Promise.all(records.slice(i, i + 500).map((r) => store.add(r)));
@@ -161,11 +182,7 @@ storeTest(
 );
 
 storeTest("REDIS", "search and plain listing page correctly across scan chunks", async (config) => {
-  const scratch = withDb(config, 15);
-  const raw = rawClient(scratch);
-  const store = await open(scratch);
-  try {
-    await raw.flushdb();
+  await onScratchDb(config, async (store, raw) => {
     const records: NewWord[] = [];
     for (let i = 0; i < 1234; i++) {
       records.push(newRecord(`w${i}`, i % 3 === 0 ? `has NeEdLe ${i}` : `plain ${i}`));
@@ -186,22 +203,14 @@ storeTest("REDIS", "search and plain listing page correctly across scan chunks",
     );
     assert.deepStrictEqual(await store.list({ limit: 5, offset: 1234 }), []);
     assert.deepStrictEqual(await store.list({ search: "needle.", limit: 5, offset: 0 }), []);
-  } finally {
-    await raw.flushdb().catch(() => {});
-    raw.disconnect();
-    await store.close();
-  }
+  });
 });
 
 storeTest(
   "REDIS",
   "a page of 1, 100 or 1000 words is one command, as Redis's MONITOR counts",
   async (config) => {
-    const scratch = withDb(config, 15);
-    const raw = rawClient(scratch);
-    const store = await open(scratch);
-    try {
-      await raw.flushdb();
+    await onScratchDb(config, async (store, raw) => {
       const records = Array.from({ length: 1000 }, (_, i) => newRecord(`page ${i}`, `def ${i}`));
       await addAll(store, records);
       for (const limit of [1, 100, 1000]) {
@@ -217,11 +226,7 @@ storeTest(
       });
       assert.deepStrictEqual(page, listed(...records));
       assert.equal(commands, 1, `a search of 1000 words took ${commands} commands`);
-    } finally {
-      await raw.flushdb().catch(() => {});
-      raw.disconnect();
-      await store.close();
-    }
+    });
   },
 );
 
@@ -229,11 +234,7 @@ storeTest(
   "REDIS",
   "search fills its pages across many scan chunks, after a cursor and past an offset",
   async (config) => {
-    const scratch = withDb(config, 15);
-    const raw = rawClient(scratch);
-    const store = await open(scratch);
-    try {
-      await raw.flushdb();
+    await onScratchDb(config, async (store, raw) => {
       const total = 3 * SCAN_CHUNK + 345;
       // Every 97th word has the needle: a page of 25 spans more than one chunk.
       const rare = new Set([3, SCAN_CHUNK + 1, total - 1]);
@@ -276,11 +277,7 @@ storeTest(
         await store.list({ search: "rarest", limit: 10, offset: 0, after: rares[2].id }),
         [],
       );
-    } finally {
-      await raw.flushdb().catch(() => {});
-      raw.disconnect();
-      await store.close();
-    }
+    });
   },
 );
 
@@ -288,11 +285,7 @@ storeTest(
   "REDIS",
   "a needle with Lua pattern characters is matched literally",
   async (config) => {
-    const scratch = withDb(config, 15);
-    const raw = rawClient(scratch);
-    const store = await open(scratch);
-    try {
-      await raw.flushdb();
+    await onScratchDb(config, async (store, raw) => {
       const records = [
         "dot.word",
         "dotXword",
@@ -331,11 +324,7 @@ storeTest(
           `needle ${needle}`,
         );
       }
-    } finally {
-      await raw.flushdb().catch(() => {});
-      raw.disconnect();
-      await store.close();
-    }
+    });
   },
 );
 
