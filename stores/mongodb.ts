@@ -163,15 +163,29 @@ interface Change {
  * revision (`_id` is unique), which makes an edit a compare-and-set even on a
  * server whose `updateOne` is not atomic under concurrency (FerretDB v1 reads
  * and writes the document in two steps: two concurrent conditional updates of
- * one revision both apply). Claims live in {@linkcode CLAIMS} only while an
- * edit is being applied.
+ * one revision both apply). A claim stays in {@linkcode CLAIMS} after its
+ * edit applied, so that no later writer who read the same revision can claim
+ * it again while the first write may still be landing; the next edit of the
+ * word removes it (and a deletion every claim of its word), so a word keeps
+ * at most one.
  */
 interface ClaimDocument {
   _id: string;
   id: string;
   revision: string;
   change: Change | "delete";
+  /** When it was claimed (ms since 1970, the claimer's clock). */
+  at: number;
 }
+
+/**
+ * A claim older than this whose edit has not applied is a dead writer's:
+ * another writer applies it for them. Younger, its writer may still be
+ * writing (FerretDB's two-step update must not run twice at once), so the
+ * others wait (their edit lost the race and is retried). Above the driver's
+ * socket timeout, so no live writer's call is still in flight.
+ */
+const CLAIM_ABANDONED_MS = 5_000;
 
 /** MongoDB's duplicate key error. */
 const DUPLICATE_KEY = 11000;
@@ -270,10 +284,11 @@ class MongoWordStore implements WordStore {
 
   /**
    * Moves word `id` from `revision` to `change` (or deletes it) if nobody
-   * did first: claims the transition, applies it, releases the claim. A
-   * claim already there is someone else's edit of the same revision: it is
-   * completed here too (so a writer that died after claiming blocks nobody)
-   * and this edit has lost.
+   * did first: claims the transition, then applies it. A claim already
+   * there is someone else's edit of the same revision, and this edit has
+   * lost; when that claim is abandoned (older than
+   * {@linkcode CLAIM_ABANDONED_MS}), it is completed here, so a writer that
+   * died after claiming blocks its word only that long.
    */
   async #transition(
     id: string,
@@ -281,19 +296,28 @@ class MongoWordStore implements WordStore {
     change: Change | "delete",
     session: ClientSession,
   ): Promise<boolean> {
-    const claim: ClaimDocument = { _id: `${id}|${revision}`, id, revision, change };
+    const claim: ClaimDocument = {
+      _id: `${id}|${revision}`,
+      id,
+      revision,
+      change,
+      at: Date.now(),
+    };
     try {
       await this.claims.insertOne(claim, { session });
     } catch (e) {
       if ((e as { code?: number }).code !== DUPLICATE_KEY) throw e;
       const theirs = await this.claims.findOne({ _id: claim._id }, { session });
-      if (theirs) await this.#apply(theirs, session);
+      if (theirs && Date.now() - theirs.at > CLAIM_ABANDONED_MS) await this.#apply(theirs, session);
       return false;
     }
     return await this.#apply(claim, session);
   }
 
-  /** Applies a claimed transition (idempotent) and releases the claim; true if it changed the word. */
+  /**
+   * Applies a claimed transition (idempotent) and removes the word's older
+   * claims (all of them after a deletion); true if it changed the word.
+   */
   async #apply(claim: ClaimDocument, session: ClientSession): Promise<boolean> {
     const { change } = claim;
     const changed = 1 === await this.#onWord(claim.id, session, async (address) => {
@@ -302,7 +326,8 @@ class MongoWordStore implements WordStore {
         ? (await this.words.deleteOne(filter, { session })).deletedCount
         : (await this.words.updateOne(filter, { $set: change }, { session })).matchedCount;
     });
-    await this.claims.deleteOne({ _id: claim._id }, { session });
+    const older = change === "delete" ? {} : { revision: { $lt: claim.revision } };
+    await this.claims.deleteMany({ id: claim.id, ...older }, { session });
     return changed;
   }
 
@@ -380,19 +405,21 @@ async function backfill(words: Collection<WordDocument>): Promise<void> {
 }
 
 /**
- * Connects, creates the unique `id` index on `words` if missing, gives older
- * documents their search key, and returns the store.
+ * Connects, creates the unique `id` index on `words` and the `id` index of
+ * the claims if missing, gives older documents their search key, and
+ * returns the store.
  */
 export const open: OpenStore = async (config) => {
   const { client, words } = await openCollection(config);
   try {
     await backfill(words);
+    const claims = client.db(databaseOf(config.url)).collection<ClaimDocument>(CLAIMS, {
+      writeConcern: { w: "majority" },
+    });
+    await claims.createIndex({ id: 1 }, { name: "claims_by_word" });
+    return new MongoWordStore(client, words, claims);
   } catch (e) {
     await client.close().catch(() => {});
     throw e;
   }
-  const claims = client.db(databaseOf(config.url)).collection<ClaimDocument>(CLAIMS, {
-    writeConcern: { w: "majority" },
-  });
-  return new MongoWordStore(client, words, claims);
 };

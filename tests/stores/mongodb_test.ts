@@ -11,7 +11,10 @@ import { fold } from "../../stores/fold.ts";
 import { newRecord } from "../../stores/records.ts";
 import { assertFoundAfterBackfill, oldWords, unkeyed } from "../support/backfill.ts";
 import { listed } from "../support/records.ts";
+import { nextRevision } from "../../stores/edits.ts";
+import { withSearchKey } from "../../stores/records.ts";
 import {
+  CLAIMS,
   COLLECTION,
   databaseOf,
   DEFAULT_DATABASE,
@@ -146,7 +149,8 @@ storeTest(
       assert.ok(doc, "the record is in grand_tour.words");
       const { _id, ...fields } = doc;
       assert.ok(_id, "the server assigned an _id");
-      assert.deepStrictEqual(fields, { ...record });
+      // `rev` (the revision an edit compares) starts as createdAt.
+      assert.deepStrictEqual(fields, { ...record, rev: record.createdAt });
       assert.equal(typeof doc.createdAt, "string", "createdAt is kept as the gateway's string");
 
       const indexes = await words.listIndexes().toArray();
@@ -177,7 +181,7 @@ storeTest("MONGODB", "operator-looking strings are stored and matched as text", 
 
     const words = raw.db("grand_tour").collection(COLLECTION);
     const stored = await words.findOne({ id: gt.id }, { projection: { _id: 0 } });
-    assert.deepStrictEqual(stored, { ...gt });
+    assert.deepStrictEqual(stored, { ...gt, rev: gt.createdAt });
     assert.equal(await words.countDocuments({ word: `{"$gt": ""} ${tag}` }), 1);
 
     const search = (s: string) => store.list({ search: fold(s), limit: 100, offset: 0 });
@@ -195,6 +199,62 @@ storeTest("MONGODB", "operator-looking strings are stored and matched as text", 
     await store.close();
   }
 });
+
+storeTest(
+  "MONGODB",
+  "an edit's claim blocks its revision while young, is completed once abandoned, and is cleaned up",
+  async (config) => {
+    const store = await open(config);
+    const raw = rawClient(config);
+    try {
+      const claims = raw.db(databaseOf(config.url)).collection(CLAIMS);
+      const claimsOf = async (id: string) =>
+        (await claims.find({ id }).toArray()).map((c) => c.revision as string);
+      const w = newRecord(`claimed ${crypto.randomUUID()}`, "start");
+      await store.add(w);
+      const edit = (from: string, word: string) =>
+        withSearchKey({ ...w, word, updatedAt: nextRevision(from) });
+      const claim = (from: string, to: ReturnType<typeof edit>, ageMs: number) =>
+        claims.insertOne({
+          _id: `${w.id}|${from}` as never,
+          id: w.id,
+          revision: from,
+          change: {
+            word: to.word,
+            definition: to.definition,
+            searchKey: to.searchKey,
+            updatedAt: to.updatedAt,
+            rev: to.updatedAt,
+          },
+          at: Date.now() - ageMs,
+        });
+
+      // A writer died after claiming the first edit: the next writer of that revision
+      // loses, and completes the dead writer's edit for it.
+      const dead = edit(w.createdAt, `${w.word} by the dead writer`);
+      await claim(w.createdAt, dead, 6_000);
+      assert.equal(await store.replace(edit(w.createdAt, "mine"), w.createdAt), false);
+      assert.equal((await store.get(w.id))?.word, dead.word);
+
+      // A young claim is a live writer's: others lose and leave the word alone.
+      const live = edit(dead.updatedAt!, `${w.word} by a live writer`);
+      await claim(dead.updatedAt!, live, 0);
+      assert.equal(await store.replace(edit(dead.updatedAt!, "mine"), dead.updatedAt!), false);
+      assert.equal((await store.get(w.id))?.word, dead.word);
+      await claims.deleteOne({ _id: `${w.id}|${dead.updatedAt}` as never });
+
+      // An applied edit keeps only its own claim; a deletion leaves none.
+      const mine = edit(dead.updatedAt!, `${w.word} mine`);
+      assert.equal(await store.replace(mine, dead.updatedAt!), true);
+      assert.deepEqual(await claimsOf(w.id), [dead.updatedAt]);
+      assert.equal(await store.remove(w.id, mine.updatedAt!), true);
+      assert.deepEqual(await claimsOf(w.id), []);
+    } finally {
+      await raw.close();
+      await store.close();
+    }
+  },
+);
 
 storeTest("MONGODB", "the server checks the password (SCRAM-SHA-256)", async (config) => {
   const t0 = performance.now();

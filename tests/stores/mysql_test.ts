@@ -152,6 +152,7 @@ storeTest(
           { name: "definition", type: "varchar(256)", co: "utf8mb4_bin" },
           { name: "created_at", type: "datetime(3)", co: null },
           { name: "search_key", type: `varchar(${MAX_SEARCH_KEY})`, co: "utf8mb4_bin" },
+          { name: "updated_at", type: "datetime(3)", co: null },
         ]);
         const [rows] = await c.execute<mysql.RowDataPacket[]>(
           `SELECT id, word, definition, created_at FROM \`${database}\`.words`,

@@ -149,6 +149,13 @@ storeTest(
           len: MAX_SEARCH_KEY,
           is_nullable: "YES",
         },
+        // Null until the first edit.
+        {
+          column_name: "updated_at",
+          data_type: "timestamp with time zone",
+          len: null,
+          is_nullable: "YES",
+        },
       ]);
       const pk = await raw.query(
         `SELECT a.attname FROM pg_index i
