@@ -17,11 +17,13 @@ export interface BenchOptions {
   duration: number;
   /** Seconds of discarded load before each cell. */
   warmup: number;
-  /** Concurrent `add` calls while seeding one store. */
-  seedConcurrency: number;
+  /** Words per `addMany` call while seeding. */
+  seedBatch: number;
+  /** `addMany` calls in flight while seeding one store. */
+  seedParallel: number;
   /** Restore the seeded matrix servers afterwards (`matrix down --wipe` then `up`). */
   wipeAfter: boolean;
-  /** Start the measured matrix servers on empty data first, so every size step is exact. */
+  /** Start the measured matrix servers on empty data first (the default), so every size step is exact. */
   wipeBefore: boolean;
   /** Directory of results.json, results.md and chart.svg. */
   out: string;
@@ -30,18 +32,24 @@ export interface BenchOptions {
 
 /** The usage text printed by `--help` and after a bad flag. */
 export const USAGE = `usage: deno task bench [options]
-  --stores LIST            comma-separated stores (default: SQLITE and every configured store)
-  --sizes LIST             words per store, ascending (default: 1000,10000,100000)
-  --concurrency LIST       connections of the load generator (default: 1,16,64)
-  --duration SECONDS       measured seconds per cell (default: 5)
+  --stores LIST            comma-separated stores (default: SQLITE and every configured store);
+                           every one must have addMany (the bulk path): the run refuses otherwise
+  --sizes LIST             words per store, ascending (default: 1000,10000,100000,1000000)
+  --concurrency LIST       connections of the first page, its baseline and addWord (default:
+                           1,16,64); the cursor page runs at 16, the rare search at 1 and 16, the
+                           mixed memory load at 64
+  --duration SECONDS       measured seconds per cell (default: 3)
   --warmup SECONDS         discarded seconds before each cell (default: 1)
-  --seed-concurrency N     concurrent adds while seeding (default: 64)
+  --seed-batch N           words per addMany call while seeding (default: 2000)
+  --seed-parallel N        addMany calls in flight while seeding a store (default: 4)
   --out DIR                where results go (default: bench/results)
-  --wipe-after             afterwards, restore every seeded matrix server with
-                           \`deno task matrix down --wipe <service>\` then \`up <service>\` (default)
+  --wipe-before            first restore the measured matrix servers with
+                           \`deno task matrix down --wipe <service>\` then \`up <service>\`, so every
+                           store starts empty (default)
+  --no-wipe-before         keep what the stores hold (counted by cursor pages; the checks then
+                           look at this run's words only)
+  --wipe-after             afterwards, restore every seeded matrix server the same way (default)
   --no-wipe-after          leave the seeded words in place
-  --wipe-before            restore the measured matrix servers the same way before seeding, so the
-                           first size is exact even after tests filled them (default: off)
   --help`;
 
 /** A flag that does not parse; the message says which and why. */
@@ -60,14 +68,15 @@ export function parseBenchArgs(args: string[]): BenchOptions {
       allowNegative: true,
       options: {
         stores: { type: "string" },
-        sizes: { type: "string", default: "1000,10000,100000" },
+        sizes: { type: "string", default: "1000,10000,100000,1000000" },
         concurrency: { type: "string", default: "1,16,64" },
-        duration: { type: "string", default: "5" },
+        duration: { type: "string", default: "3" },
         warmup: { type: "string", default: "1" },
-        "seed-concurrency": { type: "string", default: "64" },
+        "seed-batch": { type: "string", default: "2000" },
+        "seed-parallel": { type: "string", default: "4" },
         out: { type: "string", default: "bench/results" },
         "wipe-after": { type: "boolean", default: true },
-        "wipe-before": { type: "boolean", default: false },
+        "wipe-before": { type: "boolean", default: true },
         help: { type: "boolean", default: false },
       },
     }));
@@ -84,7 +93,8 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     concurrencies: list("--concurrency", values.concurrency, 1, 1024),
     duration: number("--duration", values.duration, 1, 600),
     warmup: number("--warmup", values.warmup, 0, 60),
-    seedConcurrency: whole("--seed-concurrency", values["seed-concurrency"], 1, 4096),
+    seedBatch: whole("--seed-batch", values["seed-batch"], 1, 100_000),
+    seedParallel: whole("--seed-parallel", values["seed-parallel"], 1, 64),
     wipeAfter: values["wipe-after"],
     wipeBefore: values["wipe-before"],
     out: values.out,

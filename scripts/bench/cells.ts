@@ -1,7 +1,8 @@
 /**
- * The three workloads of a cell as HTTP requests: `words(limit: 100)` and
- * `addWord` through the gateway's `/graphql`, and the same listing from the
- * baseline, each with the check its response body must pass.
+ * The workloads of a cell as HTTP requests: `words(limit: 100)`, a
+ * `wordsConnection` page after a cursor, a search and `addWord` through the
+ * gateway's `/graphql`, and the first page from the baseline, each with the
+ * check its response body must pass.
  *
  * @module
  */
@@ -14,12 +15,30 @@ export const PAGE = 100;
 
 const WORDS_QUERY =
   "query BenchWords($store: Store!) { words(store: $store, limit: 100) { id word definition store createdAt } }";
+const CURSOR_QUERY = "query BenchCursor($store: Store!, $after: String!) " +
+  "{ wordsConnection(store: $store, first: 100, after: $after) " +
+  "{ edges { cursor node { id word definition store createdAt } } pageInfo { hasNextPage endCursor } } }";
+const SEARCH_QUERY = "query BenchSearch($store: Store!, $search: String!) " +
+  "{ words(store: $store, search: $search, limit: 100) { id word definition store createdAt } }";
 const ADD_MUTATION = "mutation BenchAdd($store: Store!, $word: String!, $definition: String!) " +
   "{ addWord(store: $store, word: $word, definition: $definition) { id word definition store createdAt } }";
 
 /** A listing body: data, no errors. Cheap enough not to slow the load generator. */
 function isWordsPage(body: string): boolean {
   return body.startsWith('{"data":{"words":[') && !body.includes('"errors":');
+}
+
+/** A cursor page that holds at least one word. */
+function isCursorPage(body: string): boolean {
+  return body.startsWith('{"data":{"wordsConnection":{"edges":[{') && !body.includes('"errors":');
+}
+
+/** A search answer holding exactly one word, the one with `id`. */
+export function isOnly(id: string): (body: string) => boolean {
+  const needle = `"id":"${id}"`;
+  return (body) =>
+    body.startsWith('{"data":{"words":[{"id":') && body.includes(needle) &&
+    body.indexOf('"id":', 20) === -1 && !body.includes('"errors":');
 }
 
 function isAdded(body: string): boolean {
@@ -33,8 +52,23 @@ export interface Endpoints {
   token?: string;
 }
 
+/** What the cursor and search workloads need: the cursor, and the rare word with its id. */
+export interface CellParams {
+  /** `encodeCursor` of the word the cursor page starts after. */
+  after?: string;
+  /** The rare word, searched for as is. */
+  search?: string;
+  /** The rare word's id: the one word the search must find. */
+  searchId?: string;
+}
+
 /** The request of `workload` against `store`. */
-export function targetFor(workload: Workload, store: StoreName, urls: Endpoints): LoadTarget {
+export function targetFor(
+  workload: Workload,
+  store: StoreName,
+  urls: Endpoints,
+  params: CellParams = {},
+): LoadTarget {
   const JSON_HEADERS: Record<string, string> = {
     "content-type": "application/json",
     accept: "application/json",
@@ -48,6 +82,26 @@ export function targetFor(workload: Workload, store: StoreName, urls: Endpoints)
         headers: JSON_HEADERS,
         body: JSON.stringify({ query: WORDS_QUERY, variables: { store } }),
         verify: isWordsPage,
+      };
+    case "gateway-cursor":
+      if (params.after === undefined) throw new Error("a cursor cell needs a cursor");
+      return {
+        url: `${urls.gateway}/graphql`,
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: JSON.stringify({ query: CURSOR_QUERY, variables: { store, after: params.after } }),
+        verify: isCursorPage,
+      };
+    case "gateway-search":
+      if (params.search === undefined || params.searchId === undefined) {
+        throw new Error("a search cell needs the rare word and its id");
+      }
+      return {
+        url: `${urls.gateway}/graphql`,
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: JSON.stringify({ query: SEARCH_QUERY, variables: { store, search: params.search } }),
+        verify: isOnly(params.searchId),
       };
     case "baseline-words":
       return {
@@ -73,47 +127,48 @@ export function targetFor(workload: Workload, store: StoreName, urls: Endpoints)
   }
 }
 
-/**
- * Sends `target` once and returns why its answer is wrong, or undefined when
- * it passes its check and a listing holds `expectedWords` words.
- */
-export async function preflight(
+/** Longest a single probe (a check or a timing) may take: the gateway's request timeout in a run. */
+export const PROBE_TIMEOUT_MS = 60_000;
+
+/** Sends `target` once; the parsed body, or why it failed (never throws). */
+export async function probe(
   target: LoadTarget,
-  expectedWords?: number,
-): Promise<string | undefined> {
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<{ ok: true; body: unknown; ms: number } | { ok: false; why: string }> {
+  const t0 = performance.now();
   try {
     const res = await fetch(target.url, {
       method: target.method,
       headers: target.headers,
       body: target.body,
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
-    if (!res.ok || !target.verify(text)) return `HTTP ${res.status}: ${text.slice(0, 300)}`;
-    if (expectedWords !== undefined) {
-      const n = (JSON.parse(text) as { data: { words: unknown[] } }).data.words.length;
-      if (n !== expectedWords) return `listed ${n} words, expected ${expectedWords}`;
+    const ms = performance.now() - t0;
+    if (!res.ok || !target.verify(text)) {
+      return { ok: false, why: `HTTP ${res.status}: ${text.slice(0, 300)}` };
     }
-    return undefined;
+    return { ok: true, body: JSON.parse(text), ms };
   } catch (e) {
-    return `${(e as Error).name}: ${(e as Error).message}`;
+    return { ok: false, why: `${(e as Error).name}: ${(e as Error).message}` };
   }
 }
 
 /**
- * Milliseconds one request to `target` takes on an idle server: the fastest of
- * three, after the preflight warmed it.
+ * Milliseconds one request to `target` takes on an idle server: the fastest
+ * of three, or the first alone when it already passes `budgetMs`; undefined
+ * with the reason when it fails or passes {@linkcode PROBE_TIMEOUT_MS}.
  */
-export async function timePage(target: LoadTarget): Promise<number> {
+export async function timePage(
+  target: LoadTarget,
+  budgetMs = Infinity,
+): Promise<{ ms: number } | { why: string }> {
   let best = Infinity;
   for (let i = 0; i < 3; i++) {
-    const t0 = performance.now();
-    const res = await fetch(target.url, {
-      method: target.method,
-      headers: target.headers,
-      body: target.body,
-    });
-    await res.arrayBuffer();
-    best = Math.min(best, performance.now() - t0);
+    const r = await probe(target);
+    if (!r.ok) return { why: r.why };
+    best = Math.min(best, r.ms);
+    if (best > budgetMs) break;
   }
-  return best;
+  return { ms: best };
 }

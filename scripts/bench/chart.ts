@@ -1,7 +1,8 @@
 /**
  * The results chart as a self-contained SVG, drawn here (no plotting
  * service): the gateway ÷ baseline throughput ratio per store and
- * concurrency, and the gateway's p99 per store and size.
+ * concurrency, and the gateway's p99 per store and size of the first page
+ * and of the page 10,000 words deep.
  *
  * @module
  */
@@ -148,7 +149,11 @@ export function renderPanel(panel: Panel, x: number, y: number, w: number, h: nu
   return out.join("\n");
 }
 
-/** The chart of a run: ratio per store and concurrency (largest size), p99 per store and size (c16). */
+/**
+ * The chart of a run: ratio per store and concurrency (largest size); first
+ * page and deep cursor page p99 per store and size (c16), each with the
+ * target's limit as a tick on the largest size.
+ */
 export function renderChart(run: BenchRun): string {
   const rows = listingRows(run.cells);
   const stores = run.settings.stores.filter((s) => rows.some((r) => r.store === s));
@@ -186,6 +191,36 @@ export function renderChart(run: BenchRun): string {
     ),
     format: (v) => (v < 10 ? v.toFixed(1) : v.toFixed(0)),
   };
+  const cursorSizes = run.settings.sizes.filter((size) =>
+    run.cells.some((c) =>
+      c.workload === "gateway-cursor" && c.size === size && Number.isFinite(c.p99)
+    )
+  );
+  const cursorCell = (store: string, size: number) =>
+    run.cells.find((c) =>
+      c.workload === "gateway-cursor" && c.store === store && c.size === size &&
+      c.concurrency === TARGET_CONCURRENCY
+    );
+  const cursor: Panel = {
+    title:
+      `p99 of the wordsConnection page 10,000 words deep, ms (log), concurrency ${TARGET_CONCURRENCY}`,
+    groups: stores,
+    log: true,
+    series: cursorSizes.map((size, i) => ({
+      label: `${size} words`,
+      color: COLORS[(i + 3) % COLORS.length],
+      values: stores.map((s) => cursorCell(s, size)?.p99 ?? NaN),
+    })),
+    marks: cursorSizes.map((_size, i) =>
+      stores.map((s) =>
+        i === cursorSizes.length - 1 && i > 0
+          ? (cursorCell(s, cursorSizes[i - 1])?.p99 ?? NaN) * 1.5
+          : NaN
+      )
+    ),
+    format: (v) => (v < 10 ? v.toFixed(1) : v.toFixed(0)),
+  };
+  const panels = cursorSizes.length ? [ratio, p99, cursor] : [ratio, p99];
   const m = run.machine;
   const foot =
     `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Deno ${m.deno}, load ${
@@ -193,13 +228,12 @@ export function renderChart(run: BenchRun): string {
     } at start; ${run.settings.durationSeconds} s per cell; ` +
     `gateway peak RSS ${
       run.gatewayMemory.peakRssMiB.toFixed(0)
-    } MiB; black tick: target 1.5× p99 at ${smallest} words; ${run.startedAt}`;
-  const height = PANEL_H * 2 + 40;
+    } MiB; black tick: target 1.5× p99 at the smaller size; ${run.startedAt}`;
+  const height = PANEL_H * panels.length + 40;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    renderPanel(ratio, 0, 0, WIDTH, PANEL_H),
-    renderPanel(p99, 0, PANEL_H, WIDTH, PANEL_H),
+    ...panels.map((p, i) => renderPanel(p, 0, PANEL_H * i, WIDTH, PANEL_H)),
     `<text x="10" y="${height - 12}" font-size="10" fill="#555">${xml(foot)}</text>`,
     `</svg>`,
     "",

@@ -14,6 +14,8 @@ export interface LoadTarget {
   method: "GET" | "POST";
   body?: string;
   headers?: Record<string, string>;
+  /** A mixed load: each connection cycles through these bodies (same URL, method and headers) instead of `body`. */
+  bodies?: string[];
   /** True when a response body carries the expected data (a 200 with GraphQL errors is a failure). */
   verify: (body: string) => boolean;
 }
@@ -97,6 +99,15 @@ function run(
       method: target.method,
       body: target.body,
       headers: target.headers,
+      ...(target.bodies
+        ? {
+          requests: target.bodies.map((body) => ({
+            method: target.method,
+            headers: target.headers,
+            body,
+          })),
+        }
+        : {}),
       connections,
       duration: seconds,
       timeout: 10,

@@ -9,31 +9,75 @@ import { renderChart } from "./chart.ts";
 import { machineLine } from "./machine.ts";
 import {
   addWordTable,
+  checkTable,
   checkTargets,
   listingRows,
   listingTable,
+  memoryTable,
+  scaleRows,
+  scaleTable,
   seedTable,
   targetLines,
+  unmeasuredLines,
 } from "./report.ts";
 import { ROOT } from "./stores.ts";
 import type { BenchRun } from "./types.ts";
+
+/** How long the run took, e.g. "58 min 12 s". */
+export function runDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  return s < 120 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
+}
 
 /** Prints the run's tables and targets and writes its files under `outDir` (relative to the repository). */
 export async function writeResults(run: BenchRun, outDir: string): Promise<void> {
   const out = outDir.startsWith("/") ? outDir : `${ROOT}${outDir}`;
   await Deno.mkdir(out, { recursive: true });
   const rows = listingRows(run.cells);
+  const scale = scaleRows(run);
   const targets = targetLines(checkTargets(run));
+  const unmeasured = unmeasuredLines(run.cells);
+  const s = run.settings;
+  const cellsLine = Object.entries(s.cellConcurrencies).map(([w, cs]) => `${w} c${cs.join("/c")}`)
+    .join(", ");
+  console.log(`\nat scale (c16 unless said; ms)\n${scaleTable(scale)}`);
   console.log(`\nwords(limit: 100): gateway against baseline\n${listingTable(rows)}`);
   console.log(`\naddWord through the gateway\n${addWordTable(run.cells)}`);
-  console.log(`\nseeding\n${seedTable(run.seeds)}`);
+  console.log(`\nseeding through addMany\n${seedTable(run.seeds)}`);
+  console.log(`\nchecks after seeding\n${checkTable(run.checks)}`);
   console.log(
-    `\ngateway peak RSS (VmHWM) ${run.gatewayMemory.peakRssMiB} MiB; baseline ${run.baselinePeakRssMiB} MiB`,
+    `\ngateway memory, ${run.gatewayStores.join(", ")} in one process\n${
+      memoryTable(run.memory)
+    }\nbaseline peak RSS ${run.baselinePeakRssMiB} MiB`,
   );
+  if (unmeasured.length) console.log(`\nnot measured\n${unmeasured.join("\n")}`);
   console.log(`\ntargets\n${targets}`);
+  console.log(`\nrun duration ${runDuration(run.durationSeconds)}`);
   const md = [
-    `Measured ${run.startedAt} on ${machineLine(run.machine)}; ${run.settings.loadGenerator}, ` +
-    `${run.settings.durationSeconds} s per cell after ${run.settings.warmupSeconds} s of warm-up.`,
+    `Measured ${run.startedAt} on ${machineLine(run.machine)}; ${s.loadGenerator}, ` +
+    `${s.durationSeconds} s per cell after ${s.warmupSeconds} s of warm-up; cells: ${cellsLine}; ` +
+    `a cell whose queue would pass ${s.queueBudgetMs / 1000} s is not measured. ` +
+    `Stores ${s.wipedBefore ? "restored to empty data before the run" : "not wiped before"}; ` +
+    `seeded through each module's \`addMany\`, ${s.seedBatch} words per call, ${s.seedParallel} ` +
+    `calls in flight, ids one every ${s.seedSpacingMs / 1000} s ending at the run's start. ` +
+    `The run took ${runDuration(run.durationSeconds)} (seeding, checks and wiping included).`,
+    "",
+    "Per store and size: first page `words(limit: 100)` and the `wordsConnection` page after " +
+    "the 10,000th word at concurrency 16, the rare-word search at 1 and 16, gateway p50/p99 in " +
+    "ms; seeding time in s; the gateway's peak RSS during the store's c64 first page. " +
+    '"held" is what the store held when the cells ran (the `addWord` cells of earlier sizes add words):',
+    "",
+    scaleTable(scale, true),
+    "",
+    "Not measured:",
+    "",
+    ...(unmeasured.length ? unmeasured.map((l) => `- ${l}`) : ["- none"]),
+    "",
+    `Gateway memory, one process with every configured store (${
+      run.gatewayStores.join(", ")
+    }); mixed: concurrency 64 cycling through every measured store's first page:`,
+    "",
+    memoryTable(run.memory, true),
     "",
     "`words(limit: 100)`, gateway against the bare baseline (p50/p99: gateway):",
     "",
@@ -43,9 +87,13 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
     "",
     addWordTable(run.cells, true),
     "",
-    "Seeding through each store module's `add`:",
+    "Seeding through each store module's `addMany`:",
     "",
     seedTable(run.seeds, true),
+    "",
+    "Checks through the gateway after seeding each size:",
+    "",
+    checkTable(run.checks, true),
     "",
     "Targets:",
     "",

@@ -30,6 +30,43 @@ export function startServer(
   return startProcess({ args, env, cwd, keepOutput: KEEP_OUTPUT });
 }
 
+/**
+ * Resets a process's VmHWM to its current VmRSS (`echo 5 > /proc/<pid>/clear_refs`,
+ * Linux 4.0+); false where that is not allowed.
+ */
+export function resetPeak(pid: number): boolean {
+  try {
+    Deno.writeTextFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The peak resident memory of a process over a span: VmHWM reset at the
+ * start when the kernel allows it (exact), else the largest VmRSS a
+ * {@linkcode RssSampler} saw (sampled).
+ */
+export class PeakMeter {
+  #exact = false;
+
+  constructor(readonly sampler: RssSampler) {}
+
+  /** Starts a span. */
+  start(): void {
+    this.sampler.takeMax();
+    this.#exact = resetPeak(this.sampler.pid);
+  }
+
+  /** The peak in MiB since {@linkcode start}, rounded to 0.1. */
+  stop(): number {
+    const sampled = this.sampler.takeMax();
+    const hwm = this.#exact ? memoryOf(this.sampler.pid)?.peakMiB ?? 0 : 0;
+    return Math.round(Math.max(sampled, hwm) * 10) / 10;
+  }
+}
+
 /** Samples a process's VmRSS every `everyMs` and remembers the largest value since the last reset. */
 export class RssSampler {
   #max = 0;

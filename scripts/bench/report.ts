@@ -1,12 +1,13 @@
 /**
  * Turning a run's raw cells into what people read: the listing table
- * (gateway against baseline), the addWord and seeding tables, as aligned
- * text and as Markdown, and the issue's three targets with their figures.
+ * (gateway against baseline), the scale table (first page, cursor page,
+ * rare search), the memory, addWord, seeding and check tables, as aligned
+ * text and as Markdown, and the issue's targets with their figures.
  *
  * @module
  */
 import type { StoreName } from "../../stores/types.ts";
-import type { BenchRun, Cell, SeedResult } from "./types.ts";
+import type { BenchRun, Cell, MemoryAtSize, SeedCheck, SeedResult, Workload } from "./types.ts";
 import { renderColumns } from "../table.ts";
 
 /** One row of the listing table: `words(limit: 100)` through the gateway and the baseline. */
@@ -100,10 +101,10 @@ export function addWordTable(cells: readonly Cell[], markdown = false): string {
   ], markdown);
 }
 
-/** The seeding table: how long each store took to reach each size. */
+/** The seeding table: how long each store took to reach each size through `addMany`. */
 export function seedTable(seeds: readonly SeedResult[], markdown = false): string {
   return renderColumns([
-    ["store", "target", "held before", "added", "held after", "seconds", "words/s", "concurrency"],
+    ["store", "size", "held before", "seeded", "held after", "seconds", "words/s", "batch x calls"],
     ...seeds.map((s) => [
       s.store,
       String(s.target),
@@ -112,9 +113,147 @@ export function seedTable(seeds: readonly SeedResult[], markdown = false): strin
       String(s.held),
       fmt(s.seconds, 1),
       String(s.wordsPerSecond),
-      String(s.concurrency),
+      `${s.batch} x ${s.parallel}`,
     ]),
   ], markdown);
+}
+
+/** One row of the scale table: one store at one size. */
+export interface ScaleRow {
+  store: StoreName;
+  size: number;
+  held: number;
+  /** Seconds seeding this step took (NaN: not seeded). */
+  seedSeconds: number;
+  firstP50: number;
+  firstP99: number;
+  cursorP50: number;
+  cursorP99: number;
+  rareC1P50: number;
+  rareC1P99: number;
+  rareC16P50: number;
+  rareC16P99: number;
+  /** Gateway peak RSS during this store's concurrency-64 first page, MiB. */
+  rssC64: number;
+}
+
+/** The scale rows: first page and cursor page at c16, rare search at c1 and c16, per store and size. */
+export function scaleRows(run: BenchRun): ScaleRow[] {
+  const rows: ScaleRow[] = [];
+  for (const size of run.settings.sizes) {
+    for (const store of run.settings.stores) {
+      const mine = run.cells.filter((c) => c.store === store && c.size === size);
+      if (mine.length === 0) continue;
+      const at = (w: Workload, c: number) =>
+        mine.find((x) => x.workload === w && x.concurrency === c);
+      const seed = run.seeds.find((s) => s.store === store && s.target === size);
+      rows.push({
+        store,
+        size,
+        held: mine[0].held,
+        seedSeconds: seed?.seconds ?? NaN,
+        firstP50: at("gateway-words", TARGET_CONCURRENCY)?.p50 ?? NaN,
+        firstP99: at("gateway-words", TARGET_CONCURRENCY)?.p99 ?? NaN,
+        cursorP50: at("gateway-cursor", TARGET_CONCURRENCY)?.p50 ?? NaN,
+        cursorP99: at("gateway-cursor", TARGET_CONCURRENCY)?.p99 ?? NaN,
+        rareC1P50: at("gateway-search", 1)?.p50 ?? NaN,
+        rareC1P99: at("gateway-search", 1)?.p99 ?? NaN,
+        rareC16P50: at("gateway-search", TARGET_CONCURRENCY)?.p50 ?? NaN,
+        rareC16P99: at("gateway-search", TARGET_CONCURRENCY)?.p99 ?? NaN,
+        rssC64: at("gateway-words", 64)?.gatewayRssMiB ?? NaN,
+      });
+    }
+  }
+  return rows;
+}
+
+/** The scale table ("-": not measured; the reasons are listed under it). */
+export function scaleTable(rows: readonly ScaleRow[], markdown = false): string {
+  return renderColumns([
+    [
+      "store",
+      "size",
+      "held",
+      "seed s",
+      "first p50",
+      "first p99",
+      "cursor p50",
+      "cursor p99",
+      "rare c1 p50",
+      "rare c1 p99",
+      "rare c16 p50",
+      "rare c16 p99",
+      "RSS c64 MiB",
+    ],
+    ...rows.map((r) => [
+      r.store,
+      String(r.size),
+      String(r.held),
+      fmt(r.seedSeconds, 1),
+      fmt(r.firstP50, 2),
+      fmt(r.firstP99, 2),
+      fmt(r.cursorP50, 2),
+      fmt(r.cursorP99, 2),
+      fmt(r.rareC1P50, 2),
+      fmt(r.rareC1P99, 2),
+      fmt(r.rareC16P50, 2),
+      fmt(r.rareC16P99, 2),
+      fmt(r.rssC64, 0),
+    ]),
+  ], markdown);
+}
+
+/** The gateway's memory per size (one process, every configured store connected). */
+export function memoryTable(memory: readonly MemoryAtSize[], markdown = false): string {
+  return renderColumns([
+    [
+      "size",
+      "mixed stores",
+      "mixed c64 req/s",
+      "mixed p99 ms",
+      "failed",
+      "peak RSS c64 MiB",
+      "VmHWM all cells MiB",
+      "RSS after MiB",
+    ],
+    ...memory.map((m) => [
+      String(m.size),
+      String(m.mixedStores.length),
+      fmt(m.mixed?.rps ?? NaN, 0),
+      fmt(m.mixed?.p99 ?? NaN, 2),
+      String(m.mixed?.failures ?? 0),
+      fmt(m.peakRssAtC64MiB, 1),
+      fmt(m.hwmMiB, 1),
+      fmt(m.rssAfterMiB, 1),
+    ]),
+  ], markdown);
+}
+
+/** The checks after seeding. */
+export function checkTable(checks: readonly SeedCheck[], markdown = false): string {
+  return renderColumns([
+    ["store", "size", "check", "detail"],
+    ...checks.map((c) => [
+      c.store,
+      String(c.size),
+      !c.ok ? "FAILED" : c.unavailable ? "ok, not all in time" : "ok",
+      c.detail,
+    ]),
+  ], markdown);
+}
+
+/** Every cell that was not measured, one line per store, workload and reason. */
+export function unmeasuredLines(cells: readonly Cell[]): string[] {
+  const out = new Map<string, string[]>();
+  for (const c of cells) {
+    if (!c.notMeasured) continue;
+    const key = `${c.store} ${c.size} ${c.workload}: ${c.notMeasured}`;
+    out.set(key, [...(out.get(key) ?? []), `c${c.concurrency}`]);
+  }
+  return [...out].map(([key, cs]) => {
+    const [head, ...why] = key.split(": ");
+    return `${head} ${cs.join(",")}: ${why.join(": ")}`;
+  });
 }
 
 /** One of the issue's targets, for one store or for the gateway. */
@@ -123,73 +262,169 @@ export interface TargetCheck {
   store?: StoreName;
   figure: string;
   met: boolean | undefined;
+  /** Why a miss is expected, for a store whose database (as the matrix runs it) lacks ordered access. */
+  expected?: string;
 }
 
 /** The concurrency the throughput and growth targets are read at. */
 export const TARGET_CONCURRENCY = 16;
 
+/** Gateway memory limit at concurrency 64, MiB. */
+export const MEMORY_TARGET_MIB = 250;
+
+/** Smallest size with a page after the 10,000th seeded word. */
+const CURSOR_SIZE = 10_100;
+
 /**
- * Checks the issue's targets: gateway ≥ 80% of baseline for `words(limit: 100)`
- * at concurrency 16 (the worst size counts); p99 at the largest size ≤ 1.5× p99
- * at the smallest (concurrency 16); gateway resident memory < 250 MiB at
- * concurrency 64. `met` is undefined when the run did not measure it.
+ * Stores whose database, as the matrix runs it, has no ordered access: their
+ * pages sort or scan everything, so the growth targets are expected to miss.
+ */
+export const NO_ORDERED_ACCESS: Partial<Record<StoreName, string>> = {
+  MONGODB: "FerretDB v1 (the matrix's MongoDB) pushes down only _id equality: every find " +
+    "sorts the whole collection in Go; a real MongoDB serves it from the store's unique id index",
+};
+
+/** `large.p99 ≤ 1.5 × small.p99`, or missed with the reason a cell was not measured. */
+function growth(
+  target: string,
+  store: StoreName,
+  small: Cell | undefined,
+  large: Cell | undefined,
+  sizes: [number, number],
+): TargetCheck {
+  const expected = NO_ORDERED_ACCESS[store];
+  const missing = [[small, sizes[0]], [large, sizes[1]]] as const;
+  for (const [cell, size] of missing) {
+    if (!cell || !Number.isFinite(cell.p99)) {
+      return {
+        target,
+        store,
+        figure: `not measured at ${size} words` +
+          (cell?.notMeasured ? `: ${cell.notMeasured}` : cell ? " (no answer)" : ""),
+        met: false,
+        ...(expected ? { expected } : {}),
+      };
+    }
+  }
+  const ratio = large!.p99 / small!.p99;
+  return {
+    target,
+    store,
+    figure:
+      `${fmt(large!.p99, 2)} ms at ${large!.held} / ${fmt(small!.p99, 2)} ms at ${
+        small!.held
+      } words = ${fmt(ratio, 2)}x` + (large!.failures ? `; ${large!.failures} failed` : ""),
+    met: ratio <= 1.5 && large!.failures === 0,
+    ...(expected ? { expected } : {}),
+  };
+}
+
+/**
+ * Checks the issue's targets at concurrency 16: the first page's p99 at the
+ * largest size ≤ 1.5× its p99 at the smallest; the page 10,000 words deep
+ * ≤ 1.5× from the size before the largest to the largest; and the gateway's
+ * peak resident memory < 250 MiB at concurrency 64 at every size, with every
+ * configured store in the one gateway. Also the earlier issue's gateway ≥ 80%
+ * of the baseline. A cell that was not measured counts as missed, with its
+ * reason; `met` is undefined only when the run's sizes cannot say.
  */
 export function checkTargets(run: BenchRun): TargetCheck[] {
   const rows = listingRows(run.cells).filter((r) => r.concurrency === TARGET_CONCURRENCY);
   const out: TargetCheck[] = [];
   const sizes = [...run.settings.sizes].sort((a, b) => a - b);
+  const cursorSizes = sizes.filter((s) => s >= CURSOR_SIZE);
+  const cell = (store: StoreName, w: Workload, size: number | undefined) =>
+    run.cells.find((c) =>
+      c.store === store && c.workload === w && c.size === size &&
+      c.concurrency === TARGET_CONCURRENCY
+    );
   for (const store of run.settings.stores) {
+    if (sizes.length > 1) {
+      out.push(growth(
+        `first page p99 at ${sizes.at(-1)} ≤ 1.5× p99 at ${sizes[0]} words, c16`,
+        store,
+        cell(store, "gateway-words", sizes[0]),
+        cell(store, "gateway-words", sizes.at(-1)),
+        [sizes[0], sizes.at(-1)!],
+      ));
+    } else {
+      out.push({
+        target: "first page p99 growth with size, c16",
+        store,
+        figure: "not measured (one size)",
+        met: undefined,
+      });
+    }
+    if (cursorSizes.length > 1) {
+      const [a, b] = cursorSizes.slice(-2);
+      out.push(growth(
+        `cursor page ${CURSOR_SIZE - 100} deep p99 at ${b} ≤ 1.5× p99 at ${a} words, c16`,
+        store,
+        cell(store, "gateway-cursor", a),
+        cell(store, "gateway-cursor", b),
+        [a, b],
+      ));
+    } else {
+      out.push({
+        target: "cursor page 10000 deep p99 growth, c16",
+        store,
+        figure: `not measured (needs two sizes of at least ${CURSOR_SIZE} words)`,
+        met: undefined,
+      });
+    }
     const mine = rows.filter((r) => r.store === store);
-    if (mine.length === 0) continue;
     const measured = mine.filter((r) => Number.isFinite(r.ratio));
     const worst = measured.length
       ? measured.reduce((a, b) => (b.ratio < a.ratio ? b : a))
       : undefined;
-    const unmeasured = mine.filter((r) => !Number.isFinite(r.ratio)).map((r) => r.held);
+    const unmeasured = mine.filter((r) => !Number.isFinite(r.ratio)).map((r) => r.size);
     out.push({
-      target: "gateway ≥ 80% of baseline, words(limit: 100), c16",
+      target: "gateway ≥ 80% of baseline, words(limit: 100), c16 (earlier issue)",
       store,
       figure: (worst ? `${pct(worst.ratio)} (worst, at ${worst.held} words)` : "not measured") +
         (unmeasured.length ? `; not measured at ${unmeasured.join(", ")} words` : ""),
-      // Met only when every size was measured: a size it could not serve at is not a pass.
-      met: worst === undefined || unmeasured.length ? undefined : worst.ratio >= 0.8,
-    });
-    const small = mine.find((r) => r.size === sizes[0]);
-    const large = mine.find((r) => r.size === sizes.at(-1));
-    const growth = small && large && sizes.length > 1 ? large.p99 / small.p99 : NaN;
-    out.push({
-      target: sizes.length > 1
-        ? `p99 at ${sizes.at(-1)} ≤ 1.5× p99 at ${sizes[0]} words, c16`
-        : "p99 growth with size, c16",
-      store,
-      figure: Number.isNaN(growth)
-        ? (sizes.length > 1 ? "not measured (see the cells above)" : "not measured (one size)")
-        : `${fmt(large!.p99, 2)} ms at ${large!.held} / ${fmt(small!.p99, 2)} ms at ${
-          small!.held
-        } words = ${fmt(growth, 2)}x`,
-      met: Number.isNaN(growth) ? undefined : growth <= 1.5,
+      met: worst === undefined || unmeasured.length ? false : worst.ratio >= 0.8,
     });
   }
-  const rss = run.gatewayMemory.peakRssAtC64MiB;
-  out.push({
-    target: "gateway resident memory < 250 MiB at c64",
-    figure: rss === undefined
-      ? "not measured (no c64 cell)"
-      : `${fmt(rss, 1)} MiB (VmRSS peak during c64 cells; VmHWM over the run ${
-        fmt(run.gatewayMemory.peakRssMiB, 1)
-      } MiB)`,
-    met: rss === undefined ? undefined : rss < 250,
-  });
+  const everyStore = `${run.gatewayStores.length} stores (${
+    run.gatewayStores.join(", ")
+  }) in one gateway`;
+  for (const size of sizes) {
+    const m = run.memory.find((x) => x.size === size);
+    const target = `gateway peak RSS < ${MEMORY_TARGET_MIB} MiB at c64, ${size} words`;
+    if (!m || !(m.peakRssAtC64MiB > 0)) {
+      out.push({ target, figure: `not measured (no c64 cell at ${size} words)`, met: false });
+      continue;
+    }
+    out.push({
+      target,
+      figure: `${fmt(m.peakRssAtC64MiB, 1)} MiB (peak during the c64 cells and the mixed c64 ` +
+        `load over ${m.mixedStores.length} stores; VmHWM over all the size's cells ${
+          fmt(m.hwmMiB, 1)
+        } MiB; ${everyStore})`,
+      met: m.peakRssAtC64MiB < MEMORY_TARGET_MIB,
+    });
+  }
   return out;
 }
 
-/** The target checks as text lines. */
+/**
+ * The target checks as text lines, then why the expected misses are
+ * expected (stores without ordered access on the matrix).
+ */
 export function targetLines(checks: readonly TargetCheck[]): string {
-  return checks.map((c) =>
+  const lines = checks.map((c) =>
     `${c.met === undefined ? "n/a " : c.met ? "MET " : "MISS"}  ${c.target}${
       c.store ? ` [${c.store}]` : ""
-    }: ${c.figure}`
-  ).join("\n");
+    }: ${c.figure}${c.expected && c.met === false ? " (expected: no ordered access)" : ""}`
+  );
+  const notes = new Map<StoreName, string>();
+  for (const c of checks) if (c.store && c.expected) notes.set(c.store, c.expected);
+  if (notes.size) {
+    lines.push("", "No ordered access on the matrix, so the growth targets are expected to miss:");
+    for (const [store, why] of notes) lines.push(`  ${store}: ${why}`);
+  }
+  return lines.join("\n");
 }
 
 function fmt(n: number, digits: number): string {

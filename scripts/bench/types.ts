@@ -6,13 +6,24 @@
  */
 import type { StoreName } from "../../stores/types.ts";
 
-/** What one cell measures. */
-export type Workload = "gateway-words" | "baseline-words" | "gateway-addWord";
+/**
+ * What one cell measures: the first page `words(limit: 100)` through the
+ * gateway and from the baseline, a `wordsConnection` page 10,000 words deep,
+ * a search for the size step's rare word, and `addWord`.
+ */
+export type Workload =
+  | "gateway-words"
+  | "baseline-words"
+  | "gateway-cursor"
+  | "gateway-search"
+  | "gateway-addWord";
 
-/** Every workload, in the order each (store, size) measures them. */
+/** Every workload, in the order each (store, size) measures them (`addWord` last: it adds words). */
 export const WORKLOADS: readonly Workload[] = [
   "gateway-words",
   "baseline-words",
+  "gateway-cursor",
+  "gateway-search",
   "gateway-addWord",
 ];
 
@@ -38,7 +49,11 @@ export interface Cell {
   max: number;
   /** Failed requests: transport errors, timeouts, non-2xx and bodies that were not the expected data. */
   failures: number;
-  /** Largest gateway VmRSS seen while this cell ran, in MiB (gateway workloads only). */
+  /**
+   * The gateway's peak resident memory while this cell ran, in MiB (gateway
+   * workloads only): VmHWM, reset before the cell, or the largest VmRSS
+   * sampled every 100 ms where the peak cannot be reset.
+   */
   gatewayRssMiB?: number;
   /** Why the cell was not measured (its figures are then NaN, `null` in JSON). */
   notMeasured?: string;
@@ -49,16 +64,50 @@ export interface SeedResult {
   store: StoreName;
   /** The size asked for. */
   target: number;
-  /** Words counted before seeding, within 1% (a lower bound when the store cannot page that deep). */
+  /** Words the store held before this step (see {@linkcode Cell.held}). */
   before: number;
-  /** Words this run added. */
+  /** Words this step seeded through `addMany`. */
   added: number;
-  /** Words held after seeding: before + added, within 1% (a lower bound). */
+  /** Words held after seeding: before + added. */
   held: number;
   seconds: number;
-  /** Added words per second. */
+  /** Seeded words per second. */
   wordsPerSecond: number;
-  concurrency: number;
+  /** Words per `addMany` call. */
+  batch: number;
+  /** `addMany` calls in flight. */
+  parallel: number;
+}
+
+/** A check through the gateway after seeding a size: listing and search return the seeded words. */
+export interface SeedCheck {
+  store: StoreName;
+  size: number;
+  /** False when an answer was wrong (the run then fails). */
+  ok: boolean;
+  /** What the store did not answer in time (STORE_UNAVAILABLE or a timeout): those cells are skipped. */
+  unavailable?: string;
+  /** What was checked, or what was wrong. */
+  detail: string;
+}
+
+/**
+ * The gateway's memory at one size, every configured store connected to it:
+ * the concurrency-64 cells of the size, and a mixed concurrency-64 load over
+ * the first page of every measured store at once.
+ */
+export interface MemoryAtSize {
+  size: number;
+  /** Largest {@linkcode Cell.gatewayRssMiB} of the size's concurrency-64 cells and the mixed load. */
+  peakRssAtC64MiB: number;
+  /** VmHWM over all of the size's cells (reset before its first cell), in MiB. */
+  hwmMiB: number;
+  /** VmRSS once the size's cells were done, in MiB. */
+  rssAfterMiB: number;
+  /** The mixed load: one autocannon run cycling through every listed store's first page. */
+  mixed?: Omit<Cell, "store" | "workload" | "held">;
+  /** The stores in the mixed load (those whose concurrency-64 first page was measured). */
+  mixedStores: StoreName[];
 }
 
 /** The machine the run happened on. */
@@ -86,16 +135,33 @@ export interface BenchRun {
     concurrencies: number[];
     durationSeconds: number;
     warmupSeconds: number;
-    seedConcurrency: number;
+    /** Words per `addMany` call while seeding. */
+    seedBatch: number;
+    /** `addMany` calls in flight while seeding. */
+    seedParallel: number;
+    /** Milliseconds between two seeded words' ids. */
+    seedSpacingMs: number;
+    /** Concurrencies of each workload. */
+    cellConcurrencies: Record<Workload, number[]>;
+    /** A cell whose queue (one request's time × concurrency) would pass this is not measured. */
+    queueBudgetMs: number;
+    /** Whether the measured servers were restored to empty data before seeding. */
+    wipedBefore: boolean;
     loadGenerator: string;
   };
+  /** Seconds from start to the written results, seeding and wiping included. */
+  durationSeconds: number;
   skipped: { store: StoreName; reason: string }[];
   seeds: SeedResult[];
+  checks: SeedCheck[];
   cells: Cell[];
+  /** Stores the gateway was configured with (all of them, measured or not). */
+  gatewayStores: StoreName[];
+  memory: MemoryAtSize[];
   gatewayMemory: {
-    /** VmHWM of the gateway process at the end of the run, in MiB. */
+    /** Largest VmHWM of the gateway over the sizes, in MiB. */
     peakRssMiB: number;
-    /** Largest VmRSS sampled while the concurrency-64 cells ran, in MiB. */
+    /** Largest {@linkcode MemoryAtSize.peakRssAtC64MiB}, in MiB. */
     peakRssAtC64MiB?: number;
   };
   baselinePeakRssMiB: number;
