@@ -182,7 +182,7 @@ storeTest(
 );
 
 storeTest("REDIS", "search and plain listing page correctly across scan chunks", async (config) => {
-  await onScratchDb(config, async (store, raw) => {
+  await onScratchDb(config, async (store) => {
     const records: NewWord[] = [];
     for (let i = 0; i < 1234; i++) {
       records.push(newRecord(`w${i}`, i % 3 === 0 ? `has NeEdLe ${i}` : `plain ${i}`));
@@ -234,7 +234,7 @@ storeTest(
   "REDIS",
   "search fills its pages across many scan chunks, after a cursor and past an offset",
   async (config) => {
-    await onScratchDb(config, async (store, raw) => {
+    await onScratchDb(config, async (store) => {
       const total = 3 * SCAN_CHUNK + 345;
       // Every 97th word has the needle: a page of 25 spans more than one chunk.
       const rare = new Set([3, SCAN_CHUNK + 1, total - 1]);
@@ -285,7 +285,7 @@ storeTest(
   "REDIS",
   "a needle with Lua pattern characters is matched literally",
   async (config) => {
-    await onScratchDb(config, async (store, raw) => {
+    await onScratchDb(config, async (store) => {
       const records = [
         "dot.word",
         "dotXword",
