@@ -123,18 +123,14 @@ class RabbitWordStore implements WordStore {
   #failure: Error | undefined;
   #closed = false;
 
-  /** Opens the view and the connection, then follows the stream until the view has caught up. */
+  /** Connects, opens the view, then follows the stream until the view has caught up. */
   async init(config: StoreConfig, viewPath: string): Promise<void> {
     const deadline = Date.now() + config.connectTimeoutMs + CATCH_UP_GRACE_MS;
-    const [view, stream] = await Promise.allSettled([
-      View.open(viewPath),
-      StreamConnection.open(config, deadline, (e) => this.#fail(e)),
-    ]);
-    if (view.status === "fulfilled") this.#view = view.value;
-    if (stream.status === "fulfilled") this.#stream = stream.value;
-    if (view.status === "rejected") throw view.reason;
-    if (stream.status === "rejected") throw stream.reason;
-    const [v, s] = [this.#view!, this.#stream!];
+    // The broker first, the view (a SQLite worker thread) only once the broker answered: the
+    // reconnect loop against a broker that is down or stalled then starts no thread per attempt,
+    // which took CPU from every other store's requests.
+    const s = this.#stream = await StreamConnection.open(config, deadline, (e) => this.#fail(e));
+    const v = this.#view = await View.open(viewPath);
     // A first marker, so the stream is not empty when its head is peeked at; the view's position
     // is read after it, and a second marker published after that: the consumer starts at that
     // position (which another process sharing the view may have moved past the first marker)
