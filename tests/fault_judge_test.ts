@@ -6,7 +6,7 @@
  * requests (tests/faults/support/mix.ts). No database or gateway needed.
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
-import { describeWorst, judgeFault, waitServing } from "./faults/support/judge.ts";
+import { describeWorst, judgeFault, onlyP99Breaches, waitServing } from "./faults/support/judge.ts";
 import { ConnectionMix, WordNames } from "./faults/support/mix.ts";
 import {
   type Ack,
@@ -68,6 +68,20 @@ Deno.test("a healthy store whose requests queue behind the dead one fails the ju
   ]);
   assertEquals(v.breaches.length, 1);
   assertOk(v.breaches[0].startsWith("MYSQL p99 80 ms while REDIS down"), v.breaches[0]);
+});
+
+Deno.test("a scenario is measured again only when the healthy-p99 rule is all it broke", () => {
+  const slow = judge([
+    ...steady("MYSQL", 0, 10_000, 5, 4),
+    ...steady("MYSQL", 10_000, 20_000, 80, 4),
+    ...steady("MYSQL", 20_000, 32_000, 5, 4),
+  ]);
+  assertOk(onlyP99Breaches(slow.breaches), slow.breaches.join("; "));
+  const failed = judge([...steady("MYSQL", 0, 32_000, 5, 4), unavailable("MYSQL", 25_000, 3)]);
+  assertEquals(onlyP99Breaches(failed.breaches), false);
+  assertEquals(onlyP99Breaches([...slow.breaches, ...failed.breaches]), false);
+  assertEquals(onlyP99Breaches(["1 acknowledged add lost"]), false);
+  assertEquals(onlyP99Breaches([]), false);
 });
 
 Deno.test("while the sick database restarts, a healthy store's p99 is reported, not judged", () => {
