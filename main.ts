@@ -10,7 +10,7 @@ import { BodyTimeout } from "./server/body_timeout.ts";
 import { exitOnSignal } from "./server/shutdown.ts";
 import { createGraphQL } from "./server/graphql.ts";
 import { StoreRegistry } from "./stores/registry.ts";
-import { secretsOf } from "./stores/errors.ts";
+import { secretsOfConfig } from "./stores/errors.ts";
 import { storeLog } from "./server/log.ts";
 
 let config;
@@ -23,7 +23,7 @@ try {
 }
 
 const secrets = [
-  ...Object.values(config.stores).flatMap((s) => secretsOf(s.url)),
+  ...Object.values(config.stores).flatMap((s) => secretsOfConfig(s)),
   ...[config.security.writeToken, config.security.readToken].filter((t) => t !== undefined),
 ];
 const registry = new StoreRegistry({ ...config, log: storeLog(secrets) }).start();

@@ -90,6 +90,11 @@ export function secretsOf(url: string): string[] {
   return [...new Set(out)];
 }
 
+/** The secrets of a store's configuration: those of its URL and of each read replica's. */
+export function secretsOfConfig(config: { url: string; readUrls?: readonly string[] }): string[] {
+  return [...new Set([config.url, ...(config.readUrls ?? [])].flatMap(secretsOf))];
+}
+
 /** `s` percent-decoded, or `s` itself when it is not valid percent-encoding. */
 function decoded(s: string): string {
   try {

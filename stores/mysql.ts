@@ -19,6 +19,7 @@ import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 import { deadline } from "./deadline.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
+import { settings } from "./mysql_settings.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
 const DEFAULT_PORT = 3306;
@@ -35,7 +36,7 @@ const KEY_COLUMN =
 
 /** Reads `mysql://user:password@host:port/database`; errors never echo the URL. */
 function parseUrl(raw: string): ServerTarget {
-  const target = parseServerUrl("MYSQL", raw, { port: DEFAULT_PORT, database: DEFAULT_DATABASE });
+  const target = parseServerUrl(settings, raw, { port: DEFAULT_PORT, database: DEFAULT_DATABASE });
   // The name is spliced into DDL as a quoted identifier, so keep it plain.
   if (!/^[A-Za-z0-9_$]{1,64}$/.test(target.database)) {
     throw new Error("MYSQL: the database name may only contain letters, digits, _ and $");

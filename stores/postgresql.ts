@@ -20,6 +20,7 @@
 import pg from "pg";
 import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
+import { settings } from "./postgresql_settings.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
@@ -174,7 +175,7 @@ const toRecord = (row: Row): WordRecord => ({
 
 /** Connects, creates the database and table when missing, and returns the store. */
 export const open: OpenStore = async (config) => {
-  const target = parseServerUrl("POSTGRESQL", config.url, {
+  const target = parseServerUrl(settings, config.url, {
     port: DEFAULT_PORT,
     database: DEFAULT_DATABASE,
   });

@@ -29,7 +29,8 @@ import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, SocketOptions } from "amqplib";
 import { settlesWithin } from "./deadline.ts";
-import { schemeProblem } from "./server_url.ts";
+import { settings } from "./rabbitmq_settings.ts";
+import { schemeProblem } from "./settings.ts";
 import type { StreamPosition, ViewEvent } from "./sqlite_worker.ts";
 import type { NewWord, StoreConfig, WordRecord } from "./types.ts";
 
@@ -169,7 +170,7 @@ export class StreamConnection {
     } catch {
       throw new RabbitStoreError("RABBITMQ_URL is not a valid amqp:// or amqps:// URL");
     }
-    const problem = schemeProblem("RABBITMQ", url);
+    const problem = schemeProblem(settings, url);
     if (problem) throw new RabbitStoreError(problem);
     if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(HEARTBEAT_S));
     const sockopts = socketOptions(config, url.protocol);

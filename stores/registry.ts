@@ -6,7 +6,15 @@
  * @module
  */
 import { ManagedStore, type StoreHealth } from "./managed.ts";
-import { secretsOf, StoreNotConfiguredError } from "./errors.ts";
+import { secretsOfConfig, StoreNotConfiguredError } from "./errors.ts";
+import { settings as elasticsearch } from "./elasticsearch_settings.ts";
+import { settings as mongodb } from "./mongodb_settings.ts";
+import { settings as mysql } from "./mysql_settings.ts";
+import { settings as postgresql } from "./postgresql_settings.ts";
+import { settings as rabbitmq } from "./rabbitmq_settings.ts";
+import { settings as redis } from "./redis_settings.ts";
+import { settings as scylla } from "./scylla_settings.ts";
+import type { StoreSettings } from "./settings.ts";
 import {
   type NetworkStoreName,
   type OpenStore,
@@ -25,6 +33,20 @@ const MODULES: Record<StoreName, () => Promise<{ open: OpenStore }>> = {
   ELASTICSEARCH: () => import("./elasticsearch.ts"),
   REDIS: () => import("./redis.ts"),
   RABBITMQ: () => import("./rabbitmq.ts"),
+};
+
+/**
+ * What each network store reads from the environment, declared by the store
+ * (`<store>_settings.ts`, no driver imported); server/config.ts loops over it.
+ */
+export const STORE_SETTINGS: Readonly<Record<NetworkStoreName, StoreSettings>> = {
+  MONGODB: mongodb,
+  POSTGRESQL: postgresql,
+  MYSQL: mysql,
+  SCYLLA: scylla,
+  ELASTICSEARCH: elasticsearch,
+  REDIS: redis,
+  RABBITMQ: rabbitmq,
 };
 
 /** What the registry needs from the gateway's configuration. */
@@ -63,7 +85,7 @@ export class StoreRegistry {
           requestTimeoutMs: options.requestTimeoutMs,
           connectTimeoutMs: config.connectTimeoutMs,
           reconnectMaxMs: options.reconnectMaxMs,
-          secrets: secretsOf(config.url),
+          secrets: secretsOfConfig(config),
           log: options.log,
         }),
       );

@@ -136,6 +136,7 @@
  */
 import cassandra from "cassandra-driver";
 import { deadline } from "./deadline.ts";
+import { checkReplication, DEFAULT_DATACENTER } from "./scylla_settings.ts";
 import { matchesSearch, timestampOf } from "./records.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
@@ -229,15 +230,9 @@ export function replicationOf(options: Record<string, string>): {
   if (!/^[a-z][a-z0-9_]{0,47}$/.test(keyspace)) {
     throw new Error("keyspace names are lower-case letters, digits and '_'");
   }
-  const datacenter = options.datacenter?.trim() || "datacenter1";
+  const datacenter = options.datacenter?.trim() || DEFAULT_DATACENTER;
   const rf = (options.replicationFactor ?? "1").trim();
-  // Both end up in CQL text (DDL takes no bind markers for replication), so allow only safe shapes.
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(datacenter)) {
-    throw new Error("SCYLLA_DATACENTER may only hold letters, digits, '_', '.' and '-'");
-  }
-  if (!/^\d{1,2}$/.test(rf) || Number(rf) < 1) {
-    throw new Error("SCYLLA_REPLICATION_FACTOR must be a whole number from 1 to 99");
-  }
+  checkReplication(datacenter, rf);
   return { keyspace, datacenter, replicationFactor: Number(rf) };
 }
 

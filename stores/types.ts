@@ -76,8 +76,13 @@ export interface ListQuery {
 
 /** Connection settings of one store, parsed and validated at start-up. */
 export interface StoreConfig {
-  /** The store's URL (for SCYLLA, comma-separated contact points or URLs). */
+  /** The store's URL; for stores whose settings allow it, comma-separated nodes of one cluster. */
   url: string;
+  /**
+   * Read replicas (`<STORE>_READ_URL`, for stores that declare them): reads
+   * go to them and writes to `url`. Absent when none are configured.
+   */
+  readUrls?: readonly string[];
   /** PEM text of the CA certificate; when set, the module must use TLS and verify the server. */
   caCert?: string;
   /** Milliseconds a connection attempt may take before it counts as failed. */

@@ -46,6 +46,42 @@ Deno.test("SCYLLA_URL takes several contact points and the replication settings"
   assertEquals(c.stores.SCYLLA?.options, { replicationFactor: "3", datacenter: "dc-east" });
 });
 
+Deno.test("<STORE>_READ_URL lists read replicas of PostgreSQL, MySQL and Redis, with the primary's CA", () => {
+  const c = parseConfig({
+    POSTGRESQL_URL: "postgres://u:p@primary:5432/db",
+    POSTGRESQL_READ_URL: " postgres://u:p@standby-1:5432/db , postgresql://u:p@standby-2/db",
+    POSTGRESQL_CA_CERT: "/ca.pem",
+    MYSQL_URL: "mysql://u:p@primary/db",
+    MYSQL_READ_URL: "mariadb://u:p@replica/db",
+    REDIS_URL: "rediss://u:p@primary:6380/0",
+    REDIS_READ_URL: "rediss://u:p@replica:6380/0",
+  }, files);
+  assertEquals(c.stores.POSTGRESQL?.readUrls, [
+    "postgres://u:p@standby-1:5432/db",
+    "postgresql://u:p@standby-2/db",
+  ]);
+  assertEquals(c.stores.POSTGRESQL?.caCert, PEM);
+  assertEquals(c.stores.MYSQL?.readUrls, ["mariadb://u:p@replica/db"]);
+  assertEquals(c.stores.REDIS?.readUrls, ["rediss://u:p@replica:6380/0"]);
+  assertEquals(parseConfig({ REDIS_URL: "redis://h" }, files).stores.REDIS?.readUrls, undefined);
+});
+
+Deno.test("ELASTICSEARCH_URL and RABBITMQ_URL may list every node of a cluster", () => {
+  const es = "https://u:p@es-1:9200,https://u:p@es-2:9200";
+  const mq = "amqp://u:p@mq-1:5672/%2F, amqps://u:p@mq-2:5671/%2F";
+  const c = parseConfig({ ELASTICSEARCH_URL: es, RABBITMQ_URL: mq }, files);
+  assertEquals(c.stores.ELASTICSEARCH?.url, es);
+  assertEquals(c.stores.RABBITMQ?.url, mq);
+});
+
+Deno.test("MONGODB_URL takes a replica set's host list and its options, as MongoDB's drivers do", () => {
+  const url =
+    "mongodb://u:p@rs-1:27017,rs-2:27017,rs-3:27017/db?replicaSet=rs0&readPreference=secondaryPreferred";
+  assertEquals(parseConfig({ MONGODB_URL: url }, files).stores.MONGODB?.url, url);
+  const srv = "mongodb+srv://u:p@cluster0.example.net/db?retryWrites=true";
+  assertEquals(parseConfig({ MONGODB_URL: srv }, files).stores.MONGODB?.url, srv);
+});
+
 Deno.test("RABBITMQ_VIEW_PATH places RabbitMQ's view on disk, by default beside SQLite's in ./data/", () => {
   const url = "amqp://u:p@h:5672/%2F";
   const byDefault = parseConfig({ RABBITMQ_URL: url }, files);
@@ -74,6 +110,26 @@ Deno.test("malformed values and wrong URL schemes are refused with a message nam
     [{ MYSQL_URL: "mysql://u:p@h/db", MYSQL_CA_CERT: "/not-a-cert.txt" }, "MYSQL_CA_CERT"],
     [{ REDIS_CA_CERT: "/ca.pem" }, "REDIS_CA_CERT"],
     [{ SCYLLA_URL: "h:9042", SCYLLA_REPLICATION_FACTOR: "0" }, "SCYLLA_REPLICATION_FACTOR"],
+    [{ SCYLLA_URL: "h:9042", SCYLLA_DATACENTER: "dc'1" }, "SCYLLA_DATACENTER"],
+    [{ POSTGRESQL_READ_URL: "postgres://u:secret-pw@r/db" }, "POSTGRESQL_READ_URL is set but"],
+    [
+      { MYSQL_URL: "mysql://u:p@h/db", MYSQL_READ_URL: "postgres://u:secret-pw@r/db" },
+      "MYSQL_READ_URL must start with mysql://",
+    ],
+    [
+      { REDIS_URL: "redis://h", REDIS_READ_URL: "redis://ok, not a url secret-pw" },
+      "REDIS_READ_URL",
+    ],
+    [{ REDIS_URL: "redis://h", REDIS_READ_URL: " , " }, "REDIS_READ_URL names no node"],
+    [
+      { ELASTICSEARCH_URL: "http://a:9200", ELASTICSEARCH_READ_URL: "http://u:secret-pw@b:9200" },
+      "ELASTICSEARCH_READ_URL is not supported: list every node",
+    ],
+    [{ MONGODB_URL: "mongodb://a", MONGODB_READ_URL: "mongodb://b" }, "MONGODB_READ_URL"],
+    [{ RABBITMQ_URL: "amqp://a, http://u:secret-pw@b" }, "RABBITMQ_URL must start with amqp://"],
+    [{ MONGODB_URL: "postgres://u:secret-pw@h/db" }, "MONGODB_URL must start with mongodb://"],
+    [{ MONGODB_URL: "mongodb://u:secret-pw@a:1,b:port/db" }, "MONGODB_URL is not a valid"],
+    [{ MONGODB_URL: "mongodb+srv://u:secret-pw@a,b/db" }, "MONGODB_URL names one host"],
   ];
   for (const [env, name] of cases) {
     const e = assertThrows(() => parseConfig(env, files), ConfigError);

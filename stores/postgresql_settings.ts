@@ -1,0 +1,16 @@
+/**
+ * PostgreSQL's settings: `POSTGRESQL_URL` (`postgres://user:pass@host:5432/db`)
+ * names the primary, `POSTGRESQL_READ_URL` one or more hot standbys that
+ * serve reads. See `settings.ts` for the variables every store shares.
+ *
+ * @module
+ */
+import type { StoreSettings } from "./settings.ts";
+
+/** What `POSTGRESQL_*` variables the gateway reads. */
+export const settings: StoreSettings = {
+  store: "POSTGRESQL",
+  schemes: ["postgres", "postgresql"],
+  nodes: "one",
+  replicas: true,
+};
