@@ -146,8 +146,11 @@ export const resolvers = {
         };
       });
     },
-    stores(_: unknown, __: unknown, { registry }: GatewayContext) {
-      return registry.status();
+    async stores(_: unknown, __: unknown, { registry }: GatewayContext) {
+      return (await registry.status()).map((s) => ({
+        ...s,
+        nodes: (s.nodes ?? []).map((n) => ({ ...n, role: n.role.toUpperCase() })),
+      }));
     },
   },
   Mutation: {

@@ -17,6 +17,7 @@ import {
   TimeoutStrategy,
 } from "cockatiel";
 import { redact, StoreUnavailableError } from "./errors.ts";
+import type { NodeStatus } from "./replicas.ts";
 import type { ListQuery, NewWord, StoreName, WordRecord, WordStore } from "./types.ts";
 
 /** Health of one store as reported to `/readyz` and the `stores` query. */
@@ -24,6 +25,11 @@ export interface StoreHealth {
   healthy: boolean;
   latencyMs?: number;
   message?: string;
+  /**
+   * Each node the store reads from, where it has more than one: the primary
+   * (this ping) and every read replica (`WordStore.nodes`).
+   */
+  nodes?: NodeStatus[];
 }
 
 /** How a managed store connects and how long it waits. */
@@ -123,13 +129,19 @@ export class ManagedStore {
       return { healthy: false, message: `connecting (attempt ${state.attempts + 1})` };
     }
     const t0 = performance.now();
+    let health: StoreHealth;
     try {
       await this.#withTimeout(() => state.store.ping());
-      return { healthy: true, latencyMs: round(performance.now() - t0) };
+      health = { healthy: true, latencyMs: round(performance.now() - t0) };
     } catch (e) {
       this.#suspect(state.store);
-      return { healthy: false, latencyMs: round(performance.now() - t0), message: reason(e) };
+      health = { healthy: false, latencyMs: round(performance.now() - t0), message: reason(e) };
     }
+    const replicas = state.store.nodes?.() ?? [];
+    if (!replicas.length) return health;
+    const primary: NodeStatus = { role: "primary", healthy: health.healthy };
+    if (health.message) primary.message = health.message;
+    return { ...health, nodes: [primary, ...replicas] };
   }
 
   /** Stops reconnecting and closes the connection; never rejects. */

@@ -21,6 +21,7 @@ import pg from "pg";
 import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 import { settings } from "./postgresql_settings.ts";
+import { type Positions, ReadRouter, type Replica } from "./replicas.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
@@ -77,6 +78,10 @@ const SEARCH =
 const UNKEYED = `SELECT id::text AS id, word, definition FROM words
   WHERE words.id > $1::uuid AND search_key IS NULL ORDER BY words.id LIMIT $2`;
 const FIRST_ID = "00000000-0000-0000-0000-000000000000";
+/** The primary's WAL position after a commit: a standby that replayed it has the write. */
+const WRITTEN_LSN = "SELECT pg_current_wal_lsn()::text AS lsn";
+/** How far a hot standby has replayed the WAL it received. */
+const REPLAYED_LSN = "SELECT pg_last_wal_replay_lsn()::text AS lsn";
 const SET_KEYS = `UPDATE words SET search_key = k.key
   FROM unnest($1::uuid[], $2::text[]) AS k(id, key) WHERE words.id = k.id`;
 
@@ -173,6 +178,37 @@ const toRecord = (row: Row): WordRecord => ({
   ...(row.updated_at === null ? {} : { updatedAt: row.updated_at }),
 });
 
+/** A WAL position `X/Y` (two hex halves) as one number, so positions compare. */
+export function lsn(text: string): bigint {
+  const [hi, lo] = text.split("/");
+  return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+/** WAL positions: a standby that replayed up to `applied` has every commit before it. */
+const walPositions: Positions<bigint> = {
+  covers: (applied, target) => applied >= target,
+  later: (a, b) => a > b ? a : b,
+};
+
+/** A hot standby named in `POSTGRESQL_READ_URL`, with its replay position. */
+function openReplica(url: string, config: StoreConfig): Replica<bigint, pg.Pool> {
+  const target = parseServerUrl(settings, url, {
+    port: DEFAULT_PORT,
+    database: DEFAULT_DATABASE,
+  }, "POSTGRESQL_READ_URL");
+  const pool = newPool(target, config, target.database);
+  return {
+    reader: pool,
+    async applied() {
+      const { rows } = await pool.query<{ lsn: string | null }>(REPLAYED_LSN);
+      // null: not a standby (a primary named as a replica); it has every write it answers for.
+      if (rows[0].lsn === null) throw new Error("not a hot standby");
+      return lsn(rows[0].lsn);
+    },
+    close: () => pool.end().catch(() => {}),
+  };
+}
+
 /** Connects, creates the database and table when missing, and returns the store. */
 export const open: OpenStore = async (config) => {
   const target = parseServerUrl(settings, config.url, {
@@ -200,46 +236,66 @@ export const open: OpenStore = async (config) => {
     await pool.end().catch(() => {});
     throw e;
   }
+  const primary = pool;
+  const replicas = (config.readUrls ?? []).map((url) => openReplica(url, config));
+  const router = new ReadRouter(primary, replicas, walPositions);
+  /** After an acknowledged write: where the primary's WAL is, for read-your-writes on replicas. */
+  const wrote = async () => {
+    if (!replicas.length) return;
+    const { rows } = await primary.query<{ lsn: string }>(WRITTEN_LSN);
+    router.wrote(lsn(rows[0].lsn));
+  };
 
   let closed = false;
   const store: WordStore = {
     async add(r: NewWord) {
-      await pool.query(INSERT, [r.id, r.word, r.definition, r.createdAt, r.searchKey]);
+      await primary.query(INSERT, [r.id, r.word, r.definition, r.createdAt, r.searchKey]);
+      await wrote();
     },
     async addMany(rs: NewWord[]) {
-      await pool.query(INSERT_MANY, [
+      await primary.query(INSERT_MANY, [
         rs.map((r) => r.id),
         rs.map((r) => r.word),
         rs.map((r) => r.definition),
         rs.map((r) => r.createdAt),
         rs.map((r) => r.searchKey),
       ]);
+      await wrote();
     },
+    // Edits read the word they compare-and-set: from the primary, the only node sure to have
+    // another gateway's latest revision.
     async get(id: string) {
-      const { rows } = await pool.query<Row>(GET, [id]);
+      const { rows } = await primary.query<Row>(GET, [id]);
       return rows.length ? toRecord(rows[0]) : undefined;
     },
     async replace(r: NewWord, revision: string) {
       const values = [r.word, r.definition, r.searchKey, r.updatedAt, r.id, revision];
-      return (await pool.query(REPLACE, values)).rowCount === 1;
+      const done = (await primary.query(REPLACE, values)).rowCount === 1;
+      if (done) await wrote();
+      return done;
     },
     async remove(id: string, revision: string) {
-      return (await pool.query(REMOVE, [id, revision])).rowCount === 1;
+      const done = (await primary.query(REMOVE, [id, revision])).rowCount === 1;
+      if (done) await wrote();
+      return done;
     },
-    async list({ search, limit, offset, after = FIRST_ID }: ListQuery) {
-      const result = search
-        ? await pool.query<Row>(SEARCH, [after, search, limit, offset])
-        : await pool.query<Row>(PAGE, [after, limit, offset]);
-      return result.rows.map(toRecord);
+    list({ search, limit, offset, after = FIRST_ID }: ListQuery) {
+      return router.read(async (pool) => {
+        const result = search
+          ? await pool.query<Row>(SEARCH, [after, search, limit, offset])
+          : await pool.query<Row>(PAGE, [after, limit, offset]);
+        return result.rows.map(toRecord);
+      });
     },
     async ping() {
       // Touches the table: one dropped under a running gateway fails the ping, and the reconnect recreates it.
-      await pool.query(PING);
+      await primary.query(PING);
     },
+    nodes: () => router.replicas(),
     async close() {
       if (closed) return;
       closed = true;
-      await pool.end().catch(() => {});
+      await Promise.all([router.close(), primary.end().catch(() => {})]);
     },
   };
   return store;

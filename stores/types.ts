@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { NodeStatus } from "./replicas.ts";
 
 /** Every store the gateway knows, as named in the GraphQL `Store` enum. */
 export const STORE_NAMES = [
@@ -101,7 +102,11 @@ export interface WordStore {
    * not for GraphQL. Resolves once every record was acknowledged.
    */
   addMany(records: NewWord[]): Promise<void>;
-  /** The record with this id, or undefined when there is none; read-your-writes like `list`. */
+  /**
+   * The record with this id, or undefined when there is none; read-your-writes
+   * like `list`. Edits read through it before their compare-and-set, so a
+   * store with read replicas serves it from the primary.
+   */
   get(id: string): Promise<WordRecord | undefined>;
   /**
    * Compare-and-set: replaces the stored record `record.id` with `record`
@@ -120,6 +125,12 @@ export interface WordStore {
   list(query: ListQuery): Promise<WordRecord[]>;
   /** A cheap real round trip to the database; rejects when it is not serving. */
   ping(): Promise<void>;
+  /**
+   * Role, health and lag of each read replica, for stores with replicas
+   * (`<STORE>_READ_URL`); absent or empty otherwise. Known without a round
+   * trip (the replicas are probed in the background).
+   */
+  nodes?(): NodeStatus[];
   /** Releases every connection; never rejects. */
   close(): Promise<void>;
 }

@@ -1,0 +1,250 @@
+/**
+ * Read/write splitting, once for every store with read replicas
+ * (`<STORE>_READ_URL`): writes go to the primary, reads to the replicas in
+ * turn, with read-your-writes and no failed read when a replica is lost.
+ *
+ * - **Read-your-writes.** After every acknowledged write the store reports
+ *   the primary's replication position ({@linkcode ReadRouter.wrote}). A read
+ *   goes to a replica only once that replica has applied the latest such
+ *   position, waiting at most `waitMs`; otherwise it goes to the primary.
+ *   Positions are the database's own (a PostgreSQL WAL LSN, a MariaDB GTID
+ *   position, a Redis replication offset): the store says how to read and
+ *   compare them ({@linkcode Positions}).
+ * - **A lost replica costs no read.** Each replica is probed every
+ *   `probeMs` (its applied position, bounded by `probeTimeoutMs`); one that
+ *   fails a probe or a read is left out until a probe succeeds again. A read
+ *   that fails or takes longer than `readTimeoutMs` on a replica is served by
+ *   the next replica or the primary.
+ * - **Lag** is measured against this gateway's own writes: how long ago the
+ *   oldest write the replica has not applied yet was acknowledged (0 when it
+ *   has them all), so it reads the same on every database.
+ *
+ * @module
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { deadline } from "./deadline.ts";
+
+/** How a store reads and compares its replication positions. */
+export interface Positions<P> {
+  /** Whether a replica that applied `applied` has every change up to `target`. */
+  covers(applied: P, target: P): boolean;
+  /** The later of two positions reported by the primary (both may be from concurrent writes). */
+  later(a: P, b: P): P;
+}
+
+/** One read replica, as the store opened it. */
+export interface Replica<P, R> {
+  /** What reads run against: a pool, a client. */
+  reader: R;
+  /** The position this replica has applied now (one cheap query); rejects when it does not answer. */
+  applied(): Promise<P>;
+  /** Releases its connections; never rejects. */
+  close(): Promise<void>;
+}
+
+/** One node's state for `/readyz` and the `stores` query. */
+export interface NodeStatus {
+  role: "primary" | "replica";
+  healthy: boolean;
+  /** How far behind this gateway's writes the replica is, in ms (replicas only). */
+  lagMs?: number;
+  /** Why it is left out, when it is (fixed wording: never a host, URL or driver message). */
+  message?: string;
+}
+
+/** Reads served since start, by where they went. */
+export interface ReadCounts {
+  replica: number;
+  primary: number;
+  /** How long (ms) reads waited for a replica to catch up: the latest {@linkcode REMEMBERED_WAITS}. */
+  waits: number[];
+}
+
+/** Timing of the router; every field has a default. */
+export interface RouterOptions {
+  /** Longest a read waits for a replica to apply this gateway's last write (default 250 ms). */
+  waitMs?: number;
+  /** How often the position is polled while a read waits (default 2 ms). */
+  pollMs?: number;
+  /** Longest a read may take on a replica before it is served elsewhere (default 800 ms). */
+  readTimeoutMs?: number;
+  /** How often each replica is probed (default 250 ms). */
+  probeMs?: number;
+  /** Longest a probe may take (default 300 ms). */
+  probeTimeoutMs?: number;
+}
+
+interface Node<P, R> {
+  replica: Replica<P, R>;
+  /** The latest position it was seen to have applied. */
+  known?: P;
+  /** Why it is left out, when it is. */
+  out?: string;
+  /** The one position query in flight, shared by every read that waits, and when it was sent. */
+  polling?: Promise<P>;
+  pollingSince?: number;
+}
+
+/** Most recent writes remembered for the lag figure. */
+const REMEMBERED_WRITES = 1_000;
+/** Most recent read-your-writes waits remembered in {@linkcode ReadCounts.waits}. */
+export const REMEMBERED_WAITS = 10_000;
+
+/** Routes reads among a primary and its replicas; see the module documentation. */
+export class ReadRouter<P, R> {
+  readonly counts: ReadCounts = { replica: 0, primary: 0, waits: [] };
+  #primary: R;
+  #nodes: Node<P, R>[];
+  #positions: Positions<P>;
+  #opts: Required<RouterOptions>;
+  #target: P | undefined;
+  /** Acknowledged writes, oldest first: [position, time]. */
+  #writes: [P, number][] = [];
+  #next = 0;
+  #probing = new AbortController();
+
+  constructor(
+    primary: R,
+    replicas: Replica<P, R>[],
+    positions: Positions<P>,
+    opts: RouterOptions = {},
+  ) {
+    this.#primary = primary;
+    this.#nodes = replicas.map((replica) => ({ replica }));
+    this.#positions = positions;
+    this.#opts = {
+      waitMs: opts.waitMs ?? 250,
+      pollMs: opts.pollMs ?? 2,
+      readTimeoutMs: opts.readTimeoutMs ?? 800,
+      probeMs: opts.probeMs ?? 250,
+      probeTimeoutMs: opts.probeTimeoutMs ?? 300,
+    };
+    if (this.#nodes.length) void this.#probeLoop(this.#probing.signal);
+  }
+
+  /** Records the primary's position after an acknowledged write: later reads must see it. */
+  wrote(position: P): void {
+    this.#target = this.#target === undefined
+      ? position
+      : this.#positions.later(this.#target, position);
+    this.#writes.push([position, Date.now()]);
+    if (this.#writes.length > REMEMBERED_WRITES) this.#writes.shift();
+  }
+
+  /** Runs `read` on a replica that has this gateway's writes, else on the primary. */
+  async read<T>(read: (reader: R) => Promise<T>): Promise<T> {
+    const target = this.#target;
+    for (let tries = 0; tries < this.#nodes.length; tries++) {
+      const node = this.#pick();
+      if (!node) break;
+      if (target !== undefined && !(await this.#caughtUp(node, target))) continue;
+      try {
+        const out = await deadline(
+          read(node.replica.reader),
+          this.#opts.readTimeoutMs,
+          "the replica did not answer in time",
+        );
+        this.counts.replica++;
+        return out;
+      } catch {
+        node.out = "a read failed or timed out";
+      }
+    }
+    this.counts.primary++;
+    return await read(this.#primary);
+  }
+
+  /** Every replica's role, health and lag (the primary's own line comes from the store's ping). */
+  replicas(): NodeStatus[] {
+    const now = Date.now();
+    return this.#nodes.map((n) => {
+      const oldest = n.known === undefined
+        ? this.#writes[0]
+        : this.#writes.find(([p]) => !this.#positions.covers(n.known!, p));
+      return {
+        role: "replica",
+        healthy: n.out === undefined,
+        lagMs: oldest ? now - oldest[1] : 0,
+        ...(n.out ? { message: n.out } : {}),
+      };
+    });
+  }
+
+  /** Whether any replica is in rotation. */
+  get anyReplicaServing(): boolean {
+    return this.#nodes.some((n) => n.out === undefined);
+  }
+
+  /** Stops probing and closes every replica; never rejects. */
+  async close(): Promise<void> {
+    this.#probing.abort();
+    await Promise.all(this.#nodes.map((n) => n.replica.close().catch(() => {})));
+  }
+
+  /** The next replica in rotation, round robin; undefined when every one is out. */
+  #pick(): Node<P, R> | undefined {
+    for (let i = 0; i < this.#nodes.length; i++) {
+      const node = this.#nodes[this.#next++ % this.#nodes.length];
+      if (node.out === undefined) return node;
+    }
+    return undefined;
+  }
+
+  /** Waits (bounded) until `node` has applied `target`; false when it did not in time or failed. */
+  async #caughtUp(node: Node<P, R>, target: P): Promise<boolean> {
+    if (node.known !== undefined && this.#positions.covers(node.known, target)) return true;
+    const t0 = performance.now();
+    const until = t0 + this.#opts.waitMs;
+    for (;;) {
+      try {
+        const left = Math.max(1, until - performance.now());
+        const applied = await deadline(this.#poll(node), left, "no position in time");
+        if (this.#positions.covers(applied, target)) {
+          this.counts.waits.push(performance.now() - t0);
+          if (this.counts.waits.length > REMEMBERED_WAITS) this.counts.waits.shift();
+          return true;
+        }
+      } catch {
+        return false;
+      }
+      if (performance.now() + this.#opts.pollMs >= until) return false;
+      await sleep(this.#opts.pollMs);
+    }
+  }
+
+  /**
+   * One position query per node at a time, shared by every read waiting on
+   * it; one that has not answered within the probe timeout is abandoned
+   * (a stalled server may never answer it) and the next caller sends another.
+   */
+  #poll(node: Node<P, R>): Promise<P> {
+    const now = performance.now();
+    if (node.polling && now - (node.pollingSince ?? now) <= this.#opts.probeTimeoutMs) {
+      return node.polling;
+    }
+    const polling = node.replica.applied().then((p) => {
+      node.known = p;
+      return p;
+    }).finally(() => {
+      if (node.polling === polling) node.polling = undefined;
+    });
+    polling.catch(() => {});
+    node.polling = polling;
+    node.pollingSince = now;
+    return polling;
+  }
+
+  async #probeLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await Promise.all(this.#nodes.map(async (node) => {
+        try {
+          await deadline(this.#poll(node), this.#opts.probeTimeoutMs, "did not answer in time");
+          node.out = undefined;
+        } catch {
+          node.out = "not answering";
+        }
+      }));
+      await sleep(this.#opts.probeMs, undefined, { signal }).catch(() => {});
+    }
+  }
+}

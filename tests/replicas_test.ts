@@ -1,0 +1,195 @@
+/**
+ * Read/write splitting (stores/replicas.ts) over fake replicas whose applied
+ * position, answers and stalls the test controls: reads spread over the
+ * replicas, read-your-writes waits for a lagging replica or goes to the
+ * primary, a failed, stalled or lagging replica costs no read and comes back
+ * once it answers. No database needed.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { assertEquals, assertOk } from "./support/assert.ts";
+import { type Positions, ReadRouter, type Replica } from "../stores/replicas.ts";
+
+/** Positions as plain numbers, as a Redis replication offset is. */
+const numbers: Positions<number> = { covers: (a, t) => a >= t, later: Math.max };
+
+/** A replica whose applied position and behaviour the test sets. */
+class FakeReplica implements Replica<number, string> {
+  position = 0;
+  /** "ok", "fail" (rejects), "stall" (never answers). */
+  mode: "ok" | "fail" | "stall" = "ok";
+  polls = 0;
+  closed = false;
+  constructor(readonly reader: string) {}
+  applied(): Promise<number> {
+    this.polls++;
+    if (this.mode === "fail") return Promise.reject(new Error("ECONNREFUSED 10.0.0.7:5432"));
+    if (this.mode === "stall") return new Promise(() => {});
+    return Promise.resolve(this.position);
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+/** A read on `reader` as a store would run it, failing or stalling with its replica. */
+function readOn(replicas: FakeReplica[]) {
+  return (reader: string): Promise<string> => {
+    const r = replicas.find((x) => x.reader === reader);
+    if (r?.mode === "fail") return Promise.reject(new Error("connection lost"));
+    if (r?.mode === "stall") return new Promise(() => {});
+    return Promise.resolve(reader);
+  };
+}
+
+async function withRouter(
+  replicas: FakeReplica[],
+  fn: (router: ReadRouter<number, string>, read: () => Promise<string>) => Promise<void>,
+  opts = {},
+): Promise<void> {
+  const router = new ReadRouter("primary", replicas, numbers, {
+    probeMs: 20,
+    probeTimeoutMs: 50,
+    readTimeoutMs: 100,
+    ...opts,
+  });
+  try {
+    await fn(router, () => router.read(readOn(replicas)));
+  } finally {
+    await router.close();
+  }
+}
+
+Deno.test("without writes, reads go to the replicas in turn and never to the primary", async () => {
+  const replicas = [new FakeReplica("r1"), new FakeReplica("r2")];
+  await withRouter(replicas, async (router, read) => {
+    const seen = [];
+    for (let i = 0; i < 6; i++) seen.push(await read());
+    assertEquals(seen.filter((s) => s === "r1").length, 3);
+    assertEquals(seen.filter((s) => s === "r2").length, 3);
+    assertEquals(router.counts, { replica: 6, primary: 0, waits: [] });
+  });
+});
+
+Deno.test("after a write, a read waits for the replica to apply it, then reads there", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    router.wrote(10);
+    setTimeout(() => r1.position = 10, 30);
+    assertEquals(await read(), "r1");
+    assertEquals(router.counts.waits.length, 1);
+    assertOk(router.counts.waits[0] >= 20, `waited ${router.counts.waits[0]} ms`);
+    // Applied once: the next read does not wait again.
+    assertEquals(await read(), "r1");
+    assertEquals(router.counts.waits.length, 1);
+  }, { waitMs: 500 });
+});
+
+Deno.test("a replica that does not apply the write within the bound leaves the read to the primary", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    router.wrote(10);
+    const t0 = performance.now();
+    assertEquals(await read(), "primary");
+    const took = performance.now() - t0;
+    assertOk(took >= 40 && took < 400, `took ${took} ms`);
+    // Once it catches up, reads come back to it.
+    r1.position = 12;
+    assertEquals(await read(), "r1");
+    assertEquals(router.counts.primary, 1);
+  }, { waitMs: 50 });
+});
+
+Deno.test("a read after a write goes to the replica that has it, not to the lagging one", async () => {
+  const [r1, r2] = [new FakeReplica("r1"), new FakeReplica("r2")];
+  await withRouter([r1, r2], async (router, read) => {
+    r2.position = 7;
+    await sleep(50); // probes learn both positions
+    router.wrote(7);
+    for (let i = 0; i < 4; i++) assertEquals(await read(), "r2");
+  }, { waitMs: 10 });
+});
+
+Deno.test("writes acknowledged out of order: reads wait for the latest position, not the last reported", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    router.wrote(9);
+    router.wrote(5);
+    router.wrote(7);
+    r1.position = 8;
+    assertEquals(await read(), "primary");
+    r1.position = 9;
+    assertEquals(await read(), "r1");
+  }, { waitMs: 20 });
+});
+
+Deno.test("a replica whose read fails costs no read: the primary serves it, the replica is left out until it answers", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    r1.mode = "fail";
+    assertEquals(await read(), "primary");
+    assertEquals(router.replicas()[0].healthy, false);
+    assertEquals(await read(), "primary");
+    r1.mode = "ok";
+    await sleep(60);
+    assertEquals(router.replicas()[0].healthy, true);
+    assertEquals(await read(), "r1");
+  });
+});
+
+Deno.test("a stalled replica is served around: a read on it times out to the primary, probes leave it out", async () => {
+  const [r1, r2] = [new FakeReplica("r1"), new FakeReplica("r2")];
+  await withRouter([r1, r2], async (router, read) => {
+    r1.mode = "stall";
+    const t0 = performance.now();
+    const first = await Promise.all([read(), read()]);
+    assertOk(performance.now() - t0 < 400, "a stalled read was not cut off");
+    assertOk(first.every((s) => s === "primary" || s === "r2"), first.join());
+    await sleep(100);
+    const status = router.replicas();
+    assertEquals(status.map((s) => s.healthy), [false, true]);
+    assertEquals(status[0].message, "not answering");
+    for (let i = 0; i < 4; i++) assertEquals(await read(), "r2");
+    r1.mode = "ok";
+    await sleep(60);
+    const back = new Set<string>();
+    for (let i = 0; i < 4; i++) back.add(await read());
+    assertEquals([...back].sort(), ["r1", "r2"]);
+  });
+});
+
+Deno.test("lag is how long ago the oldest write the replica has not applied was acknowledged", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router) => {
+    await sleep(40);
+    assertEquals(router.replicas()[0].lagMs, 0);
+    router.wrote(3);
+    await sleep(80);
+    const lag = router.replicas()[0].lagMs ?? 0;
+    assertOk(lag >= 70 && lag < 1000, `lag ${lag}`);
+    r1.position = 3;
+    await sleep(60);
+    assertEquals(router.replicas()[0].lagMs, 0);
+  });
+});
+
+Deno.test("status messages never carry the driver's words (hosts, addresses)", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    r1.mode = "fail";
+    await read();
+    await sleep(60);
+    assertOk(!JSON.stringify(router.replicas()).includes("10.0.0.7"));
+  });
+});
+
+Deno.test("close stops probing and closes every replica", async () => {
+  const replicas = [new FakeReplica("r1"), new FakeReplica("r2")];
+  const router = new ReadRouter("primary", replicas, numbers, { probeMs: 10 });
+  await sleep(30);
+  await router.close();
+  const polls = replicas.map((r) => r.polls);
+  await sleep(50);
+  assertEquals(replicas.map((r) => r.polls), polls);
+  assertEquals(replicas.map((r) => r.closed), [true, true]);
+});
