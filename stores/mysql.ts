@@ -20,6 +20,7 @@ import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore 
 import { deadline } from "./deadline.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 import { settings } from "./mysql_settings.ts";
+import { type Positions, ReadRouter, type Replica } from "./replicas.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
 const DEFAULT_PORT = 3306;
@@ -35,8 +36,11 @@ const KEY_COLUMN =
   `search_key VARCHAR(${MAX_SEARCH_KEY}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL`;
 
 /** Reads `mysql://user:password@host:port/database`; errors never echo the URL. */
-function parseUrl(raw: string): ServerTarget {
-  const target = parseServerUrl(settings, raw, { port: DEFAULT_PORT, database: DEFAULT_DATABASE });
+function parseUrl(raw: string, variable = "MYSQL_URL"): ServerTarget {
+  const target = parseServerUrl(settings, raw, {
+    port: DEFAULT_PORT,
+    database: DEFAULT_DATABASE,
+  }, variable);
   // The name is spliced into DDL as a quoted identifier, so keep it plain.
   if (!/^[A-Za-z0-9_$]{1,64}$/.test(target.database)) {
     throw new Error("MYSQL: the database name may only contain letters, digits, _ and $");
@@ -79,16 +83,38 @@ function toRecord(r: WordRow): WordRecord {
 /** Null until a word's first edit. */
 const UPDATED_COLUMN = "updated_at DATETIME(3) NULL";
 
-/** Opens a pool, creates the database and the `words` table when missing. */
-export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> => {
-  const target = parseUrl(config.url);
-  // A hung server must surface as an error, not as a call that never ends.
-  const statementTimeoutMs = Math.max(1_000, config.connectTimeoutMs);
-  const ddlTimeoutMs = Math.max(5_000, config.connectTimeoutMs);
-  const table = `\`${target.database}\`.\`words\``;
-  const unkeyedSql = `SELECT id, word, definition FROM ${table}
-    WHERE id > ? AND search_key IS NULL ORDER BY id LIMIT ?`;
+/** A MariaDB GTID position (`domain-server-seq`, one per replication domain): seq by domain. */
+export type GtidPosition = ReadonlyMap<number, bigint>;
 
+/** Parses `0-1-100,1-2-7` (empty: no GTID yet). */
+export function gtidPosition(text: string): GtidPosition {
+  const out = new Map<number, bigint>();
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [domain, , seq] = part.split("-");
+    out.set(Number(domain), BigInt(seq));
+  }
+  return out;
+}
+
+/** GTID positions: a replica that applied `applied` has every transaction up to `target`, per domain. */
+const gtidPositions: Positions<GtidPosition> = {
+  covers: (applied, target) =>
+    [...target].every(([domain, seq]) => (applied.get(domain) ?? -1n) >= seq),
+  later(a, b) {
+    const out = new Map(a);
+    for (const [domain, seq] of b) if ((out.get(domain) ?? -1n) < seq) out.set(domain, seq);
+    return out;
+  },
+};
+
+/** One server's pool, and the one way a statement runs on it: bounded, the connection destroyed on expiry. */
+interface Node {
+  withConnection<T>(ms: number, work: (conn: mysql.PoolConnection) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** A pool on `target` (no default database: the store creates it first). */
+function connect(target: ServerTarget, config: StoreConfig): Node {
   const pool = mysql.createPool({
     host: target.host,
     port: target.port,
@@ -158,6 +184,22 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       // close never rejects
     }
   };
+  return { withConnection, close: closePool };
+}
+
+/** Opens a pool, creates the database and the `words` table when missing. */
+export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> => {
+  const target = parseUrl(config.url);
+  // A hung server must surface as an error, not as a call that never ends.
+  const statementTimeoutMs = Math.max(1_000, config.connectTimeoutMs);
+  const ddlTimeoutMs = Math.max(5_000, config.connectTimeoutMs);
+  const table = `\`${target.database}\`.\`words\``;
+  const unkeyedSql = `SELECT id, word, definition FROM ${table}
+    WHERE id > ? AND search_key IS NULL ORDER BY id LIMIT ?`;
+
+  const primary = connect(target, config);
+  const { withConnection } = primary;
+  const closePool = primary.close;
 
   try {
     await withConnection(ddlTimeoutMs, async (conn) => {
@@ -209,6 +251,39 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
     throw err;
   }
 
+  const replicas = (config.readUrls ?? []).map((url): Replica<GtidPosition, Node> => {
+    const node = connect(parseUrl(url, "MYSQL_READ_URL"), config);
+    return {
+      reader: node,
+      applied: () =>
+        node.withConnection(statementTimeoutMs, async (conn) => {
+          const [rows] = await conn.query<mysql.RowDataPacket[]>(
+            "SELECT @@gtid_slave_pos AS pos",
+          );
+          return gtidPosition(String(rows[0].pos ?? ""));
+        }),
+      close: node.close,
+    };
+  });
+  const router = new ReadRouter<GtidPosition, Node>(primary, replicas, gtidPositions);
+  /**
+   * Runs a write on the primary; with replicas, reads the GTID it was
+   * committed as on the same connection, for read-your-writes.
+   */
+  const write = <T>(
+    ms: number,
+    work: (conn: mysql.PoolConnection) => Promise<T>,
+    changed: (result: T) => boolean = () => true,
+  ): Promise<T> =>
+    withConnection(ms, async (conn) => {
+      const result = await work(conn);
+      if (replicas.length && changed(result)) {
+        const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT @@last_gtid AS gtid");
+        router.wrote(gtidPosition(String(rows[0].gtid ?? "")));
+      }
+      return result;
+    });
+
   const insertSql =
     `INSERT INTO ${table} (id, word, definition, created_at, search_key) VALUES (?, ?, ?, ?, ?)`;
   // `id > ?` seeks through the primary key: a page after any id costs what the first does.
@@ -223,9 +298,10 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
   const removeSql = `DELETE FROM ${table} WHERE id = ? AND COALESCE(updated_at, created_at) = ?`;
   /** Runs one statement and answers whether it changed exactly one row. */
   const changedOne = async (sql: string, values: string[]): Promise<boolean> => {
-    const [result] = await withConnection(
+    const [result] = await write(
       statementTimeoutMs,
       (conn) => conn.execute<mysql.ResultSetHeader>(sql, values),
+      ([r]) => r.affectedRows === 1,
     );
     return result.affectedRows === 1;
   };
@@ -234,7 +310,7 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
     async add(r: NewWord): Promise<void> {
       const createdAt = toSqlDatetime(r.createdAt);
       // Autocommit with innodb_flush_log_at_trx_commit=1: the OK packet means durable.
-      await withConnection(
+      await write(
         statementTimeoutMs,
         (conn) => conn.execute(insertSql, [r.id, r.word, r.definition, createdAt, r.searchKey]),
       );
@@ -245,7 +321,7 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       const rows = rs.map((
         r,
       ) => [r.id, r.word, r.definition, toSqlDatetime(r.createdAt), r.searchKey]);
-      await withConnection(
+      await write(
         ddlTimeoutMs,
         (conn) =>
           conn.query(
@@ -261,16 +337,20 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       const page = [String(query.limit), String(query.offset)];
       const after = query.after ?? "";
       const needle = query.search || undefined;
-      const [rows] = await withConnection(
-        statementTimeoutMs,
-        (conn) =>
-          needle === undefined
-            ? conn.execute<WordRow[]>(listSql, [after, ...page])
-            : conn.execute<WordRow[]>(searchSql, [after, needle, ...page]),
+      const [rows] = await router.read((node) =>
+        node.withConnection(
+          statementTimeoutMs,
+          (conn) =>
+            needle === undefined
+              ? conn.execute<WordRow[]>(listSql, [after, ...page])
+              : conn.execute<WordRow[]>(searchSql, [after, needle, ...page]),
+        )
       );
       return rows.map(toRecord);
     },
 
+    // Edits read the word they compare-and-set: from the primary, the only node sure to have
+    // another gateway's latest revision.
     async get(id: string): Promise<WordRecord | undefined> {
       const [rows] = await withConnection(
         statementTimeoutMs,
@@ -302,6 +382,10 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       );
     },
 
-    close: closePool,
+    nodes: () => router.replicas(),
+
+    async close(): Promise<void> {
+      await Promise.all([router.close(), closePool()]);
+    },
   };
 };

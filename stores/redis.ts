@@ -58,6 +58,7 @@ import { deadline } from "./deadline.ts";
 import { Redis, type RedisOptions } from "ioredis";
 import { backfillSearchKeys, type Unkeyed } from "./records.ts";
 import { PAGE, REMOVE, REPLACE, SEARCH, SET_SEARCH_KEYS, UNKEYED } from "./redis_scripts.ts";
+import { type Positions, ReadRouter, type Replica } from "./replicas.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 /** Sorted set of every record id (score 0, ordered by member). */
@@ -124,10 +125,10 @@ function withScripts(client: Redis): Redis & Scripts {
   return client as Redis & Scripts;
 }
 
-function options(config: StoreConfig): RedisOptions {
+function options(config: StoreConfig, url = config.url): RedisOptions {
   const tls = config.caCert !== undefined
     ? { ca: config.caCert, rejectUnauthorized: true }
-    : /^rediss:/i.test(config.url)
+    : /^rediss:/i.test(url)
     ? { rejectUnauthorized: true }
     : undefined;
   return {
@@ -201,11 +202,74 @@ async function backfill(client: Redis & Scripts): Promise<void> {
   );
 }
 
+/**
+ * A replication position: the replication id and offset. A replica has a
+ * write once it reports the primary's replication id and an offset at least
+ * the primary's right after the write (`INFO replication`).
+ */
+export interface ReplicationOffset {
+  replid: string;
+  offset: bigint;
+}
+
+/** Reads `master_replid` and `<field>` out of `INFO replication`. */
+export function replicationOffset(info: string, field: string): ReplicationOffset {
+  const value = (name: string) => new RegExp(`^${name}:(\\S+)`, "m").exec(info)?.[1];
+  const replid = value("master_replid");
+  const offset = value(field);
+  if (replid === undefined || offset === undefined || !/^\d+$/.test(offset)) {
+    throw new Error(`redis: INFO replication has no ${field}`);
+  }
+  return { replid, offset: BigInt(offset) };
+}
+
+const offsets: Positions<ReplicationOffset> = {
+  covers: (applied, target) => applied.replid === target.replid && applied.offset >= target.offset,
+  // A new replication id (the primary restarted or failed over) starts a new history: the newest wins.
+  later: (a, b) => a.replid === b.replid && a.offset > b.offset ? a : b,
+};
+
+/** A replica named in `REDIS_READ_URL`: connects (and reconnects) in the background. */
+function openReplica(
+  url: string,
+  config: StoreConfig,
+): Replica<ReplicationOffset, Redis & Scripts> {
+  const client = withScripts(new Redis(url, { ...options(config, url), lazyConnect: false }));
+  client.on("error", () => {}); // a replica down is the router's business: it is left out
+  return {
+    reader: client,
+    applied: async () => replicationOffset(await client.info("replication"), "slave_repl_offset"),
+    async close() {
+      client.disconnect();
+    },
+  };
+}
+
 class RedisWordStore implements WordStore {
-  constructor(private readonly client: Redis & Scripts) {}
+  readonly #router: ReadRouter<ReplicationOffset, Redis & Scripts>;
+  readonly #replicas: number;
+
+  constructor(
+    private readonly client: Redis & Scripts,
+    replicas: Replica<ReplicationOffset, Redis & Scripts>[] = [],
+  ) {
+    this.#router = new ReadRouter(client, replicas, offsets);
+    this.#replicas = replicas.length;
+  }
 
   add(record: NewWord): Promise<void> {
     return this.addMany([record]);
+  }
+
+  /**
+   * With replicas, after an acknowledged write: the primary's replication
+   * offset, which now counts the write (one `INFO replication`; no `WAIT`,
+   * which would hold the shared connection).
+   */
+  async #wrote(): Promise<void> {
+    if (!this.#replicas) return;
+    const info = await this.client.info("replication");
+    this.#router.wrote(replicationOffset(info, "master_repl_offset"));
   }
 
   /** The hashes and their index entries in one MULTI/EXEC: a reader never sees an id without its hash. */
@@ -224,9 +288,13 @@ class RedisWordStore implements WordStore {
     const replies = await tx.exec();
     if (!replies) throw new Error("redis: transaction aborted");
     for (const [err] of replies) if (err) throw err;
+    await this.#wrote();
   }
 
-  /** One HMGET of the word's hash: undefined when it is gone, `updatedAt` once edited. */
+  /**
+   * One HMGET of the word's hash: undefined when it is gone, `updatedAt` once
+   * edited. From the primary: edits compare-and-set what it returns.
+   */
   async get(id: string): Promise<WordRecord | undefined> {
     return toRecord(await this.client.hmget(recordKey(id), ...FIELDS));
   }
@@ -241,37 +309,24 @@ class RedisWordStore implements WordStore {
       r.searchKey,
       r.updatedAt!,
     );
+    if (written === 1) await this.#wrote();
     return written === 1;
   }
 
   /** One {@linkcode REMOVE} script: compare the revision, then DEL the hash and ZREM the id. */
   async remove(id: string, revision: string): Promise<boolean> {
-    return await this.client.wordsRemove(recordKey(id), IDS_KEY, revision, id) === 1;
+    const removed = await this.client.wordsRemove(recordKey(id), IDS_KEY, revision, id) === 1;
+    if (removed) await this.#wrote();
+    return removed;
   }
 
-  async list({ search, limit, offset, after }: ListQuery): Promise<WordRecord[]> {
-    const from = rangeStart(after);
-    if (search === undefined || search === "") {
-      const fields = await this.client.wordsPage(IDS_KEY, from, offset, limit, RECORD_PREFIX);
-      return toRecords(fields);
-    }
-    const matches: WordRecord[] = [];
-    let skip = offset;
-    for (let start = from;;) {
-      const [stop, skipped, ...fields] = await this.client.wordsSearch(
-        IDS_KEY,
-        start,
-        search,
-        skip,
-        limit - matches.length,
-        SCAN_CHUNK,
-        RECORD_PREFIX,
-      );
-      toRecords(fields, matches);
-      skip -= skipped;
-      if (matches.length >= limit || stop === null) return matches;
-      start = rangeStart(stop);
-    }
+  /** A page or a search, on a replica that has this gateway's writes, else on the primary. */
+  list(query: ListQuery): Promise<WordRecord[]> {
+    return this.#router.read((client) => listOn(client, query));
+  }
+
+  nodes() {
+    return this.#router.replicas();
   }
 
   async ping(): Promise<void> {
@@ -280,6 +335,7 @@ class RedisWordStore implements WordStore {
   }
 
   async close(): Promise<void> {
+    await this.#router.close();
     try {
       if (this.client.status === "ready") await this.client.quit();
     } catch {
@@ -287,6 +343,35 @@ class RedisWordStore implements WordStore {
     } finally {
       this.client.disconnect();
     }
+  }
+}
+
+/** One page (one EVALSHA) or a search (one per {@linkcode SCAN_CHUNK} ids) on `client`. */
+async function listOn(
+  client: Redis & Scripts,
+  { search, limit, offset, after }: ListQuery,
+): Promise<WordRecord[]> {
+  const from = rangeStart(after);
+  if (search === undefined || search === "") {
+    const fields = await client.wordsPage(IDS_KEY, from, offset, limit, RECORD_PREFIX);
+    return toRecords(fields);
+  }
+  const matches: WordRecord[] = [];
+  let skip = offset;
+  for (let start = from;;) {
+    const [stop, skipped, ...fields] = await client.wordsSearch(
+      IDS_KEY,
+      start,
+      search,
+      skip,
+      limit - matches.length,
+      SCAN_CHUNK,
+      RECORD_PREFIX,
+    );
+    toRecords(fields, matches);
+    skip -= skipped;
+    if (matches.length >= limit || stop === null) return matches;
+    start = rangeStart(stop);
   }
 }
 
@@ -306,10 +391,10 @@ export const open: OpenStore = async (config) => {
   connecting.catch(() => {}); // may settle after the timeout below
   try {
     await deadline(connecting, config.connectTimeoutMs, "redis: connection timed out");
-    const store = new RedisWordStore(client);
-    await store.ping();
+    await client.ping();
     await backfill(client);
-    return store;
+    const replicas = (config.readUrls ?? []).map((url) => openReplica(url, config));
+    return new RedisWordStore(client, replicas);
   } catch (e) {
     client.disconnect();
     throw firstError ?? e;
