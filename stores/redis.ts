@@ -239,8 +239,9 @@ function openReplica(
   return {
     reader: client,
     applied: async () => replicationOffset(await client.info("replication"), "slave_repl_offset"),
-    async close() {
+    close() {
       client.disconnect();
+      return Promise.resolve();
     },
   };
 }
