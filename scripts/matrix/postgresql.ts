@@ -93,8 +93,9 @@ async function initdb(paths: MatrixPaths): Promise<void> {
  * the replication role. Idempotent. The matrix user may also read every
  * pg_stat_* view (`pg_read_all_stats`), and inject replication lag on a
  * standby: `ALTER SYSTEM SET recovery_min_apply_delay`, `pg_reload_conf()`,
- * `pg_wal_replay_pause()` / `pg_wal_replay_resume()` (granted here, on the
- * primary, so every standby has the same grants).
+ * `pg_wal_replay_pause()` / `pg_wal_replay_resume()` in the database
+ * `grand_tour` (granted here, on the primary, so every standby has the same
+ * grants).
  */
 async function bootstrap(paths: MatrixPaths): Promise<void> {
   const sql = [
@@ -109,6 +110,8 @@ async function bootstrap(paths: MatrixPaths): Promise<void> {
     `ALTER ROLE :"repl_user" WITH LOGIN REPLICATION NOSUPERUSER PASSWORD :'app_password';`,
     `GRANT pg_read_all_stats TO :"app_user";`,
     `GRANT ALTER SYSTEM ON PARAMETER recovery_min_apply_delay TO :"app_user";`,
+    // Functions are granted per database: in the matrix user's own.
+    `\\connect :"app_db"`,
     `GRANT EXECUTE ON FUNCTION pg_reload_conf(), pg_wal_replay_pause(), pg_wal_replay_resume()`,
     `  TO :"app_user";`,
     "",
