@@ -131,12 +131,20 @@ async function upOne(
   return await startOne({ name: l.name, svc }, dirs, paths, row);
 }
 
-/** Writes the env of every ready service (and drops failed ones') to `${root}/env` and `.env.matrix`. */
-async function writeEnv(dirs: MatrixDirs, loaded: Loaded[], rows: Row[]): Promise<void> {
+/**
+ * Writes the env of every ready service (and drops failed ones') to
+ * `${root}/env` and `.env.matrix`, leaving the lines of `untouched` as they are.
+ */
+async function writeEnv(
+  dirs: MatrixDirs,
+  loaded: Loaded[],
+  rows: Row[],
+  untouched: ReadonlySet<string>,
+): Promise<void> {
   const set: Record<string, string> = {};
   const remove: string[] = [];
   loaded.forEach((l, i) => {
-    if (!l.svc) return;
+    if (!l.svc || untouched.has(l.name)) return;
     let env: Record<string, string> = {};
     try {
       env = l.svc.env(servicePaths(dirs, l.name));
@@ -198,6 +206,7 @@ export async function up(names: readonly string[]): Promise<Row[]> {
   await withLock(`${dirs.run}/certs.lock`, () => ensureCerts(dirs.certs));
   const installs = { chain: Promise.resolve() };
   const runs = new Map<string, Promise<Row>>();
+  const untouched = new Set<string>();
   for (const l of loaded) {
     const primary = primaryOf(l.name);
     runs.set(
@@ -206,7 +215,11 @@ export async function up(names: readonly string[]): Promise<Row[]> {
         const problem = primary && await primaryProblem(l.name, primary, runs.get(primary), dirs);
         if (problem) {
           say(`${l.name}: FAILED: ${problem}`);
-          return { ...baseRow(l, servicePaths(dirs, l.name)), state: `FAILED: ${problem}` };
+          const pid = await recordedPid(dirs, l.name);
+          // Still running, it serves what it has: its env lines stay.
+          if (pid !== undefined) untouched.add(l.name);
+          const still = pid === undefined ? "" : ` (still running as pid ${pid})`;
+          return { ...baseRow(l, servicePaths(dirs, l.name)), state: `FAILED: ${problem}${still}` };
         }
         // One runner per service at a time: a second `up` waits, then reuses what the first started.
         return await withLock(
@@ -218,7 +231,7 @@ export async function up(names: readonly string[]): Promise<Row[]> {
     );
   }
   const rows = await Promise.all(loaded.map((l) => runs.get(l.name)!));
-  await writeEnv(dirs, loaded, rows);
+  await writeEnv(dirs, loaded, rows, untouched);
   say(`env written to ${Deno.cwd()}/.env.matrix and ${dirs.root}/env`);
   return rows;
 }
