@@ -7,14 +7,17 @@
  */
 import { updateEnvFile } from "./env_file.ts";
 import { withLock } from "./lock.ts";
-import { type MatrixDirs, matrixDirs, servicePaths, uidOf } from "./paths.ts";
+import { dependentsOf, type MatrixDirs, matrixDirs, servicePaths, uidOf } from "./paths.ts";
 import { currentUser } from "./proc.ts";
 import { processesOf, refersTo, rssMiB, stopTree, treeOf } from "./ps.ts";
 import { baseRow, load, type Loaded, pidFile, recordedPid, say } from "./state.ts";
 import type { Row } from "./table.ts";
 
 /** Signal that makes a server shut down quickly but cleanly (PostgreSQL's SIGTERM waits for clients). */
-const STOP_SIGNAL: Record<string, Deno.Signal> = { postgresql: "SIGINT" };
+const STOP_SIGNAL: Record<string, Deno.Signal> = {
+  postgresql: "SIGINT",
+  "postgresql-standby": "SIGINT",
+};
 const STOP_GRACE_MS = 30_000;
 /** Helpers a server leaves in their own session (epmd daemonises), stopped with it. */
 const COMPANIONS: Record<string, string[]> = { rabbitmq: ["epmd"] };
@@ -54,8 +57,14 @@ async function downOne(l: Loaded, dirs: MatrixDirs): Promise<Row> {
  * cache). When `all` is set, also stops any other process of the matrix user
  * that works in or names `${root}` (a server started by hand, a stray helper).
  */
-export async function down(names: readonly string[], wipe: boolean, all: boolean): Promise<Row[]> {
+export async function down(
+  names: readonly string[],
+  wipe: boolean,
+  all: boolean,
+): Promise<Row[]> {
   const dirs = matrixDirs();
+  const wiped = names;
+  names = wipe ? await withRunningDependents(dirs, names) : names;
   const loaded = await Promise.all(names.map(load));
   const rows = await Promise.all(loaded.map((l) => downOne(l, dirs)));
   if (all && dirs.user !== currentUser()) {
@@ -79,8 +88,29 @@ export async function down(names: readonly string[], wipe: boolean, all: boolean
       await updateEnvFile(f, {}, all ? [...remove, "MATRIX_CA_CERT"] : remove);
     }
   });
-  if (wipe) await wipeData(dirs, names, all);
+  if (wipe) await wipeData(dirs, wiped, all);
   return rows;
+}
+
+/**
+ * `names` plus the running cluster nodes of every primary among them: a
+ * primary whose data is wiped starts as a new server, so its replicas are
+ * stopped too (their data is kept; at the next `up` they see the new primary
+ * and clone or seed themselves again).
+ */
+async function withRunningDependents(
+  dirs: MatrixDirs,
+  names: readonly string[],
+): Promise<string[]> {
+  const out = [...names];
+  for (const n of names) {
+    for (const d of dependentsOf(n)) {
+      if (out.includes(d) || (await recordedPid(dirs, d)) === undefined) continue;
+      say(`${d}: stopping it too, since its primary ${n} is wiped; it re-seeds at the next up`);
+      out.push(d);
+    }
+  }
+  return out;
 }
 
 async function wipeData(dirs: MatrixDirs, names: readonly string[], all: boolean): Promise<void> {

@@ -5,53 +5,59 @@
  * port. The `grand_tour` account may create the `grand_tour` database (and
  * `grand_tour_*` scratch databases for tests); the store creates it.
  *
+ * The server is always ready to feed a replica (`mariadb_replica.ts`): binary
+ * log in ROW format, fsynced with every commit, `server_id` 1, and the
+ * replication account `grand_tour_repl`. `grand_tour` may also watch and steer
+ * replication (`SHOW SLAVE STATUS`, `STOP SLAVE`, `CHANGE MASTER TO
+ * MASTER_DELAY=…`): the grants replicate, so it may do so on the replica.
+ *
  * @module
  */
-import mysql from "mysql2/promise";
-import { CERT_FILES } from "./certs.ts";
-import { run, spawnDetached } from "./proc.ts";
+import { run } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
 import { aptInstall } from "./apt.ts";
+import {
+  appQuery,
+  appUrl,
+  exists,
+  FILES,
+  inData,
+  installDb,
+  prepareData,
+  spawnServer,
+  sqlString,
+} from "./mariadb_node.ts";
 
 /** The Debian package version installed and run (bookworm-security). */
 const PACKAGE_VERSION = "1:10.11.19-0+deb12u1";
 
-/** Files the server reads from its data directory. */
-const FILES = {
-  ca: "ca.pem",
-  cert: "server-cert.pem",
-  key: "server-key.pem",
-  socket: "mysqld.sock",
-  pid: "mariadbd.pid",
-  init: "matrix-init.sql",
-} as const;
-
-const p = (paths: MatrixPaths, f: string) => `${paths.data}/${f}`;
+/** A random id written once into the data directory; a replica seeded from another id re-seeds. */
+export const INSTANCE_ID_FILE = "matrix-instance-id";
 
 /** Idempotent account set-up run by the server itself at every start (`--init-file`). */
 function initSql(): string {
   const u = MATRIX.user;
-  const pw = MATRIX.password.replaceAll("\\", "\\\\").replaceAll("'", "\\'");
+  const pw = sqlString(MATRIX.password);
   const lines: string[] = [];
   for (const host of ["%", "localhost"]) {
     lines.push(
-      `CREATE USER IF NOT EXISTS '${u}'@'${host}' IDENTIFIED BY '${pw}';`,
-      `ALTER USER '${u}'@'${host}' IDENTIFIED BY '${pw}';`,
+      `CREATE USER IF NOT EXISTS '${u}'@'${host}' IDENTIFIED BY ${pw};`,
+      `ALTER USER '${u}'@'${host}' IDENTIFIED BY ${pw};`,
       // The grant covers `grand_tour` itself (the store creates it) and
       // `grand_tour_*` scratch databases; "\_" keeps the underscore literal.
       `GRANT ALL PRIVILEGES ON \`grand\\_tour%\`.* TO '${u}'@'${host}';`,
+      // Watching and steering replication (on the replica): SHOW SLAVE STATUS,
+      // STOP/START SLAVE, CHANGE MASTER TO MASTER_DELAY.
+      `GRANT SLAVE MONITOR, REPLICATION SLAVE ADMIN, BINLOG MONITOR ON *.* TO '${u}'@'${host}';`,
     );
   }
+  const r = MATRIX.replicationUser;
+  lines.push(
+    `CREATE USER IF NOT EXISTS '${r}'@'%' IDENTIFIED BY ${pw};`,
+    `ALTER USER '${r}'@'%' IDENTIFIED BY ${pw};`,
+    `GRANT REPLICATION SLAVE ON *.* TO '${r}'@'%';`,
+  );
   return lines.join("\n") + "\n";
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function installedVersion(): Promise<string | undefined> {
@@ -82,94 +88,37 @@ const service: Service = {
   },
 
   async start(paths: MatrixPaths): Promise<number> {
-    await Deno.mkdir(paths.data, { recursive: true });
-    await run("chown", ["-R", `${paths.user}:${paths.user}`, paths.data]);
-    await Deno.chmod(paths.data, 0o750);
-
-    // TLS material, readable only by the server's user.
-    const copies: [string, string, number][] = [
-      [CERT_FILES.ca, FILES.ca, 0o644],
-      [CERT_FILES.cert, FILES.cert, 0o644],
-      [CERT_FILES.key, FILES.key, 0o600],
-    ];
-    for (const [from, to, mode] of copies) {
-      await Deno.copyFile(`${paths.certs}/${from}`, p(paths, to));
-      await Deno.chmod(p(paths, to), mode);
-    }
-    await Deno.writeTextFile(p(paths, FILES.init), initSql(), { mode: 0o600 });
-    await Deno.chmod(p(paths, FILES.init), 0o600);
-    await run("chown", [
-      `${paths.user}:${paths.user}`,
-      ...[FILES.ca, FILES.cert, FILES.key, FILES.init].map((f) => p(paths, f)),
+    await prepareData(paths);
+    await Deno.writeTextFile(inData(paths, FILES.init), initSql(), { mode: 0o600 });
+    await Deno.chmod(inData(paths, FILES.init), 0o600);
+    const id = inData(paths, INSTANCE_ID_FILE);
+    if (!(await exists(id))) await Deno.writeTextFile(id, `${crypto.randomUUID()}\n`);
+    await run("chown", [`${paths.user}:${paths.user}`, inData(paths, FILES.init), id]);
+    await installDb(paths);
+    return await spawnServer(paths, MATRIX.ports.mariadb, [
+      `--init-file=${inData(paths, FILES.init)}`,
+      // Binary log for replicas, in both topologies; with sync_binlog=1 a
+      // commit is in the fsynced binlog before it is acknowledged, too.
+      "--server-id=1",
+      "--log-bin=mariadb-bin",
+      "--binlog-format=ROW",
+      "--sync-binlog=1",
+      "--max-binlog-size=64M",
+      "--binlog-expire-logs-seconds=259200",
     ]);
-
-    if (!(await exists(p(paths, "mysql")))) {
-      await run("mariadb-install-db", [
-        "--no-defaults",
-        `--datadir=${paths.data}`,
-        "--auth-root-authentication-method=socket",
-        "--skip-test-db",
-        "--skip-name-resolve",
-      ], { user: paths.user, cwd: paths.data });
-    }
-
-    return await spawnDetached("mariadbd", [
-      "--no-defaults",
-      `--datadir=${paths.data}`,
-      `--port=${MATRIX.ports.mariadb}`,
-      `--bind-address=${MATRIX.host}`,
-      `--socket=${p(paths, FILES.socket)}`,
-      `--pid-file=${p(paths, FILES.pid)}`,
-      `--init-file=${p(paths, FILES.init)}`,
-      `--ssl-ca=${p(paths, FILES.ca)}`,
-      `--ssl-cert=${p(paths, FILES.cert)}`,
-      `--ssl-key=${p(paths, FILES.key)}`,
-      "--skip-name-resolve",
-      "--character-set-server=utf8mb4",
-      "--default-time-zone=+00:00",
-      // Durability: every commit is flushed (no binary log is kept, so
-      // sync_binlog does not apply).
-      "--innodb-flush-log-at-trx-commit=1",
-      "--skip-log-bin",
-      // Small footprint on a shared machine.
-      "--innodb-buffer-pool-size=64M",
-      "--innodb-log-file-size=48M",
-      "--max-connections=200",
-      "--performance-schema=OFF",
-    ], { user: paths.user, log: paths.log, cwd: paths.data });
   },
 
   async ready(paths: MatrixPaths): Promise<boolean> {
-    let conn: mysql.Connection | undefined;
     try {
-      conn = await mysql.createConnection({
-        host: MATRIX.host,
-        port: MATRIX.ports.mariadb,
-        user: MATRIX.user,
-        password: MATRIX.password,
-        connectTimeout: 1_000,
-        ssl: {
-          ca: await Deno.readTextFile(`${paths.certs}/${CERT_FILES.ca}`),
-          rejectUnauthorized: true,
-          verifyIdentity: true,
-        },
-      });
-      const [rows] = await conn.query<mysql.RowDataPacket[]>({
-        sql: "SELECT 1 AS ok",
-        timeout: 1_000,
-      });
+      const rows = await appQuery(paths, MATRIX.ports.mariadb, "SELECT 1 AS ok");
       return rows[0]?.ok === 1;
     } catch {
       return false;
-    } finally {
-      await conn?.end().catch(() => conn?.destroy());
     }
   },
 
   env(_paths: MatrixPaths): Record<string, string> {
-    const url = `mysql://${encodeURIComponent(MATRIX.user)}:${
-      encodeURIComponent(MATRIX.password)
-    }@${MATRIX.host}:${MATRIX.ports.mariadb}/grand_tour`;
+    const url = appUrl(MATRIX.ports.mariadb);
     return { MYSQL_URL: url, MATRIX_MYSQL_TLS_URL: url };
   },
 };

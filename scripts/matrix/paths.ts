@@ -27,6 +27,40 @@ export const SERVICE_NAMES = [
 /** One of {@linkcode SERVICE_NAMES}. */
 export type ServiceName = typeof SERVICE_NAMES[number];
 
+/**
+ * The extra nodes of the cluster topology (`deno task matrix up --cluster`),
+ * in start order, each after its primary: `up` starts one only once
+ * {@linkcode PRIMARY_OF} it answers.
+ */
+export const CLUSTER_SERVICE_NAMES = [
+  "postgresql-standby",
+  "mariadb-replica",
+  "redis-replica",
+] as const;
+
+/** One of {@linkcode CLUSTER_SERVICE_NAMES}. */
+export type ClusterServiceName = typeof CLUSTER_SERVICE_NAMES[number];
+
+/** The single-topology service each cluster node joins (streams from, or clusters with). */
+export const PRIMARY_OF: Readonly<Record<ClusterServiceName, ServiceName>> = {
+  "postgresql-standby": "postgresql",
+  "mariadb-replica": "mariadb",
+  "redis-replica": "redis",
+};
+
+/** Every service either topology may run: {@linkcode SERVICE_NAMES}, then {@linkcode CLUSTER_SERVICE_NAMES}. */
+export const ALL_SERVICE_NAMES: readonly string[] = [...SERVICE_NAMES, ...CLUSTER_SERVICE_NAMES];
+
+/** The primary `name` depends on, or undefined for a service of the single topology. */
+export function primaryOf(name: string): ServiceName | undefined {
+  return (PRIMARY_OF as Record<string, ServiceName>)[name];
+}
+
+/** The cluster nodes that join `primary`, in start order. */
+export function dependentsOf(primary: string): ClusterServiceName[] {
+  return CLUSTER_SERVICE_NAMES.filter((n) => PRIMARY_OF[n] === primary);
+}
+
 /** The service that runs each network store's database (each service module says the same as `store`). */
 export const SERVICE_OF: Readonly<Record<NetworkStoreName, ServiceName>> = {
   MONGODB: "ferretdb",

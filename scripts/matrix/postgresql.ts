@@ -9,44 +9,41 @@
  * The cluster uses the ICU root locale (`und`) so `lower()` applies full
  * Unicode case mapping, like JavaScript's `toLowerCase()`.
  *
- * Roles: the superuser `postgres` and the application role `grand_tour`, both
- * with the matrix password; `grand_tour` owns the database `grand_tour`.
+ * Roles: the superuser `postgres`, the application role `grand_tour` and the
+ * streaming-replication role `grand_tour_repl`, all with the matrix password;
+ * `grand_tour` owns the database `grand_tour`. The server is always ready to
+ * feed a hot standby (`postgresql_standby.ts`): WAL level `replica` and
+ * replication entries in pg_hba.conf, both rewritten on every start.
  *
  * @module
  */
-import { CERT_FILES } from "./certs.ts";
-import { alive, currentUser, run, spawnDetached } from "./proc.ts";
+import { run } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
 import { aptInstall, aptVersions } from "./apt.ts";
+import {
+  appSql,
+  appUrl,
+  BIN,
+  chownTo,
+  DATABASE,
+  exists,
+  PG_ENV,
+  prepareDataDir,
+  runningPid,
+  serverSettings,
+  socketArgs,
+  spawnPostgres,
+  SUPERUSER,
+  waitServing,
+  writeConfigFiles,
+} from "./postgresql_node.ts";
 
 /** Upstream version the matrix runs. */
-const VERSION = "15.18";
+export const VERSION = "15.18";
 /** The exact Debian package version installed (bookworm main). */
-const DEBIAN_VERSION = "15.18-0+deb12u1";
+export const DEBIAN_VERSION = "15.18-0+deb12u1";
 const PACKAGES = ["postgresql-15", "postgresql-client-15"];
-const BIN = "/usr/lib/postgresql/15/bin";
-const SUPERUSER = "postgres";
-const DATABASE = "grand_tour";
-/** Server settings, passed on the command line so every start applies them. */
-const SETTINGS: Record<string, string> = {
-  listen_addresses: MATRIX.host,
-  port: String(MATRIX.ports.postgresql),
-  // unix_socket_directories is the data directory (set per start).
-  ssl: "on",
-  ssl_cert_file: CERT_FILES.cert,
-  ssl_key_file: CERT_FILES.key,
-  ssl_min_protocol_version: "TLSv1.2",
-  password_encryption: "scram-sha-256",
-  fsync: "on",
-  synchronous_commit: "on",
-  full_page_writes: "on",
-  wal_sync_method: "fdatasync",
-  max_connections: "100",
-  shared_buffers: "64MB",
-  logging_collector: "off",
-  log_timezone: "UTC",
-  timezone: "UTC",
-};
+const PORT = MATRIX.ports.postgresql;
 
 async function installedVersion(): Promise<string | undefined> {
   try {
@@ -66,32 +63,6 @@ async function pickDebianVersion(): Promise<string> {
   throw new Error(
     `${PACKAGES[0]} ${DEBIAN_VERSION} is not available from apt (have: ${versions.join(", ")})`,
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function chownTo(path: string, user: string, recursive = false): Promise<void> {
-  if (user === currentUser()) return;
-  await run("chown", [...(recursive ? ["-R"] : []), `${user}:${user}`, path]);
-}
-
-/** The pid of the postmaster already serving `paths.data`, if any. */
-async function runningPid(paths: MatrixPaths): Promise<number | undefined> {
-  try {
-    const pid = Number((await Deno.readTextFile(`${paths.data}/postmaster.pid`)).split("\n")[0]);
-    if (!pid || !alive(pid)) return undefined;
-    const cmd = await Deno.readTextFile(`/proc/${pid}/cmdline`);
-    return cmd.includes("postgres") && cmd.includes(paths.data) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** initdb into the (empty) data directory, with the matrix password for the superuser. */
@@ -117,21 +88,15 @@ async function initdb(paths: MatrixPaths): Promise<void> {
   }
 }
 
-/** Arguments of psql connecting as `user` to `dbname` over the unix socket in the data directory. */
-function socketArgs(paths: MatrixPaths, user: string, dbname: string): string[] {
-  return [
-    `host=${paths.data} port=${MATRIX.ports.postgresql} user=${user} dbname=${dbname} connect_timeout=2`,
-    "--no-psqlrc",
-    "--quiet",
-    "--tuples-only",
-    "--no-align",
-    "--set=ON_ERROR_STOP=1",
-  ];
-}
-
-const PG_ENV = { PGPASSWORD: MATRIX.password, PGAPPNAME: "grand-tour-matrix" };
-
-/** Creates (or brings up to date) the application role and its database. Idempotent. */
+/**
+ * Creates (or brings up to date) the application role and its database, and
+ * the replication role. Idempotent. The matrix user may also read every
+ * pg_stat_* view (`pg_read_all_stats`), and inject replication lag on a
+ * standby: `ALTER SYSTEM SET recovery_min_apply_delay`, `pg_reload_conf()`,
+ * `pg_wal_replay_pause()` / `pg_wal_replay_resume()` in the database
+ * `grand_tour` (granted here, on the primary, so every standby has the same
+ * grants).
+ */
 async function bootstrap(paths: MatrixPaths): Promise<void> {
   const sql = [
     `SELECT format('CREATE ROLE %I', :'app_user')`,
@@ -140,43 +105,24 @@ async function bootstrap(paths: MatrixPaths): Promise<void> {
     `SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_user')`,
     `  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'app_db') \\gexec`,
     `ALTER DATABASE :"app_db" OWNER TO :"app_user";`,
+    `SELECT format('CREATE ROLE %I', :'repl_user')`,
+    `  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'repl_user') \\gexec`,
+    `ALTER ROLE :"repl_user" WITH LOGIN REPLICATION NOSUPERUSER PASSWORD :'app_password';`,
+    `GRANT pg_read_all_stats TO :"app_user";`,
+    `GRANT ALTER SYSTEM ON PARAMETER recovery_min_apply_delay TO :"app_user";`,
+    // Functions are granted per database: in the matrix user's own.
+    `\\connect :"app_db"`,
+    `GRANT EXECUTE ON FUNCTION pg_reload_conf(), pg_wal_replay_pause(), pg_wal_replay_resume()`,
+    `  TO :"app_user";`,
     "",
   ].join("\n");
   await run(`${BIN}/psql`, [
-    ...socketArgs(paths, SUPERUSER, "postgres"),
+    ...socketArgs(paths.data, PORT, SUPERUSER, "postgres"),
     `--set=app_user=${MATRIX.user}`,
     `--set=app_password=${MATRIX.password}`,
     `--set=app_db=${DATABASE}`,
+    `--set=repl_user=${MATRIX.replicationUser}`,
   ], { stdin: sql, env: { ...Deno.env.toObject(), ...PG_ENV } });
-}
-
-async function logTail(paths: MatrixPaths): Promise<string> {
-  try {
-    return (await Deno.readTextFile(paths.log)).split("\n").slice(-15).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
-/** Waits until the postmaster `pid` accepts a superuser query on its socket; throws when it died. */
-async function waitServing(paths: MatrixPaths, pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    if (!alive(pid)) {
-      throw new Error(`postgres exited during start-up; log tail:\n${await logTail(paths)}`);
-    }
-    try {
-      await run(`${BIN}/psql`, [...socketArgs(paths, SUPERUSER, "postgres"), "-c", "select 1"], {
-        env: { ...Deno.env.toObject(), ...PG_ENV },
-      });
-      return;
-    } catch (e) {
-      if (Date.now() > deadline) {
-        throw new Error(`postgres did not serve within ${timeoutMs} ms: ${(e as Error).message}`);
-      }
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const postgresql: Service = {
@@ -194,32 +140,18 @@ const postgresql: Service = {
   },
 
   async start(paths: MatrixPaths): Promise<number> {
-    const already = await runningPid(paths);
+    const already = await runningPid(paths.data);
     if (already) return already;
 
-    await Deno.mkdir(paths.data, { recursive: true });
-    await chownTo(paths.data, paths.user);
-    await Deno.chmod(paths.data, 0o700);
+    await prepareDataDir(paths);
     if (!(await exists(`${paths.data}/PG_VERSION`))) {
       await initdb(paths);
     } else {
       await chownTo(paths.data, paths.user, true);
     }
-    // PostgreSQL insists on a key owned by the server user with mode 0600.
-    for (const f of [CERT_FILES.cert, CERT_FILES.key]) {
-      const dest = `${paths.data}/${f}`;
-      await Deno.copyFile(`${paths.certs}/${f}`, dest);
-      await Deno.chmod(dest, f === CERT_FILES.key ? 0o600 : 0o644);
-      await chownTo(dest, paths.user);
-    }
-
-    const settings = { ...SETTINGS, unix_socket_directories: paths.data };
-    const pid = await spawnDetached(`${BIN}/postgres`, [
-      "-D",
-      paths.data,
-      ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
-    ], { user: paths.user, log: paths.log, cwd: paths.data });
-    await waitServing(paths, pid, 60_000);
+    await writeConfigFiles(paths);
+    const pid = await spawnPostgres(paths, serverSettings(paths, PORT));
+    await waitServing(paths, PORT, pid, 60_000);
     await bootstrap(paths);
     return pid;
   },
@@ -227,32 +159,14 @@ const postgresql: Service = {
   async ready(paths: MatrixPaths): Promise<boolean> {
     // A real query as the application role, over TLS verified against the matrix CA.
     try {
-      const conninfo = [
-        `host=${MATRIX.host}`,
-        `port=${MATRIX.ports.postgresql}`,
-        `user=${MATRIX.user}`,
-        `dbname=${DATABASE}`,
-        "sslmode=verify-full",
-        `sslrootcert=${paths.certs}/${CERT_FILES.ca}`,
-        "connect_timeout=2",
-      ].join(" ");
-      const out = await run(`${BIN}/psql`, [
-        conninfo,
-        "--no-psqlrc",
-        "--tuples-only",
-        "--no-align",
-        "-c",
-        "select 1",
-      ], { env: { ...Deno.env.toObject(), ...PG_ENV } });
-      return out.trim() === "1";
+      return (await appSql(paths, PORT, "select 1")) === "1";
     } catch {
       return false;
     }
   },
 
   env(_paths: MatrixPaths): Record<string, string> {
-    const auth = `${encodeURIComponent(MATRIX.user)}:${encodeURIComponent(MATRIX.password)}`;
-    const url = `postgres://${auth}@${MATRIX.host}:${MATRIX.ports.postgresql}/${DATABASE}`;
+    const url = appUrl(PORT);
     // The store turns TLS on (verifying the server) when a CA is configured, so both are the same URL.
     return { POSTGRESQL_URL: url, MATRIX_POSTGRESQL_TLS_URL: url };
   },

@@ -2,20 +2,22 @@
  * Redis for the matrix: Debian bookworm's `redis-server` 7.0.15, plain on
  * 127.0.0.1:16379 and TLS on 127.0.0.1:16380, every write appended to the AOF
  * and fsynced before the reply (`appendfsync always`), so an acknowledged
- * write survives SIGKILL of the server. The `default` user is off; the only
- * user is `grand_tour`.
+ * write survives SIGKILL of the server. The `default` user is off; the users
+ * are `grand_tour` and `grand_tour_repl`, which a replica (`redis_replica.ts`)
+ * logs in as and which may run only the replication commands.
  *
  * @module
  */
 import { CERT_FILES } from "./certs.ts";
 import { currentUser, run, spawnDetached } from "./proc.ts";
+import { authPing } from "./resp.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
 import { aptInstall, aptVersions } from "./apt.ts";
 
 /** Upstream version the matrix runs. */
-const VERSION = "7.0.15";
+export const VERSION = "7.0.15";
 /** The exact Debian package version installed (bookworm-security). */
-const DEBIAN_VERSION = "5:7.0.15-1~deb12u10";
+export const DEBIAN_VERSION = "5:7.0.15-1~deb12u10";
 const SERVER = "/usr/bin/redis-server";
 const CONF = "redis.conf";
 const TLS_DIR = "tls";
@@ -45,14 +47,25 @@ async function sha256Hex(text: string): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function configText(paths: MatrixPaths): Promise<string> {
+/** The ports of one Redis node and the lines only it has (a replica's `replicaof`, …). */
+export interface RedisNode {
+  port: number;
+  tlsPort: number;
+  extra: string[];
+}
+
+/**
+ * redis.conf of `node`, written on every start. Both nodes know the same
+ * users: `grand_tour`, and `grand_tour_repl`, which may only replicate.
+ */
+export async function configText(paths: MatrixPaths, node: RedisNode): Promise<string> {
   const tls = `${paths.data}/${TLS_DIR}`;
   return [
     "# Written by scripts/matrix/redis.ts on every start; edits are overwritten.",
     `bind ${MATRIX.host}`,
     "protected-mode yes",
-    `port ${MATRIX.ports.redis}`,
-    `tls-port ${MATRIX.ports.redisTls}`,
+    `port ${node.port}`,
+    `tls-port ${node.tlsPort}`,
     `tls-cert-file ${tls}/${CERT_FILES.cert}`,
     `tls-key-file ${tls}/${CERT_FILES.key}`,
     `tls-ca-cert-file ${tls}/${CERT_FILES.ca}`,
@@ -75,6 +88,8 @@ async function configText(paths: MatrixPaths): Promise<string> {
     "maxmemory 1gb",
     "maxmemory-policy noeviction",
     "maxclients 1000",
+    // A replica's full sync starts at once (the default waits 5 s for more replicas).
+    "repl-diskless-sync-delay 0",
     // Only the matrix user logs in; its password is stored as its SHA-256. `default`
     // is off (no one can authenticate as it) but keeps its permissions: Redis 7.0
     // replays MULTI/EXEC from the AOF as `default` and re-checks ACLs at EXEC, so
@@ -82,6 +97,10 @@ async function configText(paths: MatrixPaths): Promise<string> {
     // (redis/redis#14541, fixed after 7.0; valkey-io/valkey#3983).
     "user default off resetpass ~* &* +@all",
     `user ${MATRIX.user} on #${await sha256Hex(MATRIX.password)} ~* &* +@all`,
+    `user ${MATRIX.replicationUser} on #${await sha256Hex(
+      MATRIX.password,
+    )} resetkeys resetchannels -@all +psync +sync +replconf +ping`,
+    ...node.extra,
     "",
   ].join("\n");
 }
@@ -91,43 +110,55 @@ async function chownTree(path: string, user: string): Promise<void> {
   await run("chown", ["-R", `${user}:${user}`, path]);
 }
 
-/** Reads the first `count` RESP reply lines from `conn`. */
-async function readLines(conn: Deno.Conn, count: number, timeoutMs: number): Promise<string[]> {
-  const buf = new Uint8Array(4096);
-  let text = "";
-  const deadline = Date.now() + timeoutMs;
-  while (text.split("\r\n").length - 1 < count) {
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error("redis: no reply");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const n = await Promise.race([
-      conn.read(buf),
-      new Promise<null>((r) => timer = setTimeout(() => r(null), left)),
-    ]).finally(() => clearTimeout(timer));
-    if (n === null) throw new Error("redis: connection closed or no reply");
-    text += new TextDecoder().decode(buf.subarray(0, n));
+/**
+ * Copies the TLS files, writes redis.conf for `node` and starts redis-server
+ * on `paths.data` detached; returns its pid.
+ */
+export async function startNode(paths: MatrixPaths, node: RedisNode): Promise<number> {
+  const tls = `${paths.data}/${TLS_DIR}`;
+  await Deno.mkdir(tls, { recursive: true });
+  for (const f of [CERT_FILES.ca, CERT_FILES.cert, CERT_FILES.key]) {
+    await Deno.copyFile(`${paths.certs}/${f}`, `${tls}/${f}`);
+    await Deno.chmod(`${tls}/${f}`, f === CERT_FILES.key ? 0o600 : 0o644);
   }
-  return text.split("\r\n").slice(0, count);
+  const conf = `${paths.data}/${CONF}`;
+  await Deno.writeTextFile(conf, await configText(paths, node), { mode: 0o600 });
+  await Deno.chmod(conf, 0o600);
+  await Deno.chmod(paths.data, 0o700);
+  await chownTree(paths.data, paths.user);
+  return await spawnDetached(SERVER, [conf], {
+    user: paths.user,
+    log: paths.log,
+    cwd: paths.data,
+  });
 }
 
-/** AUTH + PING over `conn`; true when both answer as a serving Redis does. */
-async function authPing(conn: Deno.Conn): Promise<boolean> {
+/** True when the node answers AUTH + PING on its plain port and, verified against the matrix CA, on its TLS port. */
+export async function answers(paths: MatrixPaths, node: RedisNode): Promise<boolean> {
   try {
-    const args = ["AUTH", MATRIX.user, MATRIX.password];
-    const auth = `*3\r\n${
-      args.map((a) => `$${new TextEncoder().encode(a).length}\r\n${a}\r\n`).join("")
-    }`;
-    await conn.write(new TextEncoder().encode(`${auth}*1\r\n$4\r\nPING\r\n`));
-    const [a, p] = await readLines(conn, 2, 2_000);
-    return a === "+OK" && p === "+PONG";
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // already closed
-    }
+    const plain = await Deno.connect({ hostname: MATRIX.host, port: node.port });
+    if (!(await authPing(plain))) return false;
+    const secure = await Deno.connectTls({
+      hostname: MATRIX.host,
+      port: node.tlsPort,
+      caCerts: [await Deno.readTextFile(`${paths.certs}/${CERT_FILES.ca}`)],
+    });
+    return await authPing(secure);
+  } catch {
+    return false;
   }
 }
+
+/** The matrix user's plain and TLS URLs of `node`. */
+export function nodeUrls(node: RedisNode): { plain: string; tls: string } {
+  const auth = `${encodeURIComponent(MATRIX.user)}:${encodeURIComponent(MATRIX.password)}`;
+  return {
+    plain: `redis://${auth}@${MATRIX.host}:${node.port}/0`,
+    tls: `rediss://${auth}@${MATRIX.host}:${node.tlsPort}/0`,
+  };
+}
+
+const PRIMARY: RedisNode = { port: MATRIX.ports.redis, tlsPort: MATRIX.ports.redisTls, extra: [] };
 
 const redis: Service = {
   name: "redis",
@@ -145,46 +176,13 @@ const redis: Service = {
     }
   },
 
-  async start(paths: MatrixPaths): Promise<number> {
-    const tls = `${paths.data}/${TLS_DIR}`;
-    await Deno.mkdir(tls, { recursive: true });
-    for (const f of [CERT_FILES.ca, CERT_FILES.cert, CERT_FILES.key]) {
-      await Deno.copyFile(`${paths.certs}/${f}`, `${tls}/${f}`);
-      await Deno.chmod(`${tls}/${f}`, f === CERT_FILES.key ? 0o600 : 0o644);
-    }
-    const conf = `${paths.data}/${CONF}`;
-    await Deno.writeTextFile(conf, await configText(paths), { mode: 0o600 });
-    await Deno.chmod(conf, 0o600);
-    await Deno.chmod(paths.data, 0o700);
-    await chownTree(paths.data, paths.user);
-    return await spawnDetached(SERVER, [conf], {
-      user: paths.user,
-      log: paths.log,
-      cwd: paths.data,
-    });
-  },
+  start: (paths: MatrixPaths) => startNode(paths, PRIMARY),
 
-  async ready(paths: MatrixPaths): Promise<boolean> {
-    try {
-      const plain = await Deno.connect({ hostname: MATRIX.host, port: MATRIX.ports.redis });
-      if (!(await authPing(plain))) return false;
-      const secure = await Deno.connectTls({
-        hostname: MATRIX.host,
-        port: MATRIX.ports.redisTls,
-        caCerts: [await Deno.readTextFile(`${paths.certs}/${CERT_FILES.ca}`)],
-      });
-      return await authPing(secure);
-    } catch {
-      return false;
-    }
-  },
+  ready: (paths: MatrixPaths) => answers(paths, PRIMARY),
 
   env(_paths: MatrixPaths): Record<string, string> {
-    const auth = `${encodeURIComponent(MATRIX.user)}:${encodeURIComponent(MATRIX.password)}`;
-    return {
-      REDIS_URL: `redis://${auth}@${MATRIX.host}:${MATRIX.ports.redis}/0`,
-      MATRIX_REDIS_TLS_URL: `rediss://${auth}@${MATRIX.host}:${MATRIX.ports.redisTls}/0`,
-    };
+    const urls = nodeUrls(PRIMARY);
+    return { REDIS_URL: urls.plain, MATRIX_REDIS_TLS_URL: urls.tls };
   },
 };
 

@@ -34,10 +34,18 @@ export function message(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 160);
 }
 
-/** Imports `scripts/matrix/<name>.ts` and checks that its default export looks like a Service. */
+/** Module file (without `.ts`) of each service whose name is not its file name. */
+const MODULE_OF: Readonly<Record<string, string>> = {
+  "postgresql-standby": "postgresql_standby",
+  "mariadb-replica": "mariadb_replica",
+  "redis-replica": "redis_replica",
+};
+
+/** Imports the module of service `name` (`scripts/matrix/<name>.ts` unless {@linkcode MODULE_OF} says otherwise) and checks that its default export looks like a Service. */
 export async function load(name: string): Promise<Loaded> {
   try {
-    const mod = await import(new URL(`./${name}.ts`, import.meta.url).href);
+    const file = MODULE_OF[name] ?? name;
+    const mod = await import(new URL(`./${file}.ts`, import.meta.url).href);
     const svc = mod.default as Service | undefined;
     for (const f of ["install", "start", "ready", "env"] as const) {
       if (typeof svc?.[f] !== "function") throw new Error(`default export has no ${f}()`);

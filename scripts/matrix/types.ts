@@ -26,11 +26,18 @@ export const MATRIX = {
   host: "127.0.0.1",
   user: "grand_tour",
   password: "matrix-pw-4f9c",
+  /** Login the replicas use to stream from their primary (PostgreSQL, MariaDB, Redis); the matrix password. */
+  replicationUser: "grand_tour_repl",
   ports: {
     postgresql: 15432, // plain and TLS on one port (SSL negotiation)
     mariadb: 13306, // plain and TLS on one port
     redis: 16379,
     redisTls: 16380,
+    // Cluster topology: each replica on a port of its own next to its primary's.
+    "postgresql-standby": 15433, // plain and TLS on one port, like the primary
+    "mariadb-replica": 13307, // plain and TLS on one port, like the primary
+    "redis-replica": 16381,
+    redisReplicaTls: 16382,
     rabbitmq: 15682,
     rabbitmqTls: 15681,
     elasticsearch: 19200,

@@ -9,7 +9,14 @@
 import { ensureCerts } from "./certs.ts";
 import { updateEnvFile } from "./env_file.ts";
 import { withLock } from "./lock.ts";
-import { type MatrixDirs, matrixDirs, prepareDirs, servicePaths } from "./paths.ts";
+import {
+  ALL_SERVICE_NAMES,
+  type MatrixDirs,
+  matrixDirs,
+  prepareDirs,
+  primaryOf,
+  servicePaths,
+} from "./paths.ts";
 import { rssMiB, treeOf } from "./ps.ts";
 import {
   baseRow,
@@ -27,6 +34,9 @@ import type { MatrixPaths, Service } from "./types.ts";
 
 /** Seconds each service may take from start to ready (override all with MATRIX_READY_TIMEOUT). */
 const READY_TIMEOUT_S: Record<string, number> = {
+  // Includes cloning / seeding from the primary the first time.
+  "postgresql-standby": 180,
+  "mariadb-replica": 180,
   cassandra: 180,
   elasticsearch: 180,
   rabbitmq: 120,
@@ -121,12 +131,20 @@ async function upOne(
   return await startOne({ name: l.name, svc }, dirs, paths, row);
 }
 
-/** Writes the env of every ready service (and drops failed ones') to `${root}/env` and `.env.matrix`. */
-async function writeEnv(dirs: MatrixDirs, loaded: Loaded[], rows: Row[]): Promise<void> {
+/**
+ * Writes the env of every ready service (and drops failed ones') to
+ * `${root}/env` and `.env.matrix`, leaving the lines of `untouched` as they are.
+ */
+async function writeEnv(
+  dirs: MatrixDirs,
+  loaded: Loaded[],
+  rows: Row[],
+  untouched: ReadonlySet<string>,
+): Promise<void> {
   const set: Record<string, string> = {};
   const remove: string[] = [];
   loaded.forEach((l, i) => {
-    if (!l.svc) return;
+    if (!l.svc || untouched.has(l.name)) return;
     let env: Record<string, string> = {};
     try {
       env = l.svc.env(servicePaths(dirs, l.name));
@@ -144,20 +162,76 @@ async function writeEnv(dirs: MatrixDirs, loaded: Loaded[], rows: Row[]): Promis
   });
 }
 
-/** `up`: installs and starts `names`, waits for each to be ready, writes the env files. */
+/**
+ * Why the cluster node `name` cannot start yet, or undefined once its primary
+ * answers: waits for the primary's run in this `up` (`inRun`), or else for any
+ * other runner holding the primary's lock, then asks the primary itself.
+ */
+async function primaryProblem(
+  name: string,
+  primary: string,
+  inRun: Promise<Row> | undefined,
+  dirs: MatrixDirs,
+): Promise<string | undefined> {
+  if (inRun) {
+    const row = await inRun;
+    if (row.state === "ready" || row.state.startsWith("reused")) return undefined;
+    return `primary ${primary} is not up (${row.state})`;
+  }
+  const l = await load(primary);
+  if (!l.svc) return `primary ${primary}: ${l.error}`;
+  const svc = l.svc;
+  say(`${name}: waiting for its primary ${primary}`);
+  const ok = await withLock(
+    `${dirs.run}/${primary}.lock`,
+    () => probe(svc, servicePaths(dirs, primary)),
+    900_000,
+  );
+  return ok
+    ? undefined
+    : `primary ${primary} is not running: deno task matrix up ${primary} ${name}`;
+}
+
+/**
+ * `up`: installs and starts `names`, waits for each to be ready, writes the
+ * env files. Services start in parallel, except that a cluster node starts
+ * only once its primary answers.
+ */
 export async function up(names: readonly string[]): Promise<Row[]> {
   const dirs = matrixDirs();
-  const loaded = await Promise.all(names.map(load));
-  await prepareDirs(dirs, names);
+  const order = (n: string) => ALL_SERVICE_NAMES.indexOf(n);
+  const sorted = [...names].sort((a, b) => order(a) - order(b));
+  const loaded = await Promise.all(sorted.map(load));
+  await prepareDirs(dirs, sorted);
   await withLock(`${dirs.run}/certs.lock`, () => ensureCerts(dirs.certs));
   const installs = { chain: Promise.resolve() };
-  // One runner per service at a time: a second `up` waits, then reuses what the first started.
-  const rows = await Promise.all(
-    loaded.map((l) =>
-      withLock(`${dirs.run}/${l.name}.lock`, () => upOne(l, dirs, installs), 900_000)
-    ),
-  );
-  await writeEnv(dirs, loaded, rows);
+  const runs = new Map<string, Promise<Row>>();
+  const untouched = new Set<string>();
+  for (const l of loaded) {
+    const primary = primaryOf(l.name);
+    runs.set(
+      l.name,
+      (async () => {
+        const problem = primary && await primaryProblem(l.name, primary, runs.get(primary), dirs);
+        if (problem) {
+          say(`${l.name}: FAILED: ${problem}`);
+          const pid = await recordedPid(dirs, l.name);
+          // Still running, it serves what it has: its env lines stay.
+          if (pid !== undefined) untouched.add(l.name);
+          const still = pid === undefined ? "" : ` (still running as pid ${pid})`;
+          return { ...baseRow(l, servicePaths(dirs, l.name)), state: `FAILED: ${problem}${still}` };
+        }
+        // One runner per service at a time: a second `up` waits, then reuses what the first started.
+        return await withLock(
+          `${dirs.run}/${l.name}.lock`,
+          () => upOne(l, dirs, installs),
+          900_000,
+        );
+      })(),
+    );
+  }
+  const rows = await Promise.all(loaded.map((l) => runs.get(l.name)!));
+  await writeEnv(dirs, loaded, rows, untouched);
   say(`env written to ${Deno.cwd()}/.env.matrix and ${dirs.root}/env`);
   return rows;
 }
