@@ -229,13 +229,20 @@ const offsets: Positions<ReplicationOffset> = {
   later: (a, b) => a.replid === b.replid && a.offset > b.offset ? a : b,
 };
 
-/** A replica named in `REDIS_READ_URL`: connects (and reconnects) in the background. */
-function openReplica(
+/**
+ * A replica named in `REDIS_READ_URL`, connected (within the connect timeout)
+ * before the store serves, so the first reads can use it. One that does not
+ * answer does not stop the store opening: it reconnects in the background and
+ * the router leaves it out until it does.
+ */
+async function openReplica(
   url: string,
   config: StoreConfig,
-): Replica<ReplicationOffset, Redis & Scripts> {
-  const client = withScripts(new Redis(url, { ...options(config, url), lazyConnect: false }));
+): Promise<Replica<ReplicationOffset, Redis & Scripts>> {
+  const client = withScripts(new Redis(url, options(config, url)));
   client.on("error", () => {}); // a replica down is the router's business: it is left out
+  const connecting = client.connect();
+  await deadline(connecting, config.connectTimeoutMs, "").catch(() => {});
   return {
     reader: client,
     applied: async () => replicationOffset(await client.info("replication"), "slave_repl_offset"),
@@ -394,7 +401,9 @@ export const open: OpenStore = async (config) => {
     await deadline(connecting, config.connectTimeoutMs, "redis: connection timed out");
     await client.ping();
     await backfill(client);
-    const replicas = (config.readUrls ?? []).map((url) => openReplica(url, config));
+    const replicas = await Promise.all(
+      (config.readUrls ?? []).map((url) => openReplica(url, config)),
+    );
     return new RedisWordStore(client, replicas);
   } catch (e) {
     client.disconnect();
