@@ -25,10 +25,7 @@ export interface StoreHealth {
   healthy: boolean;
   latencyMs?: number;
   message?: string;
-  /**
-   * Each node the store reads from, where it has more than one: the primary
-   * (this ping) and every read replica (`WordStore.nodes`).
-   */
+  /** Each node the store reads from, where it has more than one (`WordStore.nodes`). */
   nodes?: NodeStatus[];
 }
 
@@ -137,11 +134,8 @@ export class ManagedStore {
       this.#suspect(state.store);
       health = { healthy: false, latencyMs: round(performance.now() - t0), message: reason(e) };
     }
-    const replicas = state.store.nodes?.() ?? [];
-    if (!replicas.length) return health;
-    const primary: NodeStatus = { role: "primary", healthy: health.healthy };
-    if (health.message) primary.message = health.message;
-    return { ...health, nodes: [primary, ...replicas] };
+    const nodes = state.store.nodes?.() ?? [];
+    return nodes.length ? { ...health, nodes } : health;
   }
 
   /** Stops reconnecting and closes the connection; never rejects. */

@@ -374,15 +374,17 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       return changedOne(removeSql, [id, toSqlDatetime(revision)]);
     },
 
-    async ping(): Promise<void> {
+    ping(): Promise<void> {
       // Touches the table: one dropped under a running gateway fails the ping, and the reconnect recreates it.
-      await withConnection(
-        statementTimeoutMs,
-        (conn) => conn.query(`SELECT 1 FROM ${table} LIMIT 0`),
-      );
+      return router.ping(async () => {
+        await withConnection(
+          statementTimeoutMs,
+          (conn) => conn.query(`SELECT 1 FROM ${table} LIMIT 0`),
+        );
+      });
     },
 
-    nodes: () => router.replicas(),
+    nodes: () => router.nodes(),
 
     async close(): Promise<void> {
       await Promise.all([router.close(), closePool()]);

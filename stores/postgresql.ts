@@ -287,11 +287,11 @@ export const open: OpenStore = async (config) => {
         return result.rows.map(toRecord);
       });
     },
-    async ping() {
+    ping() {
       // Touches the table: one dropped under a running gateway fails the ping, and the reconnect recreates it.
-      await primary.query(PING);
+      return router.ping(async () => void await primary.query(PING));
     },
-    nodes: () => router.replicas(),
+    nodes: () => router.nodes(),
     async close() {
       if (closed) return;
       closed = true;

@@ -334,12 +334,14 @@ class RedisWordStore implements WordStore {
   }
 
   nodes() {
-    return this.#router.replicas();
+    return this.#router.nodes();
   }
 
-  async ping(): Promise<void> {
-    const reply = await this.client.ping();
-    if (reply !== "PONG") throw new Error("redis: unexpected PING reply");
+  ping(): Promise<void> {
+    return this.#router.ping(async () => {
+      const reply = await this.client.ping();
+      if (reply !== "PONG") throw new Error("redis: unexpected PING reply");
+    });
   }
 
   async close(): Promise<void> {

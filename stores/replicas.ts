@@ -102,6 +102,7 @@ export class ReadRouter<P, R> {
   #writes: [P, number][] = [];
   #next = 0;
   #probing = new AbortController();
+  #primaryDown: string | undefined;
 
   constructor(
     primary: R,
@@ -154,8 +155,32 @@ export class ReadRouter<P, R> {
     return await read(this.#primary);
   }
 
-  /** Every replica's role, health and lag (the primary's own line comes from the store's ping). */
-  replicas(): NodeStatus[] {
+  /**
+   * The store's ping: `primaryPing`, remembered for the primary's line in
+   * {@linkcode nodes}. A primary that does not answer fails the ping only
+   * when no replica serves either: while one does, the store still serves
+   * reads (its writes fail on their own), so it is not reconnected as a whole
+   * and `/readyz` keeps it ready.
+   */
+  async ping(primaryPing: () => Promise<void>): Promise<void> {
+    try {
+      await primaryPing();
+      this.#primaryDown = undefined;
+    } catch (e) {
+      this.#primaryDown = "not answering";
+      if (!this.anyReplicaServing) throw e;
+    }
+  }
+
+  /** Each node's role, health and lag: the primary (as the last ping found it), then every replica. */
+  nodes(): NodeStatus[] {
+    if (!this.#nodes.length) return [];
+    const primary: NodeStatus = { role: "primary", healthy: this.#primaryDown === undefined };
+    if (this.#primaryDown) primary.message = this.#primaryDown;
+    return [primary, ...this.#replicas()];
+  }
+
+  #replicas(): NodeStatus[] {
     const now = Date.now();
     return this.#nodes.map((n) => {
       const oldest = n.known === undefined

@@ -123,12 +123,16 @@ export interface WordStore {
   remove(id: string, revision: string): Promise<boolean>;
   /** Lists records ordered by `id` ascending, filtered and paged by `query`. */
   list(query: ListQuery): Promise<WordRecord[]>;
-  /** A cheap real round trip to the database; rejects when it is not serving. */
+  /**
+   * A cheap real round trip to the database; rejects when it is not serving.
+   * A store with read replicas still serves reads while its primary is down,
+   * so it rejects only when no node answers.
+   */
   ping(): Promise<void>;
   /**
-   * Role, health and lag of each read replica, for stores with replicas
-   * (`<STORE>_READ_URL`); absent or empty otherwise. Known without a round
-   * trip (the replicas are probed in the background).
+   * Role, health and lag of the primary and each read replica, for stores
+   * with replicas (`<STORE>_READ_URL`); absent or empty otherwise. Known
+   * without a round trip (the last ping, the replicas' background probes).
    */
   nodes?(): NodeStatus[];
   /** Releases every connection; never rejects. */

@@ -128,11 +128,11 @@ Deno.test("a replica whose read fails costs no read: the primary serves it, the 
   await withRouter([r1], async (router, read) => {
     r1.mode = "fail";
     assertEquals(await read(), "primary");
-    assertEquals(router.replicas()[0].healthy, false);
+    assertEquals(router.nodes().slice(1)[0].healthy, false);
     assertEquals(await read(), "primary");
     r1.mode = "ok";
     await sleep(60);
-    assertEquals(router.replicas()[0].healthy, true);
+    assertEquals(router.nodes().slice(1)[0].healthy, true);
     assertEquals(await read(), "r1");
   });
 });
@@ -146,7 +146,7 @@ Deno.test("a stalled replica is served around: a read on it times out to the pri
     assertOk(performance.now() - t0 < 400, "a stalled read was not cut off");
     assertOk(first.every((s) => s === "primary" || s === "r2"), first.join());
     await sleep(100);
-    const status = router.replicas();
+    const status = router.nodes().slice(1);
     assertEquals(status.map((s) => s.healthy), [false, true]);
     assertEquals(status[0].message, "not answering");
     for (let i = 0; i < 4; i++) assertEquals(await read(), "r2");
@@ -162,14 +162,14 @@ Deno.test("lag is how long ago the oldest write the replica has not applied was 
   const r1 = new FakeReplica("r1");
   await withRouter([r1], async (router) => {
     await sleep(40);
-    assertEquals(router.replicas()[0].lagMs, 0);
+    assertEquals(router.nodes().slice(1)[0].lagMs, 0);
     router.wrote(3);
     await sleep(80);
-    const lag = router.replicas()[0].lagMs ?? 0;
+    const lag = router.nodes().slice(1)[0].lagMs ?? 0;
     assertOk(lag >= 70 && lag < 1000, `lag ${lag}`);
     r1.position = 3;
     await sleep(60);
-    assertEquals(router.replicas()[0].lagMs, 0);
+    assertEquals(router.nodes().slice(1)[0].lagMs, 0);
   });
 });
 
@@ -179,7 +179,27 @@ Deno.test("status messages never carry the driver's words (hosts, addresses)", a
     r1.mode = "fail";
     await read();
     await sleep(60);
-    assertOk(!JSON.stringify(router.replicas()).includes("10.0.0.7"));
+    assertOk(!JSON.stringify(router.nodes().slice(1)).includes("10.0.0.7"));
+  });
+});
+
+Deno.test("a primary that does not answer fails the ping only when no replica serves", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    const down = () => Promise.reject(new Error("ECONNREFUSED"));
+    await router.ping(down); // the replica serves: the store still serves reads
+    assertEquals(router.nodes().map((n) => [n.role, n.healthy]), [
+      ["primary", false],
+      ["replica", true],
+    ]);
+    assertEquals(await read(), "r1");
+    r1.mode = "fail";
+    await sleep(60);
+    let failed = false;
+    await router.ping(down).catch(() => failed = true);
+    assertOk(failed, "with every node down the ping fails");
+    await router.ping(() => Promise.resolve());
+    assertEquals(router.nodes()[0], { role: "primary", healthy: true });
   });
 });
 

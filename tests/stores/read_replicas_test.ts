@@ -155,8 +155,10 @@ for (const store of Object.keys(STORES) as (keyof typeof STORES)[]) {
           const took = performance.now() - t0;
           assertOk(took < 4_000, `20 reads took ${took.toFixed(0)} ms`);
           await sleep(800);
+          await s.ping();
           const nodes = s.nodes?.() ?? [];
           assertEquals(nodes.map((n) => [n.role, n.healthy]), [
+            ["primary", true],
             ["replica", false],
             ["replica", false],
           ]);
