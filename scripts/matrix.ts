@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { SERVICE_NAMES } from "./matrix/paths.ts";
+import { CLUSTER_SERVICE_NAMES, SERVICE_NAMES } from "./matrix/paths.ts";
 import { down } from "./matrix/down.ts";
 import { status } from "./matrix/state.ts";
 import { up } from "./matrix/up.ts";
@@ -16,7 +16,10 @@ const USAGE = `usage: deno task matrix up|down|status [--wipe] [service…]
           write .env.matrix; reuses servers that already run
   down    stop by recorded pid (SIGKILL after 30 s); --wipe also deletes the data (never the cache)
   status  report without starting anything
-services: ${SERVICE_NAMES.join(", ")}`;
+services: ${SERVICE_NAMES.join(", ")}
+cluster nodes (started only when named): ${CLUSTER_SERVICE_NAMES.join(", ")}`;
+
+const KNOWN: readonly string[] = [...SERVICE_NAMES, ...CLUSTER_SERVICE_NAMES];
 
 function fail(msg: string): never {
   console.error(`${msg}\n\n${USAGE}`);
@@ -35,7 +38,7 @@ async function main(args: string[]): Promise<number> {
   const unknownFlag = flags.find((f) => f !== "--wipe" || command !== "down");
   if (unknownFlag) fail(`unknown option ${unknownFlag}`);
   const names = rest.filter((a) => !a.startsWith("-"));
-  const unknown = names.find((n) => !(SERVICE_NAMES as readonly string[]).includes(n));
+  const unknown = names.find((n) => !KNOWN.includes(n));
   if (unknown) fail(`unknown service ${unknown}`);
   const selected = names.length ? [...new Set(names)] : [...SERVICE_NAMES];
   const t0 = Date.now();

@@ -5,23 +5,30 @@
  *
  * @module
  */
+import { clusterEnv, inCluster, nodesOf } from "./cluster_env.ts";
 import { updateEnvFile } from "./env_file.ts";
 import { withLock } from "./lock.ts";
-import { type MatrixDirs, matrixDirs, servicePaths, uidOf } from "./paths.ts";
+import { type MatrixDirs, matrixDirs, primaryOf, servicePaths, uidOf } from "./paths.ts";
 import { currentUser } from "./proc.ts";
 import { processesOf, refersTo, rssMiB, stopTree, treeOf } from "./ps.ts";
-import { baseRow, load, type Loaded, pidFile, recordedPid, say } from "./state.ts";
+import { baseRow, load, type Loaded, message, pidFile, recordedPid, say } from "./state.ts";
 import type { Row } from "./table.ts";
 
 /** Signal that makes a server shut down quickly but cleanly (PostgreSQL's SIGTERM waits for clients). */
 const STOP_SIGNAL: Record<string, Deno.Signal> = { postgresql: "SIGINT" };
 const STOP_GRACE_MS = 30_000;
-/** Helpers a server leaves in their own session (epmd daemonises), stopped with it. */
+/**
+ * Helpers a server leaves in their own session (the epmd all RabbitMQ nodes
+ * share), stopped once no node of the cluster runs.
+ */
 const COMPANIONS: Record<string, string[]> = { rabbitmq: ["epmd"] };
+/** Longest a `beforeStop` may take; the server is stopped anyway after it. */
+const BEFORE_STOP_MS = 60_000;
 
 async function stopCompanions(dirs: MatrixDirs, name: string): Promise<void> {
   const comms = COMPANIONS[name];
   if (!comms || dirs.user === currentUser()) return;
+  for (const node of nodesOf(name)) if ((await recordedPid(dirs, node)) !== undefined) return;
   const uid = await uidOf(dirs.user);
   if (uid === undefined) return;
   for (const pid of processesOf(uid).filter((p) => refersTo(p, dirs.root))) {
@@ -34,16 +41,25 @@ async function downOne(l: Loaded, dirs: MatrixDirs): Promise<Row> {
   const paths = servicePaths(dirs, l.name);
   const row = { ...baseRow(l, paths), state: "not running" };
   const pid = await recordedPid(dirs, l.name);
-  await Deno.remove(pidFile(dirs, l.name)).catch(() => {});
   if (pid === undefined) {
-    await stopCompanions(dirs, l.name);
+    await Deno.remove(pidFile(dirs, l.name)).catch(() => {});
     return row;
   }
   const t0 = Date.now();
   const rss = rssMiB(treeOf(pid));
+  if (l.svc?.beforeStop) {
+    say(`${l.name}: leaving its cluster`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`took over ${BEFORE_STOP_MS} ms`)), BEFORE_STOP_MS);
+    });
+    await Promise.race([l.svc.beforeStop(paths), late])
+      .catch((e) => say(`${l.name}: before stopping: ${message(e)}; stopping anyway`))
+      .finally(() => clearTimeout(timer));
+  }
   say(`${l.name}: stopping pid ${pid}`);
-  const how = await stopTree(pid, STOP_SIGNAL[l.name] ?? "SIGTERM", STOP_GRACE_MS);
-  await stopCompanions(dirs, l.name);
+  const how = await stopTree(pid, STOP_SIGNAL[primaryOf(l.name)] ?? "SIGTERM", STOP_GRACE_MS);
+  await Deno.remove(pidFile(dirs, l.name)).catch(() => {});
   return { ...row, state: how, seconds: (Date.now() - t0) / 1000, rssMiB: rss };
 }
 
@@ -58,6 +74,8 @@ export async function down(names: readonly string[], wipe: boolean, all: boolean
   const dirs = matrixDirs();
   const loaded = await Promise.all(names.map(load));
   const rows = await Promise.all(loaded.map((l) => downOne(l, dirs)));
+  const clusters = new Set(loaded.map((l) => primaryOf(l.name)));
+  for (const primary of clusters) await stopCompanions(dirs, primary);
   if (all && dirs.user !== currentUser()) {
     const uid = await uidOf(dirs.user);
     const left = uid === undefined ? [] : processesOf(uid).filter((p) => refersTo(p, dirs.root));
@@ -67,16 +85,25 @@ export async function down(names: readonly string[], wipe: boolean, all: boolean
     }
   }
   const remove = loaded.flatMap((l) => {
+    if (inCluster(l.name) && !all) return [];
     try {
       return l.svc ? Object.keys(l.svc.env(servicePaths(dirs, l.name))) : [];
     } catch {
       return [];
     }
   });
+  // A cluster's lines list what still runs of it.
+  const set: Record<string, string> = {};
+  const stopped = new Map(loaded.map((l) => [l.name, false]));
+  for (const primary of all ? [] : [...clusters].filter(inCluster)) {
+    const change = await clusterEnv(dirs, primary, stopped);
+    Object.assign(set, change.set);
+    remove.push(...change.remove);
+  }
   await Deno.mkdir(dirs.run, { recursive: true }).catch(() => {});
   await withLock(`${dirs.run}/env.lock`, async () => {
     for (const f of [`${dirs.root}/env`, `${Deno.cwd()}/.env.matrix`]) {
-      await updateEnvFile(f, {}, all ? [...remove, "MATRIX_CA_CERT"] : remove);
+      await updateEnvFile(f, set, all ? [...remove, "MATRIX_CA_CERT"] : remove);
     }
   });
   if (wipe) await wipeData(dirs, names, all);

@@ -24,6 +24,27 @@ export const SERVICE_NAMES = [
   "ferretdb",
 ] as const;
 
+/**
+ * The further nodes of the cluster topology, each after its primary (the
+ * service of {@linkcode SERVICE_NAMES} it joins, which is node 1) and after
+ * the node before it. Never started unless named.
+ */
+export const CLUSTER_SERVICE_NAMES = [
+  "rabbitmq-2",
+  "rabbitmq-3",
+  "elasticsearch-2",
+  "elasticsearch-3",
+  "cassandra-2",
+  "cassandra-3",
+] as const;
+
+/** The primary a cluster node joins (`"cassandra"` for `"cassandra-3"`); any other name itself. */
+export function primaryOf(name: string): string {
+  return (CLUSTER_SERVICE_NAMES as readonly string[]).includes(name)
+    ? name.replace(/-\d+$/, "")
+    : name;
+}
+
 /** One of {@linkcode SERVICE_NAMES}. */
 export type ServiceName = typeof SERVICE_NAMES[number];
 

@@ -7,9 +7,10 @@
  * @module
  */
 import { ensureCerts } from "./certs.ts";
+import { clusterEnv, inCluster } from "./cluster_env.ts";
 import { updateEnvFile } from "./env_file.ts";
 import { withLock } from "./lock.ts";
-import { type MatrixDirs, matrixDirs, prepareDirs, servicePaths } from "./paths.ts";
+import { type MatrixDirs, matrixDirs, prepareDirs, primaryOf, servicePaths } from "./paths.ts";
 import { rssMiB, treeOf } from "./ps.ts";
 import {
   baseRow,
@@ -28,6 +29,9 @@ import type { MatrixPaths, Service } from "./types.ts";
 /** Seconds each service may take from start to ready (override all with MATRIX_READY_TIMEOUT). */
 const READY_TIMEOUT_S: Record<string, number> = {
   cassandra: 180,
+  // A joining node streams its share of the data before it serves.
+  "cassandra-2": 300,
+  "cassandra-3": 300,
   elasticsearch: 180,
   rabbitmq: 120,
 };
@@ -40,8 +44,8 @@ async function waitReady(
   pid: number,
   t0: number,
 ): Promise<number> {
-  const limit = Number(Deno.env.get("MATRIX_READY_TIMEOUT")) ||
-    READY_TIMEOUT_S[l.name] || DEFAULT_READY_TIMEOUT_S;
+  const limit = Number(Deno.env.get("MATRIX_READY_TIMEOUT")) || READY_TIMEOUT_S[l.name] ||
+    READY_TIMEOUT_S[primaryOf(l.name)] || DEFAULT_READY_TIMEOUT_S;
   const deadline = t0 + limit * 1000;
   for (;;) {
     if (await probe(l.svc, paths)) return pid;
@@ -77,11 +81,35 @@ async function startOne(
   }
 }
 
+/** The rows of this `up`, by service, as each settles: a cluster node waits for its `after`. */
+type Pending = Map<string, Promise<Row>>;
+
+function isUp(row: Row): boolean {
+  return row.state === "ready" || row.state.startsWith("reused");
+}
+
+/**
+ * Resolves once the service `after` is ready: as this `up` brings it up, or
+ * already running; throws when it failed or runs nowhere.
+ */
+async function awaitAfter(after: string, dirs: MatrixDirs, pending: Pending): Promise<void> {
+  const row = pending.get(after);
+  if (row) {
+    if (!isUp(await row)) throw new Error(`${after} is not up`);
+    return;
+  }
+  const l = await load(after);
+  if (!l.svc || !(await probe(l.svc, servicePaths(dirs, after)))) {
+    throw new Error(`${after} is not ready: start it first, or name it too`);
+  }
+}
+
 /** Brings one service up: reuse when already serving, else install (serially, via `installs`) and start. */
 async function upOne(
   l: Loaded,
   dirs: MatrixDirs,
   installs: { chain: Promise<void> },
+  pending: Pending,
 ): Promise<Row> {
   const paths = servicePaths(dirs, l.name);
   const row = baseRow(l, paths);
@@ -118,15 +146,35 @@ async function upOne(
     say(`${l.name}: install FAILED: ${message(e)}`);
     return { ...row, state: `FAILED: install: ${message(e)}` };
   }
+  if (svc.after) {
+    say(`${l.name}: waiting for ${svc.after} before it joins`);
+    try {
+      await awaitAfter(svc.after, dirs, pending);
+    } catch (e) {
+      say(`${l.name}: FAILED: ${message(e)}`);
+      return { ...row, state: `FAILED: ${message(e)}` };
+    }
+  }
   return await startOne({ name: l.name, svc }, dirs, paths, row);
 }
 
-/** Writes the env of every ready service (and drops failed ones') to `${root}/env` and `.env.matrix`. */
+/**
+ * Writes the env of every ready service (and drops failed ones') to
+ * `${root}/env` and `.env.matrix`; a cluster's from all of its running nodes.
+ */
 async function writeEnv(dirs: MatrixDirs, loaded: Loaded[], rows: Row[]): Promise<void> {
   const set: Record<string, string> = {};
   const remove: string[] = [];
+  const running = new Map(loaded.map((l, i) => [l.name, isUp(rows[i])]));
+  for (
+    const primary of new Set(loaded.filter((l) => inCluster(l.name)).map((l) => primaryOf(l.name)))
+  ) {
+    const change = await clusterEnv(dirs, primary, running);
+    Object.assign(set, change.set);
+    remove.push(...change.remove);
+  }
   loaded.forEach((l, i) => {
-    if (!l.svc) return;
+    if (!l.svc || inCluster(l.name)) return;
     let env: Record<string, string> = {};
     try {
       env = l.svc.env(servicePaths(dirs, l.name));
@@ -151,12 +199,17 @@ export async function up(names: readonly string[]): Promise<Row[]> {
   await prepareDirs(dirs, names);
   await withLock(`${dirs.run}/certs.lock`, () => ensureCerts(dirs.certs));
   const installs = { chain: Promise.resolve() };
+  const pending: Pending = new Map();
   // One runner per service at a time: a second `up` waits, then reuses what the first started.
-  const rows = await Promise.all(
-    loaded.map((l) =>
-      withLock(`${dirs.run}/${l.name}.lock`, () => upOne(l, dirs, installs), 900_000)
-    ),
-  );
+  for (const l of loaded) {
+    const row = withLock(
+      `${dirs.run}/${l.name}.lock`,
+      () => upOne(l, dirs, installs, pending),
+      900_000,
+    );
+    pending.set(l.name, row);
+  }
+  const rows = await Promise.all(loaded.map((l) => pending.get(l.name)!));
   await writeEnv(dirs, loaded, rows);
   say(`env written to ${Deno.cwd()}/.env.matrix and ${dirs.root}/env`);
   return rows;
