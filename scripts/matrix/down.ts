@@ -73,7 +73,15 @@ async function downOne(l: Loaded, dirs: MatrixDirs): Promise<Row> {
 export async function down(names: readonly string[], wipe: boolean, all: boolean): Promise<Row[]> {
   const dirs = matrixDirs();
   const loaded = await Promise.all(names.map(load));
-  const rows = await Promise.all(loaded.map((l) => downOne(l, dirs)));
+  // A cluster's nodes one at a time, last node first, so each leaves while the nodes it leaves run.
+  const byCluster = Map.groupBy(loaded, (l) => primaryOf(l.name));
+  const done = new Map<Loaded, Row>();
+  await Promise.all([...byCluster.values()].map(async (group) => {
+    const order = nodesOf(primaryOf(group[0].name));
+    group.sort((a, b) => order.indexOf(b.name) - order.indexOf(a.name));
+    for (const l of group) done.set(l, await downOne(l, dirs));
+  }));
+  const rows = loaded.map((l) => done.get(l)!);
   const clusters = new Set(loaded.map((l) => primaryOf(l.name)));
   for (const primary of clusters) await stopCompanions(dirs, primary);
   if (all && dirs.user !== currentUser()) {
