@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parseConfig, readEnvironment } from "../../server/config.ts";
+import { type Config, parseConfig, readEnvironment } from "../../server/config.ts";
 import type { StoreConfig, StoreName } from "../../stores/types.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -17,7 +17,37 @@ export const testEnv: Record<string, string> = readEnvironment(ROOT);
 /** True in CI, where a missing store is a failure, not a skip. */
 export const IN_CI = Boolean(testEnv.CI);
 
-const config = parseConfig(testEnv);
+/** Stores whose URL may list several nodes (the matrix's cluster topology) beside SCYLLA. */
+const LISTED = ["ELASTICSEARCH", "RABBITMQ"] as const;
+
+/**
+ * {@linkcode parseConfig}, and a node list in `ELASTICSEARCH_URL` or
+ * `RABBITMQ_URL` checked part by part with it and handed to the store whole,
+ * for as long as the parser takes a list for SCYLLA only.
+ */
+export function parseWithLists(env: Record<string, string>): Config {
+  const single = { ...env };
+  const lists = new Map<(typeof LISTED)[number], string>();
+  for (const store of LISTED) {
+    const list = env[`${store}_URL`];
+    if (!list?.includes(",")) continue;
+    single[`${store}_URL`] = list.split(",")[0].trim();
+    lists.set(store, list);
+  }
+  for (const [store, list] of lists) {
+    for (const part of list.split(",").map((p) => p.trim()).filter(Boolean)) {
+      parseConfig({ ...single, [`${store}_URL`]: part });
+    }
+  }
+  const parsed = parseConfig(single);
+  for (const [store, url] of lists) {
+    const cfg = parsed.stores[store];
+    if (cfg) parsed.stores[store] = { ...cfg, url };
+  }
+  return parsed;
+}
+
+const config = parseWithLists(testEnv);
 
 /** The store's configuration from the environment, or undefined when it is not configured. */
 export function storeConfig(store: StoreName): StoreConfig | undefined {
@@ -75,4 +105,9 @@ export function storeTest(
       await fn(cfg!, t);
     },
   });
+}
+
+/** The first URL of a store's URL list (for raw clients that take one node). */
+export function firstUrl(config: StoreConfig): string {
+  return config.url.split(",")[0].trim();
 }
