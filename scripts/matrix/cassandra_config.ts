@@ -141,6 +141,9 @@ saved_caches_directory: ${d}/saved_caches
 hints_directory: ${d}/hints
 cdc_raw_directory: ${d}/cdc_raw
 authenticator: PasswordAuthenticator
+# Logins read roles at LOCAL_ONE (Cassandra 5's default is LOCAL_QUORUM): with system_auth at RF 3,
+# node 1 started alone after the cluster stopped must still let the matrix user in.
+auth_read_consistency_level: LOCAL_ONE
 authorizer: AllowAllAuthorizer
 role_manager: CassandraRoleManager
 # Small and polite on a shared two-core machine.

@@ -238,13 +238,16 @@ async function start(node: EsNode, paths: MatrixPaths): Promise<number> {
  * True once `node` answers cluster health yellow or green as a member of a
  * cluster with a master and, for node k, at least k nodes.
  */
-async function ready(node: EsNode): Promise<boolean> {
+async function ready(node: EsNode, paths: MatrixPaths): Promise<boolean> {
   try {
     const k = NODES.indexOf(node) + 1;
+    // Once there is a cluster, a shard whose only in-sync copy is on a node still down is red
+    // until that node is back, which waits for this one: a node that answered with a master is up.
+    const acceptRed = await exists(`${paths.root}/data/${NODES[1].service}/data/_state`);
     const res = await fetch(
-      `${
-        baseUrl(node)
-      }/_cluster/health?wait_for_status=yellow&wait_for_nodes=%3E%3D${k}&timeout=1s`,
+      `${baseUrl(node)}/_cluster/health?wait_for_status=${
+        acceptRed ? "red" : "yellow"
+      }&wait_for_nodes=%3E%3D${k}&timeout=1s`,
       { signal: AbortSignal.timeout(3_000) },
     );
     if (!res.ok) {
@@ -252,7 +255,7 @@ async function ready(node: EsNode): Promise<boolean> {
       return false;
     }
     const health = await res.json() as { status?: string; number_of_nodes?: number };
-    return (health.status === "yellow" || health.status === "green") &&
+    return (health.status === "yellow" || health.status === "green" || acceptRed) &&
       (health.number_of_nodes ?? 0) >= k;
   } catch {
     return false;
@@ -276,13 +279,14 @@ function service(node: EsNode): Service {
       }
       return await start(node, paths);
     },
-    ready: () => ready(node),
+    ready: (paths) => ready(node, paths),
     env: () => ({ ELASTICSEARCH_URL: baseUrl(node) }),
     ...(first ? { joinedEnv: ["ELASTICSEARCH_URL"] } : {
       after: NODES[NODES.indexOf(node) - 1].service,
-      // Leaves the voting configuration first, so the nodes that stay keep a quorum.
-      beforeStop: () =>
-        onOtherNode(
+      // Leaves the voting configuration first, so the nodes that stay keep a quorum,
+      // and waits until every shard has all its copies, so a node stopped next still leaves one.
+      beforeStop: async () => {
+        await onOtherNode(
           node,
           (n) =>
             request(
@@ -290,7 +294,15 @@ function service(node: EsNode): Service {
               "POST",
               `/_cluster/voting_config_exclusions?node_names=${node.name}&timeout=30s`,
             ),
-        ),
+        );
+        await onOtherNode(node, (n) =>
+          request(
+            n,
+            "GET",
+            "/_cluster/health?wait_for_status=green&wait_for_no_relocating_shards=true" +
+              "&wait_for_no_initializing_shards=true&timeout=30s",
+          ));
+      },
     }),
   };
 }
