@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 import cassandra from "cassandra-driver";
 import { updateRecord } from "../../stores/edits.ts";
 import { byId, newRecord, timestampOf, withSearchKey } from "../../stores/records.ts";
-import { open, parseContactPoints } from "../../stores/scylla.ts";
+import { open, parseContactPoints, replicationOf } from "../../stores/scylla.ts";
 import { fold } from "../../stores/fold.ts";
 import type { NewWord, StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
 import { listed } from "../support/records.ts";
@@ -166,11 +166,20 @@ function bucketNumbers(rows: Record<number, string[]>): number[] {
   return Object.keys(rows).map(Number).sort((a, b) => a - b);
 }
 
-/** Writes `records` into bucket 0 as the previous version did, into a keyspace it creates. */
-async function writeOldWay(raw: Raw, keyspace: string, records: WordRecord[]): Promise<void> {
+/**
+ * Writes `records` into bucket 0 as the previous version did, into a keyspace
+ * it creates with the replication `config` asks for (the store refuses less).
+ */
+async function writeOldWay(
+  raw: Raw,
+  keyspace: string,
+  records: WordRecord[],
+  config: StoreConfig,
+): Promise<void> {
+  const { datacenter, replicationFactor } = replicationOf(config.options);
   await raw.execute(
     `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ` +
-      `{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}`,
+      `{'class': 'NetworkTopologyStrategy', '${datacenter}': ${replicationFactor}}`,
   );
   await raw.execute(
     `CREATE TABLE IF NOT EXISTS ${keyspace}.words (bucket int, id text, word text, ` +
@@ -374,13 +383,15 @@ storeTest(
         class: "org.apache.cassandra.locator.NetworkTopologyStrategy",
         [c.options.datacenter]: c.options.replicationFactor,
       });
-      const rf2 = { ...c, options: { ...c.options, replicationFactor: "2", keyspace } };
-      // One node cannot give LOCAL_QUORUM (2 of 2) replicas: open's first read (the migration's)
-      // is refused, not weakened, so the store does not open; the keyspace was created first.
-      await assert.rejects(open(rf2), /Not enough replicas/);
+      // Twice as many replicas as nodes: LOCAL_QUORUM (nodes + 1) cannot be had, so open's
+      // first read (the migration's) is refused, not weakened, and the store does not open;
+      // the keyspace was created first. (RF 2 on the single node, RF 6 on the cluster of 3.)
+      const rf = String(2 * raw.hosts.length);
+      const over = { ...c, options: { ...c.options, replicationFactor: rf, keyspace } };
+      await assert.rejects(open(over), /Not enough replicas/);
       assert.deepEqual(await replicationOf(keyspace), {
         class: "org.apache.cassandra.locator.NetworkTopologyStrategy",
-        [c.options.datacenter]: "2",
+        [c.options.datacenter]: rf,
       });
     } finally {
       await raw.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
@@ -647,7 +658,7 @@ storeTest(
     await withKeyspace(c, async (config, raw, keyspace) => {
       const tag = token();
       const records = legacyRecords(tag);
-      await writeOldWay(raw, keyspace, records);
+      await writeOldWay(raw, keyspace, records, config);
       const writtenAt = (bucket: number) =>
         raw.execute(
           `SELECT WRITETIME(word) AS t FROM ${keyspace}.words WHERE bucket = ? AND id = ?`,
@@ -680,7 +691,7 @@ storeTest(
   async (c) => {
     await withKeyspace(c, async (config, raw, keyspace) => {
       const records = legacyRecords(token());
-      await writeOldWay(raw, keyspace, records);
+      await writeOldWay(raw, keyspace, records, config);
       // What a crashed run left: words_buckets with the first hour, the first 300 rows copied into
       // their buckets, the first 100 of them deleted from bucket 0.
       await raw.execute(
@@ -802,7 +813,7 @@ storeTest(
     await withKeyspace(c, async (config, raw, keyspace) => {
       const tag = token();
       const legacy = legacyRecords(tag).slice(0, 50);
-      await writeOldWay(raw, keyspace, legacy);
+      await writeOldWay(raw, keyspace, legacy, config);
       const columns = async () => {
         const rs = await raw.execute(
           "SELECT column_name, type FROM system_schema.columns " +
