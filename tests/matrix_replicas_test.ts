@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { eventually } from "./support/matrix.ts";
-import { IN_CI, testEnv } from "./support/env.ts";
+import { requiredTest, testEnv } from "./support/env.ts";
 import {
   mysqlPair,
   type Pair,
@@ -50,8 +50,6 @@ function configs(store: ReplicatedStore): { plain: PairConfig; tls?: PairConfig 
   };
 }
 
-const warned = new Set<string>();
-
 /** A test on `store`'s primary/replica pair (TLS when `tls`); skipped loudly, or failing in CI, without one. */
 function replicaTest(
   store: ReplicatedStore,
@@ -61,36 +59,17 @@ function replicaTest(
 ): void {
   const cfg = configs(store);
   const pairCfg = tls ? cfg?.tls : cfg?.plain;
-  const fullName = `${store} replica: ${name}`;
-  if (!pairCfg && !IN_CI) {
-    if (!warned.has(store)) {
-      warned.add(store);
-      console.warn(
-        `\n!!! SKIPPING ${store} replica tests: ${store}_READ_URL (or its matrix TLS settings) is` +
-          " not set. Run `deno task matrix up --cluster` to start the replicas. In CI this fails.\n",
-      );
+  requiredTest(`${store} replica: ${name}`, {
+    missing: pairCfg ? undefined : `${store}_READ_URL (or its matrix TLS settings) is not set`,
+    start: "deno task matrix up --cluster",
+    group: `${store} replica tests`,
+  }, async () => {
+    const pair = await PAIRS[store](pairCfg!);
+    try {
+      await fn(pair);
+    } finally {
+      await pair.close();
     }
-    Deno.test({ name: fullName, ignore: true, fn: () => {} });
-    return;
-  }
-  Deno.test({
-    name: fullName,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: async () => {
-      if (!pairCfg) {
-        throw new Error(
-          `${store} replica is required in CI but not configured: set ${store}_READ_URL ` +
-            "(deno task matrix up --cluster)",
-        );
-      }
-      const pair = await PAIRS[store](pairCfg);
-      try {
-        await fn(pair);
-      } finally {
-        await pair.close();
-      }
-    },
   });
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import type { StoreConfig, StoreName } from "../../stores/types.ts";
-import { IN_CI, storeConfig } from "./env.ts";
+import { requiredTest, storeConfig } from "./env.ts";
 
 /** Nodes of every cluster of the matrix's cluster topology. */
 export const CLUSTER_NODES = 3;
@@ -25,24 +25,9 @@ export function clusterTest(
   fn: (config: StoreConfig, urls: string[]) => Promise<void>,
 ): void {
   const urls = clusterUrls(store);
-  const fullName = `${store} cluster: ${name}`;
-  if (!urls && !IN_CI) {
-    console.warn(
-      `\n!!! SKIPPING ${fullName}: ${store}_URL does not list ${CLUSTER_NODES} nodes. Start the` +
-        ` cluster (deno task matrix up <service> <service>-2 <service>-3). In CI this fails.\n`,
-    );
-    Deno.test({ name: fullName, ignore: true, fn: () => {} });
-    return;
-  }
-  Deno.test({
-    name: fullName,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: async () => {
-      if (!urls) {
-        throw new Error(`${store}_URL must list ${CLUSTER_NODES} nodes in CI (cluster topology)`);
-      }
-      await fn(storeConfig(store)!, urls);
-    },
-  });
+  requiredTest(`${store} cluster: ${name}`, {
+    missing: urls ? undefined : `${store}_URL does not list ${CLUSTER_NODES} nodes`,
+    start: "deno task matrix up --cluster",
+    group: `${store} cluster tests`,
+  }, () => fn(storeConfig(store)!, urls!));
 }

@@ -38,6 +38,52 @@ export function tlsStoreConfig(store: StoreName): StoreConfig | undefined {
 
 const warned = new Set<string>();
 
+/** What a test needs of the matrix that may be missing: its name and how to start it. */
+export interface Need {
+  /** Why the test cannot run, or undefined when it can: `"POSTGRESQL_READ_URL is not set"`. */
+  missing: string | undefined;
+  /** The command that provides it: `deno task matrix up --cluster`. */
+  start: string;
+  /** One warning per group of tests skipped for the same reason (default: the test's name). */
+  group?: string;
+}
+
+/**
+ * Registers a test that needs something only the matrix gives (a store, its
+ * replicas, a cluster). Without it: ignored with one loud warning per group
+ * on a laptop, a failing test in CI, where every part of the matrix is required.
+ */
+export function requiredTest(
+  name: string,
+  need: Need,
+  fn: (t: Deno.TestContext) => Promise<void>,
+  options: { sanitizeResources?: boolean } = {},
+): void {
+  const { missing, start } = need;
+  const group = need.group ?? name;
+  if (missing !== undefined && !IN_CI) {
+    if (!warned.has(group)) {
+      warned.add(group);
+      console.warn(
+        `\n!!! SKIPPING ${group}: ${missing}. Run \`${start}\`. In CI this fails.\n`,
+      );
+    }
+    Deno.test({ name, ignore: true, fn: () => {} });
+    return;
+  }
+  Deno.test({
+    name,
+    sanitizeOps: false,
+    sanitizeResources: options.sanitizeResources ?? false,
+    fn: async (t) => {
+      if (missing !== undefined) {
+        throw new Error(`required in CI: ${missing} (${start})`);
+      }
+      await fn(t);
+    },
+  });
+}
+
 /**
  * Registers a test that needs `store`'s real database. Unconfigured: ignored
  * with a loud warning on a laptop; a failing test in CI. `fn` gets the
@@ -55,32 +101,21 @@ export function storeTest(
 ): void {
   const cfg = storeConfig(store);
   const missing = !cfg || (options.needs ?? []).some((n) => n === undefined);
-  const fullName = `${store}: ${name}`;
-  if (missing && !IN_CI) {
-    if (!warned.has(store)) {
-      warned.add(store);
-      console.warn(
-        `\n!!! SKIPPING ${store} tests: ${store}_URL (or its matrix TLS settings) is not set.` +
-          ` Run \`deno task matrix up\` to start the real servers. In CI this fails.\n`,
-      );
-    }
-    Deno.test({ name: fullName, ignore: true, fn: () => {} });
-    return;
-  }
-  Deno.test({
-    name: fullName,
-    sanitizeOps: false,
-    sanitizeResources: options.sanitizeResources ?? false,
-    fn: async (t) => {
-      if (missing) {
-        throw new Error(
-          `${store} is required in CI but not configured: set ${store}_URL (deno task matrix up)`,
-        );
-      }
+  requiredTest(
+    `${store}: ${name}`,
+    {
+      missing: missing
+        ? `${store}_URL (or its matrix TLS or replica settings) is not set`
+        : undefined,
+      start: "deno task matrix up",
+      group: `${store} tests`,
+    },
+    async (t) => {
       const { readUrls: _, ...primaryOnly } = cfg!;
       await fn(primaryOnly, t);
     },
-  });
+    options,
+  );
 }
 
 /** The first URL of a store's URL list (for raw clients that take one node). */
