@@ -18,6 +18,9 @@
  * - **Lag** is measured against this gateway's own writes: how long ago the
  *   oldest write the replica has not applied yet was acknowledged (0 when it
  *   has them all), so it reads the same on every database.
+ * - **What each node served** is on its line of {@linkcode ReadRouter.nodes}:
+ *   its reads since start and, for a replica, the read-your-writes waits
+ *   ({@linkcode ReadWaits}), what the bounded wait costs reads.
  *
  * @module
  */
@@ -50,6 +53,24 @@ export interface NodeStatus {
   lagMs?: number;
   /** Why it is left out, when it is (fixed wording: never a host, URL or driver message). */
   message?: string;
+  /** Reads this node served since the gateway started. */
+  reads: number;
+  /** Replicas: the reads that waited for it to apply this gateway's latest write. */
+  readWaits?: ReadWaits;
+}
+
+/**
+ * Read-your-writes waits on one replica: reads that came before it had
+ * applied this gateway's latest write and waited (at most `waitMs`) for it.
+ */
+export interface ReadWaits {
+  /** Reads that waited, since the gateway started. */
+  count: number;
+  /** Of them, those whose replica did not catch up in time or failed: served elsewhere. */
+  gaveUp: number;
+  /** Median and 99th percentile (nearest rank) of the latest {@linkcode REMEMBERED_WAITS} waits, in ms. */
+  p50Ms?: number;
+  p99Ms?: number;
 }
 
 /** Reads served since start, by where they went. */
@@ -83,6 +104,12 @@ interface Node<P, R> {
   /** The one position query in flight, shared by every read that waits, and when it was sent. */
   polling?: Promise<P>;
   pollingSince?: number;
+  /** Reads it served. */
+  reads: number;
+  /** Reads that waited for it, those that gave up, and the latest waits (ms). */
+  waited: number;
+  gaveUp: number;
+  waits: number[];
 }
 
 /** Most recent writes remembered for the lag figure. */
@@ -111,7 +138,13 @@ export class ReadRouter<P, R> {
     opts: RouterOptions = {},
   ) {
     this.#primary = primary;
-    this.#nodes = replicas.map((replica) => ({ replica }));
+    this.#nodes = replicas.map((replica) => ({
+      replica,
+      reads: 0,
+      waited: 0,
+      gaveUp: 0,
+      waits: [],
+    }));
     this.#positions = positions;
     this.#opts = {
       waitMs: opts.waitMs ?? 250,
@@ -146,6 +179,7 @@ export class ReadRouter<P, R> {
           "the replica did not answer in time",
         );
         this.counts.replica++;
+        node.reads++;
         return out;
       } catch {
         node.out = "a read failed or timed out";
@@ -175,7 +209,11 @@ export class ReadRouter<P, R> {
   /** Each node's role, health and lag: the primary (as the last ping found it), then every replica. */
   nodes(): NodeStatus[] {
     if (!this.#nodes.length) return [];
-    const primary: NodeStatus = { role: "primary", healthy: this.#primaryDown === undefined };
+    const primary: NodeStatus = {
+      role: "primary",
+      healthy: this.#primaryDown === undefined,
+      reads: this.counts.primary,
+    };
     if (this.#primaryDown) primary.message = this.#primaryDown;
     return [primary, ...this.#replicas()];
   }
@@ -186,11 +224,19 @@ export class ReadRouter<P, R> {
       const oldest = n.known === undefined
         ? this.#writes[0]
         : this.#writes.find(([p]) => !this.#positions.covers(n.known!, p));
+      const sorted = Float64Array.from(n.waits).sort();
+      const readWaits: ReadWaits = { count: n.waited, gaveUp: n.gaveUp };
+      if (sorted.length) {
+        readWaits.p50Ms = round(nearestRank(sorted, 50));
+        readWaits.p99Ms = round(nearestRank(sorted, 99));
+      }
       return {
         role: "replica",
         healthy: n.out === undefined,
         lagMs: oldest ? now - oldest[1] : 0,
         ...(n.out ? { message: n.out } : {}),
+        reads: n.reads,
+        readWaits,
       };
     });
   }
@@ -220,19 +266,23 @@ export class ReadRouter<P, R> {
     if (node.known !== undefined && this.#positions.covers(node.known, target)) return true;
     const t0 = performance.now();
     const until = t0 + this.#opts.waitMs;
+    node.waited++;
+    const done = (caughtUp: boolean) => {
+      const ms = performance.now() - t0;
+      remember(node.waits, ms);
+      if (caughtUp) remember(this.counts.waits, ms);
+      else node.gaveUp++;
+      return caughtUp;
+    };
     for (;;) {
       try {
         const left = Math.max(1, until - performance.now());
         const applied = await deadline(this.#poll(node), left, "no position in time");
-        if (this.#positions.covers(applied, target)) {
-          this.counts.waits.push(performance.now() - t0);
-          if (this.counts.waits.length > REMEMBERED_WAITS) this.counts.waits.shift();
-          return true;
-        }
+        if (this.#positions.covers(applied, target)) return done(true);
       } catch {
-        return false;
+        return done(false);
       }
-      if (performance.now() + this.#opts.pollMs >= until) return false;
+      if (performance.now() + this.#opts.pollMs >= until) return done(false);
       await sleep(this.#opts.pollMs);
     }
   }
@@ -272,4 +322,19 @@ export class ReadRouter<P, R> {
       await sleep(this.#opts.probeMs, undefined, { signal }).catch(() => {});
     }
   }
+}
+
+/** Appends `ms`, keeping the latest {@linkcode REMEMBERED_WAITS}. */
+function remember(waits: number[], ms: number): void {
+  waits.push(ms);
+  if (waits.length > REMEMBERED_WAITS) waits.shift();
+}
+
+/** The `p`th percentile of ascending `sorted` (nearest rank); `sorted` is not empty. */
+function nearestRank(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))];
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }

@@ -199,8 +199,29 @@ Deno.test("a primary that does not answer fails the ping only when no replica se
     await router.ping(down).catch(() => failed = true);
     assertOk(failed, "with every node down the ping fails");
     await router.ping(() => Promise.resolve());
-    assertEquals(router.nodes()[0], { role: "primary", healthy: true });
+    assertEquals(router.nodes()[0], { role: "primary", healthy: true, reads: 0 });
   });
+});
+
+Deno.test("each node's line counts its reads and, for a replica, the read-your-writes waits", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    assertEquals(router.nodes()[1].readWaits, { count: 0, gaveUp: 0 });
+    await read(); // no write yet: no wait
+    router.wrote(5);
+    setTimeout(() => r1.position = 5, 30);
+    assertEquals(await read(), "r1"); // waits ~30 ms, then reads there
+    router.wrote(6);
+    assertEquals(await read(), "primary"); // r1 never applies 6: gives up after 60 ms
+    const [primary, replica] = router.nodes();
+    assertEquals([primary.reads, replica.reads], [1, 2]);
+    const w = replica.readWaits!;
+    assertEquals([w.count, w.gaveUp], [2, 1]);
+    assertOk(w.p50Ms! >= 20 && w.p50Ms! < 60, `p50 ${w.p50Ms}`);
+    assertOk(w.p99Ms! >= 55 && w.p99Ms! < 400, `p99 ${w.p99Ms}`);
+    // The router-wide figure keeps only waits that ended on the replica.
+    assertEquals(router.counts.waits.length, 1);
+  }, { waitMs: 60 });
 });
 
 Deno.test("close stops probing and closes every replica", async () => {
