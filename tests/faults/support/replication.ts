@@ -11,7 +11,11 @@
  *   statistics (tests/support/replica_admin.ts: PostgreSQL's scans of
  *   `words`, MariaDB's `Com_stmt_execute`, Redis's EVALSHA and EVAL). Only
  *   the gateway's reads (`words` pages and searches) run on a replica, so its
- *   counter is exactly the reads it served. A primary's counter also counts
+ *   counter is exactly the reads it served; PostgreSQL counts a first page as
+ *   two index scans once `words` has statistics (the planner reads the
+ *   index's first entry to estimate `id > $1`, then the page is read), so
+ *   its scans are divided by what one such page costs, measured on the
+ *   replica when counting starts ({@linkcode pgScansPerPage}). A primary's counter also counts
  *   the read before every edit and deletion (the gateway compare-and-sets
  *   what it read there) and, on MariaDB and Redis, the writes themselves, so
  *   the reads the primary served are the reads the load got answered minus
@@ -40,7 +44,11 @@ export function storesWithReplicas(stores: readonly StoreName[]): NetworkStoreNa
 /** How many replicas of `config` replicate now; the problems of those that do not. */
 type Probe = (config: StoreConfig) => Promise<{ replicating: number; problems: string[] }>;
 
-async function pgQuery<T>(url: string, caCert: string | undefined, sql: string): Promise<T[]> {
+async function pgQuery<T>(
+  url: string,
+  caCert: string | undefined,
+  sql: string | pg.QueryConfig,
+): Promise<T[]> {
   const client = new pg.Client({
     connectionString: url,
     ssl: caCert ? { ca: caCert, rejectUnauthorized: true } : false,
@@ -185,7 +193,10 @@ export interface ReadFigures {
   lists: number;
   /** `replica / lists`, in %. */
   replicaShare: number;
-  /** Growth of the primary's own counter (reads before edits and deletions included; see the module). */
+  /**
+   * Growth of the primary's own counter (reads before edits and deletions
+   * included, PostgreSQL's in scans; see the module).
+   */
   primaryCounter: number;
 }
 
@@ -194,6 +205,31 @@ interface Counter {
   url: string;
   last: number;
   grown: number;
+}
+
+/** The load's read, a first page, as stores/postgresql.ts sends it. */
+const PG_FIRST_PAGE = `SELECT id::text AS id FROM words WHERE words.id > $1::uuid
+  ORDER BY words.id LIMIT $2 OFFSET $3`;
+
+/**
+ * How many scans PostgreSQL at `url` counts for one of the load's reads (a
+ * first page of `words`): two once the table has statistics, one before
+ * (see the module). Measured with one such read by a client that then
+ * disconnects (a backend reports its counts as it exits); at least 1.
+ */
+export async function pgScansPerPage(url: string, caCert?: string): Promise<number> {
+  const before = await countReads("POSTGRESQL", url, caCert);
+  const rows = await pgQuery<unknown>(url, caCert, {
+    text: PG_FIRST_PAGE,
+    values: ["00000000-0000-0000-0000-000000000000", 20, 0],
+  }).catch(() => undefined);
+  if (!rows) return 1; // no table yet: nothing to read, nothing counted
+  for (let i = 0; i < 40; i++) {
+    const n = (await countReads("POSTGRESQL", url, caCert)) - before;
+    if (n > 0) return n;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return 1;
 }
 
 /**
@@ -215,6 +251,8 @@ export const PG_STATS_SETTLE_MS = 11_000;
  */
 export class NodeReads {
   #counters = new Map<NetworkStoreName, { primary: Counter; replicas: Counter[] }>();
+  /** What one read counts on each store's replicas (PostgreSQL: {@linkcode pgScansPerPage}). */
+  #perRead = new Map<NetworkStoreName, number>();
 
   private constructor(readonly stores: readonly NetworkStoreName[]) {}
 
@@ -228,6 +266,10 @@ export class NodeReads {
         primary: counter(config.url),
         replicas: config.readUrls!.map(counter),
       });
+      tally.#perRead.set(
+        store,
+        store === "POSTGRESQL" ? await pgScansPerPage(config.readUrls![0], config.caCert) : 1,
+      );
     }
     await tally.snapshot();
     return tally;
@@ -270,7 +312,9 @@ export class NodeReads {
           l.samples.filter((s) => s.store === store && s.op === "list" && s.outcome === OK).length,
         0,
       );
-      const replica = replicas.reduce((n, c) => n + c.grown, 0);
+      const replica = Math.round(
+        replicas.reduce((n, c) => n + c.grown, 0) / this.#perRead.get(store)!,
+      );
       out.set(store, {
         replica,
         primary: Math.max(0, lists - replica),
