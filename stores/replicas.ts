@@ -10,6 +10,15 @@
  *   Positions are the database's own (a PostgreSQL WAL LSN, a MariaDB GTID
  *   position, a Redis replication offset): the store says how to read and
  *   compare them ({@linkcode Positions}).
+ * - **A lost primary costs no read either.** While the primary does not
+ *   answer (a read or a ping on it failed, and no write or probe has
+ *   succeeded since), a read that no replica could serve with this gateway's
+ *   latest write goes to a replica that answers anyway, rather than fail:
+ *   slightly stale at worst (a write the primary acknowledged just before it
+ *   went down may not have reached the replica), and with the same data when
+ *   the replica merely started a new history (a restarted Redis primary has
+ *   a new replication id). Such a primary is probed with the replicas, and
+ *   read-your-writes holds again as soon as it answers.
  * - **A lost replica costs no read.** Each replica is probed every
  *   `probeMs` (its applied position, bounded by `probeTimeoutMs`); one that
  *   fails a probe or a read is left out until a probe succeeds again. A read
@@ -130,6 +139,9 @@ export class ReadRouter<P, R> {
   #next = 0;
   #probing = new AbortController();
   #primaryDown: string | undefined;
+  /** The store's primary ping, as last given to {@linkcode ping}: probes a primary that is down. */
+  #primaryPing: (() => Promise<void>) | undefined;
+  #primaryPinging = false;
 
   constructor(
     primary: R,
@@ -163,30 +175,60 @@ export class ReadRouter<P, R> {
       : this.#positions.later(this.#target, position);
     this.#writes.push([position, Date.now()]);
     if (this.#writes.length > REMEMBERED_WRITES) this.#writes.shift();
+    this.#primaryDown = undefined; // it just acknowledged a write
   }
 
-  /** Runs `read` on a replica that has this gateway's writes, else on the primary. */
+  /**
+   * Runs `read` on a replica that has this gateway's writes, else on the
+   * primary; while the primary does not answer, on a replica that answers
+   * (see the module documentation).
+   */
   async read<T>(read: (reader: R) => Promise<T>): Promise<T> {
     const target = this.#target;
+    /** The first replica passed over only because it had not confirmed the latest write. */
+    let behind: Node<P, R> | undefined;
     for (let tries = 0; tries < this.#nodes.length; tries++) {
       const node = this.#pick();
       if (!node) break;
-      if (target !== undefined && !(await this.#caughtUp(node, target))) continue;
+      if (target !== undefined && !(await this.#caughtUp(node, target))) {
+        behind ??= node;
+        continue;
+      }
       try {
-        const out = await deadline(
-          read(node.replica.reader),
-          this.#opts.readTimeoutMs,
-          "the replica did not answer in time",
-        );
-        this.counts.replica++;
-        node.reads++;
-        return out;
+        return await this.#readOn(node, read);
       } catch {
-        node.out = "a read failed or timed out";
+        // left out by #readOn; the next replica or the primary serves it
       }
     }
-    this.counts.primary++;
-    return await read(this.#primary);
+    const fallback = behind?.out === undefined ? behind : undefined;
+    if (fallback && this.#primaryDown !== undefined) return await this.#readOn(fallback, read);
+    try {
+      const out = await read(this.#primary);
+      this.counts.primary++;
+      this.#primaryDown = undefined;
+      return out;
+    } catch (e) {
+      this.#primaryDown ??= "not answering";
+      if (!fallback || fallback.out !== undefined) throw e;
+      return await this.#readOn(fallback, read).catch(() => Promise.reject(e));
+    }
+  }
+
+  /** `read` on replica `node`, bounded; one that fails or takes too long is left out, and it rejects. */
+  async #readOn<T>(node: Node<P, R>, read: (reader: R) => Promise<T>): Promise<T> {
+    try {
+      const out = await deadline(
+        read(node.replica.reader),
+        this.#opts.readTimeoutMs,
+        "the replica did not answer in time",
+      );
+      this.counts.replica++;
+      node.reads++;
+      return out;
+    } catch (e) {
+      node.out = "a read failed or timed out";
+      throw e;
+    }
   }
 
   /**
@@ -197,6 +239,7 @@ export class ReadRouter<P, R> {
    * and `/readyz` keeps it ready.
    */
   async ping(primaryPing: () => Promise<void>): Promise<void> {
+    this.#primaryPing = primaryPing;
     try {
       await primaryPing();
       this.#primaryDown = undefined;
@@ -309,8 +352,19 @@ export class ReadRouter<P, R> {
     return polling;
   }
 
+  /** One ping of a primary that is down, unless one is in flight; it is up again once one succeeds. */
+  #probePrimary(): void {
+    const ping = this.#primaryPing;
+    if (!ping || this.#primaryPinging) return;
+    this.#primaryPinging = true;
+    ping().then(() => this.#primaryDown = undefined, () => {}).finally(() => {
+      this.#primaryPinging = false;
+    });
+  }
+
   async #probeLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      if (this.#primaryDown !== undefined) this.#probePrimary();
       await Promise.all(this.#nodes.map(async (node) => {
         try {
           await deadline(this.#poll(node), this.#opts.probeTimeoutMs, "did not answer in time");

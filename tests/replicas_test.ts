@@ -203,6 +203,49 @@ Deno.test("a primary that does not answer fails the ping only when no replica se
   });
 });
 
+Deno.test("while the primary does not answer, a read no replica has confirmed is served by one that answers", async () => {
+  const r1 = new FakeReplica("r1");
+  let primaryUp = false;
+  const read = (router: ReadRouter<number, string>) =>
+    router.read((reader) =>
+      reader === "primary" && !primaryUp
+        ? Promise.reject(new Error("ECONNREFUSED"))
+        : Promise.resolve(reader)
+    );
+  await withRouter([r1], async (router) => {
+    router.wrote(10); // the replica never gets it: the primary died first
+    assertEquals(await read(router), "r1"); // the primary's read failed: served by the replica
+    assertEquals(router.nodes()[0].healthy, false);
+    // Known down: the next read does not try the primary first.
+    assertEquals(await read(router), "r1");
+    assertEquals(router.counts.primary, 0);
+    // Back: a write it acknowledges ends the fallback, and read-your-writes holds again.
+    primaryUp = true;
+    router.wrote(11);
+    assertEquals(await read(router), "primary");
+    // With every replica out as well, the read fails as the primary's did.
+    primaryUp = false;
+    r1.mode = "fail";
+    await sleep(60);
+    let failed = "";
+    await read(router).catch((e) => failed = e.message);
+    assertEquals(failed, "ECONNREFUSED");
+  }, { waitMs: 20 });
+});
+
+Deno.test("a primary found down is probed with the replicas and is up again once its ping succeeds", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router) => {
+    let up = false;
+    const ping = () => up ? Promise.resolve() : Promise.reject(new Error("ECONNREFUSED"));
+    await router.ping(ping);
+    assertEquals(router.nodes()[0].healthy, false);
+    up = true;
+    await sleep(60); // a probe round pings it again
+    assertEquals(router.nodes()[0].healthy, true);
+  });
+});
+
 Deno.test("each node's line counts its reads and, for a replica, the read-your-writes waits", async () => {
   const r1 = new FakeReplica("r1");
   await withRouter([r1], async (router, read) => {
