@@ -10,6 +10,15 @@
  *   Positions are the database's own (a PostgreSQL WAL LSN, a MariaDB GTID
  *   position, a Redis replication offset): the store says how to read and
  *   compare them ({@linkcode Positions}).
+ * - **A lost primary costs no read either.** While the primary does not
+ *   answer (a read or a ping on it failed, and no write or probe has
+ *   succeeded since), a read that no replica could serve with this gateway's
+ *   latest write goes to a replica that answers anyway, rather than fail:
+ *   slightly stale at worst (a write the primary acknowledged just before it
+ *   went down may not have reached the replica), and with the same data when
+ *   the replica merely started a new history (a restarted Redis primary has
+ *   a new replication id). Such a primary is probed with the replicas, and
+ *   read-your-writes holds again as soon as it answers.
  * - **A lost replica costs no read.** Each replica is probed every
  *   `probeMs` (its applied position, bounded by `probeTimeoutMs`); one that
  *   fails a probe or a read is left out until a probe succeeds again. A read
@@ -18,6 +27,9 @@
  * - **Lag** is measured against this gateway's own writes: how long ago the
  *   oldest write the replica has not applied yet was acknowledged (0 when it
  *   has them all), so it reads the same on every database.
+ * - **What each node served** is on its line of {@linkcode ReadRouter.nodes}:
+ *   its reads since start and, for a replica, the read-your-writes waits
+ *   ({@linkcode ReadWaits}), what the bounded wait costs reads.
  *
  * @module
  */
@@ -50,6 +62,24 @@ export interface NodeStatus {
   lagMs?: number;
   /** Why it is left out, when it is (fixed wording: never a host, URL or driver message). */
   message?: string;
+  /** Reads this node served since the gateway started. */
+  reads: number;
+  /** Replicas: the reads that waited for it to apply this gateway's latest write. */
+  readWaits?: ReadWaits;
+}
+
+/**
+ * Read-your-writes waits on one replica: reads that came before it had
+ * applied this gateway's latest write and waited (at most `waitMs`) for it.
+ */
+export interface ReadWaits {
+  /** Reads that waited, since the gateway started. */
+  count: number;
+  /** Of them, those whose replica did not catch up in time or failed: served elsewhere. */
+  gaveUp: number;
+  /** Median and 99th percentile (nearest rank) of the latest {@linkcode REMEMBERED_WAITS} waits, in ms. */
+  p50Ms?: number;
+  p99Ms?: number;
 }
 
 /** Reads served since start, by where they went. */
@@ -83,6 +113,12 @@ interface Node<P, R> {
   /** The one position query in flight, shared by every read that waits, and when it was sent. */
   polling?: Promise<P>;
   pollingSince?: number;
+  /** Reads it served. */
+  reads: number;
+  /** Reads that waited for it, those that gave up, and the latest waits (ms). */
+  waited: number;
+  gaveUp: number;
+  waits: number[];
 }
 
 /** Most recent writes remembered for the lag figure. */
@@ -103,6 +139,9 @@ export class ReadRouter<P, R> {
   #next = 0;
   #probing = new AbortController();
   #primaryDown: string | undefined;
+  /** The store's primary ping, as last given to {@linkcode ping}: probes a primary that is down. */
+  #primaryPing: (() => Promise<void>) | undefined;
+  #primaryPinging = false;
 
   constructor(
     primary: R,
@@ -111,7 +150,13 @@ export class ReadRouter<P, R> {
     opts: RouterOptions = {},
   ) {
     this.#primary = primary;
-    this.#nodes = replicas.map((replica) => ({ replica }));
+    this.#nodes = replicas.map((replica) => ({
+      replica,
+      reads: 0,
+      waited: 0,
+      gaveUp: 0,
+      waits: [],
+    }));
     this.#positions = positions;
     this.#opts = {
       waitMs: opts.waitMs ?? 250,
@@ -130,29 +175,60 @@ export class ReadRouter<P, R> {
       : this.#positions.later(this.#target, position);
     this.#writes.push([position, Date.now()]);
     if (this.#writes.length > REMEMBERED_WRITES) this.#writes.shift();
+    this.#primaryDown = undefined; // it just acknowledged a write
   }
 
-  /** Runs `read` on a replica that has this gateway's writes, else on the primary. */
+  /**
+   * Runs `read` on a replica that has this gateway's writes, else on the
+   * primary; while the primary does not answer, on a replica that answers
+   * (see the module documentation).
+   */
   async read<T>(read: (reader: R) => Promise<T>): Promise<T> {
     const target = this.#target;
+    /** The first replica passed over only because it had not confirmed the latest write. */
+    let behind: Node<P, R> | undefined;
     for (let tries = 0; tries < this.#nodes.length; tries++) {
       const node = this.#pick();
       if (!node) break;
-      if (target !== undefined && !(await this.#caughtUp(node, target))) continue;
+      if (target !== undefined && !(await this.#caughtUp(node, target))) {
+        behind ??= node;
+        continue;
+      }
       try {
-        const out = await deadline(
-          read(node.replica.reader),
-          this.#opts.readTimeoutMs,
-          "the replica did not answer in time",
-        );
-        this.counts.replica++;
-        return out;
+        return await this.#readOn(node, read);
       } catch {
-        node.out = "a read failed or timed out";
+        // left out by #readOn; the next replica or the primary serves it
       }
     }
-    this.counts.primary++;
-    return await read(this.#primary);
+    const fallback = behind?.out === undefined ? behind : undefined;
+    if (fallback && this.#primaryDown !== undefined) return await this.#readOn(fallback, read);
+    try {
+      const out = await read(this.#primary);
+      this.counts.primary++;
+      this.#primaryDown = undefined;
+      return out;
+    } catch (e) {
+      this.#primaryDown ??= "not answering";
+      if (!fallback || fallback.out !== undefined) throw e;
+      return await this.#readOn(fallback, read).catch(() => Promise.reject(e));
+    }
+  }
+
+  /** `read` on replica `node`, bounded; one that fails or takes too long is left out, and it rejects. */
+  async #readOn<T>(node: Node<P, R>, read: (reader: R) => Promise<T>): Promise<T> {
+    try {
+      const out = await deadline(
+        read(node.replica.reader),
+        this.#opts.readTimeoutMs,
+        "the replica did not answer in time",
+      );
+      this.counts.replica++;
+      node.reads++;
+      return out;
+    } catch (e) {
+      node.out = "a read failed or timed out";
+      throw e;
+    }
   }
 
   /**
@@ -163,6 +239,7 @@ export class ReadRouter<P, R> {
    * and `/readyz` keeps it ready.
    */
   async ping(primaryPing: () => Promise<void>): Promise<void> {
+    this.#primaryPing = primaryPing;
     try {
       await primaryPing();
       this.#primaryDown = undefined;
@@ -175,7 +252,11 @@ export class ReadRouter<P, R> {
   /** Each node's role, health and lag: the primary (as the last ping found it), then every replica. */
   nodes(): NodeStatus[] {
     if (!this.#nodes.length) return [];
-    const primary: NodeStatus = { role: "primary", healthy: this.#primaryDown === undefined };
+    const primary: NodeStatus = {
+      role: "primary",
+      healthy: this.#primaryDown === undefined,
+      reads: this.counts.primary,
+    };
     if (this.#primaryDown) primary.message = this.#primaryDown;
     return [primary, ...this.#replicas()];
   }
@@ -186,11 +267,19 @@ export class ReadRouter<P, R> {
       const oldest = n.known === undefined
         ? this.#writes[0]
         : this.#writes.find(([p]) => !this.#positions.covers(n.known!, p));
+      const sorted = Float64Array.from(n.waits).sort();
+      const readWaits: ReadWaits = { count: n.waited, gaveUp: n.gaveUp };
+      if (sorted.length) {
+        readWaits.p50Ms = round(nearestRank(sorted, 50));
+        readWaits.p99Ms = round(nearestRank(sorted, 99));
+      }
       return {
         role: "replica",
         healthy: n.out === undefined,
         lagMs: oldest ? now - oldest[1] : 0,
         ...(n.out ? { message: n.out } : {}),
+        reads: n.reads,
+        readWaits,
       };
     });
   }
@@ -220,19 +309,23 @@ export class ReadRouter<P, R> {
     if (node.known !== undefined && this.#positions.covers(node.known, target)) return true;
     const t0 = performance.now();
     const until = t0 + this.#opts.waitMs;
+    node.waited++;
+    const done = (caughtUp: boolean) => {
+      const ms = performance.now() - t0;
+      remember(node.waits, ms);
+      if (caughtUp) remember(this.counts.waits, ms);
+      else node.gaveUp++;
+      return caughtUp;
+    };
     for (;;) {
       try {
         const left = Math.max(1, until - performance.now());
         const applied = await deadline(this.#poll(node), left, "no position in time");
-        if (this.#positions.covers(applied, target)) {
-          this.counts.waits.push(performance.now() - t0);
-          if (this.counts.waits.length > REMEMBERED_WAITS) this.counts.waits.shift();
-          return true;
-        }
+        if (this.#positions.covers(applied, target)) return done(true);
       } catch {
-        return false;
+        return done(false);
       }
-      if (performance.now() + this.#opts.pollMs >= until) return false;
+      if (performance.now() + this.#opts.pollMs >= until) return done(false);
       await sleep(this.#opts.pollMs);
     }
   }
@@ -259,8 +352,19 @@ export class ReadRouter<P, R> {
     return polling;
   }
 
+  /** One ping of a primary that is down, unless one is in flight; it is up again once one succeeds. */
+  #probePrimary(): void {
+    const ping = this.#primaryPing;
+    if (!ping || this.#primaryPinging) return;
+    this.#primaryPinging = true;
+    ping().then(() => this.#primaryDown = undefined, () => {}).finally(() => {
+      this.#primaryPinging = false;
+    });
+  }
+
   async #probeLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      if (this.#primaryDown !== undefined) this.#probePrimary();
       await Promise.all(this.#nodes.map(async (node) => {
         try {
           await deadline(this.#poll(node), this.#opts.probeTimeoutMs, "did not answer in time");
@@ -272,4 +376,19 @@ export class ReadRouter<P, R> {
       await sleep(this.#opts.probeMs, undefined, { signal }).catch(() => {});
     }
   }
+}
+
+/** Appends `ms`, keeping the latest {@linkcode REMEMBERED_WAITS}. */
+function remember(waits: number[], ms: number): void {
+  waits.push(ms);
+  if (waits.length > REMEMBERED_WAITS) waits.shift();
+}
+
+/** The `p`th percentile of ascending `sorted` (nearest rank); `sorted` is not empty. */
+function nearestRank(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))];
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }

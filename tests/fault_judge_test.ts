@@ -121,6 +121,32 @@ Deno.test("an edit or deletion is a write like an add: failing on a healthy stor
   assertEquals(judge([...steady("MYSQL", 0, 32_000, 5, 4), notFound]).failures, 1);
 });
 
+Deno.test("a killed primary may fail writes, never reads; a killed replica's store may fail nothing", () => {
+  // The sick store: reads served throughout, writes STORE_UNAVAILABLE while the primary is down.
+  const reads = steady("REDIS", 0, 32_000, 2, 1);
+  const writes = (outcome: string): Sample[] =>
+    steady("REDIS", 10_000, 30_000, 3, 1).map((x) => ({ ...x, at: x.at + 5, op: "add", outcome }));
+  const healthy = steady("MYSQL", 0, 32_000, 5, 4);
+  const judgeAs = (role: "primary" | "replica", samples: Sample[]) =>
+    judgeFault(samples, ["REDIS", "MYSQL"], "REDIS", NO_CPU, T, LABELS, 2000, role);
+
+  const primary = judgeAs("primary", [...reads, ...writes("STORE_UNAVAILABLE"), ...healthy]);
+  assertEquals(primary.breaches, []);
+  assertEquals(primary.sick.unavailable, 2000);
+
+  // One read failing while the primary is down fails the scenario.
+  const failedRead = { ...reads[1500], outcome: "STORE_UNAVAILABLE" };
+  const v = judgeAs("primary", [...reads, failedRead, ...writes("STORE_UNAVAILABLE"), ...healthy]);
+  assertEquals(v.failures, 1);
+  assertOk(v.breaches[0].startsWith("REDIS reads while down: STORE_UNAVAILABLE 1"), v.breaches[0]);
+
+  // A replica down: the same STORE_UNAVAILABLE writes are failures, every one.
+  const replica = judgeAs("replica", [...reads, ...writes("STORE_UNAVAILABLE"), ...healthy]);
+  assertEquals(replica.failures, 2000);
+  assertOk(replica.breaches[0].startsWith("REDIS while its replica was down"), replica.breaches[0]);
+  assertEquals(judgeAs("replica", [...reads, ...writes(OK), ...healthy]).breaches, []);
+});
+
 Deno.test("a store serves again once it answered an add, a list, an edit and a deletion", async () => {
   const ok = (op: Op, at: number): Sample => ({ ...steady("REDIS", at, at + 1, 2, 1)[0], op });
   const load = { samples: [ok("add", 1_000), ok("list", 1_100), ok("edit", 1_200)] };

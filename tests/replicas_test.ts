@@ -199,8 +199,72 @@ Deno.test("a primary that does not answer fails the ping only when no replica se
     await router.ping(down).catch(() => failed = true);
     assertOk(failed, "with every node down the ping fails");
     await router.ping(() => Promise.resolve());
-    assertEquals(router.nodes()[0], { role: "primary", healthy: true });
+    assertEquals(router.nodes()[0], { role: "primary", healthy: true, reads: 0 });
   });
+});
+
+Deno.test("while the primary does not answer, a read no replica has confirmed is served by one that answers", async () => {
+  const r1 = new FakeReplica("r1");
+  let primaryUp = false;
+  const read = (router: ReadRouter<number, string>) =>
+    router.read((reader) =>
+      reader === "primary" && !primaryUp
+        ? Promise.reject(new Error("ECONNREFUSED"))
+        : Promise.resolve(reader)
+    );
+  await withRouter([r1], async (router) => {
+    router.wrote(10); // the replica never gets it: the primary died first
+    assertEquals(await read(router), "r1"); // the primary's read failed: served by the replica
+    assertEquals(router.nodes()[0].healthy, false);
+    // Known down: the next read does not try the primary first.
+    assertEquals(await read(router), "r1");
+    assertEquals(router.counts.primary, 0);
+    // Back: a write it acknowledges ends the fallback, and read-your-writes holds again.
+    primaryUp = true;
+    router.wrote(11);
+    assertEquals(await read(router), "primary");
+    // With every replica out as well, the read fails as the primary's did.
+    primaryUp = false;
+    r1.mode = "fail";
+    await sleep(60);
+    let failed = "";
+    await read(router).catch((e) => failed = e.message);
+    assertEquals(failed, "ECONNREFUSED");
+  }, { waitMs: 20 });
+});
+
+Deno.test("a primary found down is probed with the replicas and is up again once its ping succeeds", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router) => {
+    let up = false;
+    const ping = () => up ? Promise.resolve() : Promise.reject(new Error("ECONNREFUSED"));
+    await router.ping(ping);
+    assertEquals(router.nodes()[0].healthy, false);
+    up = true;
+    await sleep(60); // a probe round pings it again
+    assertEquals(router.nodes()[0].healthy, true);
+  });
+});
+
+Deno.test("each node's line counts its reads and, for a replica, the read-your-writes waits", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    assertEquals(router.nodes()[1].readWaits, { count: 0, gaveUp: 0 });
+    await read(); // no write yet: no wait
+    router.wrote(5);
+    setTimeout(() => r1.position = 5, 30);
+    assertEquals(await read(), "r1"); // waits ~30 ms, then reads there
+    router.wrote(6);
+    assertEquals(await read(), "primary"); // r1 never applies 6: gives up after 60 ms
+    const [primary, replica] = router.nodes();
+    assertEquals([primary.reads, replica.reads], [1, 2]);
+    const w = replica.readWaits!;
+    assertEquals([w.count, w.gaveUp], [2, 1]);
+    assertOk(w.p50Ms! >= 20 && w.p50Ms! < 60, `p50 ${w.p50Ms}`);
+    assertOk(w.p99Ms! >= 55 && w.p99Ms! < 400, `p99 ${w.p99Ms}`);
+    // The router-wide figure keeps only waits that ended on the replica.
+    assertEquals(router.counts.waits.length, 1);
+  }, { waitMs: 60 });
 });
 
 Deno.test("close stops probing and closes every replica", async () => {

@@ -7,16 +7,38 @@
  * adds a row to the summary (printed, and written to
  * tests/artifacts/faults.md); any breach fails its test.
  *
+ * With read replicas configured (`<STORE>_READ_URL`, the matrix's cluster
+ * topology) it also kills and stalls each replica, its primary's scenarios
+ * require reads to keep being served, and the control requires most reads
+ * on the replicas, counted by the databases themselves.
+ *
  * It stops, pauses and restarts matrix servers, and (unless
- * `FAULT_KEEP_DATA=1`) restarts every server on empty data before each
- * scenario and at the end: run it alone, after the main suite, under the matrix lock. It leaves
- * every server running. `FAULT_STORES=REDIS,…` hurts only those databases.
+ * `FAULT_KEEP_DATA=1`) empties the gateway's data in every store before each
+ * scenario and at the end, restarting nothing (support/wipe.ts); a server
+ * found stopped (a restart that failed) is started again. Run it alone,
+ * after the main suite. It leaves every server running.
+ * `FAULT_STORES=REDIS,…` hurts only those databases.
  */
 import { assertEquals } from "../support/assert.ts";
 import { IN_CI, testEnv } from "../support/env.ts";
 import { type NetworkStoreName, STORE_NAMES } from "../../stores/types.ts";
-import { restoreMatrix } from "./support/databases.ts";
-import { configuredStores, type Gateway, startGateway, waitHealthy } from "./support/gateway.ts";
+import {
+  primaryTarget,
+  replicaServicesOf,
+  replicaTarget,
+  serviceOf,
+  serviceRunning,
+  startStopped,
+} from "./support/databases.ts";
+import {
+  configuredStores,
+  type Gateway,
+  type Run,
+  startGateway,
+  waitHealthy,
+} from "./support/gateway.ts";
+import { checkReplication, NodeReads, storesWithReplicas } from "./support/replication.ts";
+import { wipeStores } from "./support/wipe.ts";
 import { onlyP99Breaches } from "./support/judge.ts";
 import { MixedLoad } from "./support/load.ts";
 import { renderStoreTable, renderTable, report, rows, type SummaryRow } from "./support/summary.ts";
@@ -33,6 +55,15 @@ const network = stores.filter((s) =>
   s !== "SQLITE" && (!only || only.includes(s))
 ) as NetworkStoreName[];
 const missing = STORE_NAMES.filter((s) => !stores.includes(s));
+/** Every configured network store, hurt or not: the load runs on all of them. */
+const networkAll = stores.filter((s) => s !== "SQLITE") as NetworkStoreName[];
+/** Stores with read replicas configured: their nodes are counted, and hurt one by one. */
+const replicated = storesWithReplicas(stores);
+/** Every matrix server the run uses, each primary before its replicas. */
+const services = networkAll.flatMap((s) => [
+  serviceOf(s),
+  ...(replicated.includes(s) ? replicaServicesOf(s) : []),
+]);
 const sqliteDir = await Deno.makeTempDir({ prefix: "gateway-faults-" });
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** Seconds of load a new gateway gets before its scenario. */
@@ -53,13 +84,17 @@ Deno.test("the fault suite has every store configured in CI", () => {
 const wipe = !testEnv.FAULT_KEEP_DATA;
 
 /**
- * Unless `FAULT_KEEP_DATA=1`: the matrix restarted on wiped data, and nothing
- * left in the gateway's directory (its SQLite file, RabbitMQ's view of a
- * stream that no longer exists).
+ * Every server the run uses running (one a failed restart left stopped is
+ * started: `matrix up <service>`) and, unless `FAULT_KEEP_DATA=1`, the
+ * gateway's data emptied in every store, replicas included, restarting
+ * nothing (support/wipe.ts), with nothing left in the gateway's directory
+ * (its SQLite file, RabbitMQ's view of a stream that no longer exists).
  */
 async function emptyDatabases(): Promise<void> {
+  const started = await startStopped(services);
+  if (started.length) console.log(`started again (found stopped): ${started.join(", ")}`);
   if (!wipe) return;
-  if (network.length) await restoreMatrix();
+  await wipeStores(networkAll);
   for await (const f of Deno.readDir(sqliteDir)) {
     await Deno.remove(`${sqliteDir}/${f.name}`, { recursive: true });
   }
@@ -69,19 +104,22 @@ async function emptyDatabases(): Promise<void> {
  * Runs `fn` with a fresh gateway whose stores are all healthy, after
  * {@linkcode WARM_UP_S} of discarded load (JIT, pools, caches); stops it
  * afterwards. Unless `FAULT_KEEP_DATA=1`, every scenario starts on empty
- * databases (the matrix restarted with its data wiped): scenarios then do
- * not measure the words their predecessors left (FerretDB's page cost grows
- * with its collection), and a failure in one cannot leak into the next.
+ * databases (the gateway's data deleted, nothing restarted): scenarios then
+ * do not measure the words their predecessors left (FerretDB's page cost
+ * grows with its collection), and a failure in one cannot leak into the
+ * next. Reads by node of the stores with replicas are counted from before
+ * the gateway starts (`Run.reads`).
  */
-async function withGateway(fn: (g: Gateway) => Promise<void>): Promise<void> {
+async function withGateway(fn: (g: Gateway, run: Run) => Promise<void>): Promise<void> {
   await emptyDatabases();
+  const reads = replicated.length ? await NodeReads.start(replicated) : undefined;
   const g = await startGateway(sqliteDir);
   try {
     await waitHealthy(g.url, stores, 180_000);
     const warm = new MixedLoad({ url: g.url, stores, connections: 32, maxSeconds: WARM_UP_S });
     await new Promise((r) => setTimeout(r, WARM_UP_S * 1000));
     await warm.stop();
-    await fn(g);
+    await fn(g, { warm, reads });
   } finally {
     await g.stop();
   }
@@ -94,16 +132,16 @@ async function withGateway(fn: (g: Gateway) => Promise<void>): Promise<void> {
  * second must pass. Failed requests, lost writes and every other rule fail
  * at once.
  */
-async function judged(scenario: (g: Gateway) => Promise<SummaryRow>): Promise<void> {
+async function judged(scenario: (g: Gateway, run: Run) => Promise<SummaryRow>): Promise<void> {
   let row: SummaryRow | undefined;
-  await withGateway(async (g) => {
-    row = await scenario(g);
+  await withGateway(async (g, run) => {
+    row = await scenario(g, run);
     await report(row);
   });
   if (!onlyP99Breaches(row!.breaches)) return assertEquals(row!.breaches, []);
   console.log("only the healthy-p99 rule was breached: measuring the scenario once more");
-  await withGateway(async (g) => {
-    const again = await scenario(g);
+  await withGateway(async (g, run) => {
+    const again = await scenario(g, run);
     await report({ ...again, scenario: `${again.scenario} (measured again)` });
     assertEquals(again.breaches, []);
   });
@@ -113,17 +151,22 @@ Deno.test(
   "without a fault, every store serves under the mixed load with its p99 steady (the control)",
   opts,
   async () => {
-    await judged((g) => control(g, stores));
+    await judged((g, run) => control(g, stores, run));
   },
 );
+
+/** The store's database, or its primary when it has replicas (then its reads must not fail). */
+const ownServer = (store: NetworkStoreName) => primaryTarget(store, replicated.includes(store));
+const primaryNote = (store: NetworkStoreName) =>
+  replicated.includes(store) ? " (its primary: reads stay on the replica)" : "";
 
 Deno.test(
   "a database killed with SIGKILL costs only its own store, which serves again after restart and lost no acknowledged write",
   opts,
   async (t) => {
     for (const sick of network) {
-      await t.step(`${sick}: kill -9 under load, then restart`, async () => {
-        await judged((g) => killAndRestart(g, stores, sick));
+      await t.step(`${sick}: kill -9 under load${primaryNote(sick)}, then restart`, async () => {
+        await judged((g, run) => killAndRestart(g, stores, ownServer(sick), run));
       });
     }
   },
@@ -134,12 +177,43 @@ Deno.test(
   opts,
   async (t) => {
     for (const sick of network) {
-      await t.step(`${sick}: SIGSTOP for 10 s under load`, async () => {
-        await judged((g) => stallStore(g, stores, sick));
+      await t.step(`${sick}: SIGSTOP for 10 s under load${primaryNote(sick)}`, async () => {
+        await judged((g, run) => stallStore(g, stores, ownServer(sick), run));
       });
     }
   },
 );
+
+/** Stores whose replicas are hurt: replicas configured, and not left out by `FAULT_STORES`. */
+const replicaFaults = network.filter((s) => replicated.includes(s));
+
+// Registered only with replicas configured (the cluster topology): CI counts an ignored test as a
+// skipped store.
+if (replicaFaults.length) {
+  Deno.test(
+    "a read replica killed with SIGKILL, then restarted, costs its store no request and no acknowledged write",
+    opts,
+    async (t) => {
+      for (const store of replicaFaults) {
+        await t.step(`${store}: kill -9 its replica under load, then restart`, async () => {
+          await judged((g, run) => killAndRestart(g, stores, replicaTarget(store), run));
+        });
+      }
+    },
+  );
+
+  Deno.test(
+    "a read replica stalled by SIGSTOP for 10 s costs its store no request and no acknowledged write",
+    opts,
+    async (t) => {
+      for (const store of replicaFaults) {
+        await t.step(`${store}: SIGSTOP its replica for 10 s under load`, async () => {
+          await judged((g, run) => stallStore(g, stores, replicaTarget(store), run));
+        });
+      }
+    },
+  );
+}
 
 Deno.test(
   "120 s of mixed load at concurrency 64 gives no 5xx, loses no write and keeps the gateway's memory flat",
@@ -163,7 +237,13 @@ Deno.test(
 Deno.test({
   name: "the fault suite leaves every matrix server running on empty data",
   ignore: !wipe || network.length === 0,
-  fn: restoreMatrix,
+  fn: async () => {
+    await emptyDatabases();
+    const stopped = [];
+    for (const s of services) if (!(await serviceRunning(s))) stopped.push(s);
+    assertEquals(stopped, [], "matrix servers not running");
+    for (const s of replicated) await checkReplication(s);
+  },
 });
 
 Deno.test("the fault summary is printed", async () => {

@@ -1,8 +1,9 @@
 /**
- * What the read-replica store tests need of a store's primary and first
- * replica beyond the store itself: how many reads each has served, from the
- * database's own statistics (never the gateway's), and holding replication
- * back to inject lag (the matrix pair's `holdBack`, `support/replicas.ts`).
+ * What the read-replica store tests (and the fault suite) need of a store's
+ * primary and first replica beyond the store itself: how many reads each has
+ * served, from the database's own statistics (never the gateway's), and
+ * holding replication back to inject lag (the matrix pair's `holdBack`,
+ * `support/replicas.ts`).
  *
  * @module
  */
@@ -86,6 +87,15 @@ const ADMIN: Record<string, { reads: Counter; pair: typeof postgresPair }> = {
   MYSQL: { reads: mysqlReads, pair: mysqlPair },
   REDIS: { reads: redisReads, pair: redisPair },
 };
+
+/**
+ * Reads of the store's words served so far by the one node at `url`, as its
+ * own statistics count them (the counters above; each restarts at zero with
+ * its server).
+ */
+export function countReads(store: string, url: string, caCert?: string): Promise<number> {
+  return ADMIN[store].reads(url, caCert);
+}
 
 /** The admin side of `store` as `config` (with `readUrls`) names it. */
 export async function replicaAdmin(store: string, config: StoreConfig): Promise<ReplicaAdmin> {

@@ -3,13 +3,17 @@
  * the summary shows how far a healthy store's p99 moves between two windows
  * on this machine by itself (the noise under the 2× rule). Judged by the same
  * rules: no failure, p99 within 2× + 25 ms, no acknowledged add, edit or
- * deletion lost.
+ * deletion lost. With healthy replicas, at least
+ * {@linkcode REPLICA_READ_SHARE}% of each such store's reads reach a
+ * replica, as the replicas' own counters tell (support/replication.ts); each
+ * such store's topology is checked first.
  *
  * @module
  */
 import type { StoreName } from "../../../stores/types.ts";
 import { sleep } from "../support/databases.ts";
-import { type Gateway, ProcessSampler } from "../support/gateway.ts";
+import { type Gateway, ProcessSampler, readFigures, type Run } from "../support/gateway.ts";
+import { checkReplication, storesWithReplicas } from "../support/replication.ts";
 import { cpuNote, describeWorst, judgeOthers } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import type { SummaryRow } from "../support/summary.ts";
@@ -18,9 +22,18 @@ import { CONNECTIONS } from "./kill.ts";
 
 const WARM_MS = 3_000;
 const WINDOW_MS = 10_000;
+/** Least share of reads (%) a store with healthy replicas must serve on them. */
+export const REPLICA_READ_SHARE = 80;
 
 /** Runs the control with load on `stores`; returns its summary row. */
-export async function control(gateway: Gateway, stores: readonly StoreName[]): Promise<SummaryRow> {
+export async function control(
+  gateway: Gateway,
+  stores: readonly StoreName[],
+  run: Run,
+): Promise<SummaryRow> {
+  const replicated = storesWithReplicas(stores);
+  const topology = [];
+  for (const s of replicated) topology.push(`${s} ${await checkReplication(s)}`);
   const sampler = new ProcessSampler(gateway.pid);
   const load = new MixedLoad({
     url: gateway.url,
@@ -46,6 +59,18 @@ export async function control(gateway: Gateway, stores: readonly StoreName[]): P
   const verdict = judgeOthers(load.samples, stores, { name: "run", from: start, to: end }, first, [
     { ...second, judged: true },
   ]);
+  const reads = await readFigures(gateway, run, [load], replicated);
+  const shares: string[] = [];
+  for (const [store, f] of reads.figures) {
+    if (!(f.replicaShare >= REPLICA_READ_SHARE)) {
+      shares.push(
+        `${store}: ${
+          f.replicaShare.toFixed(1)
+        }% of reads on replicas (${f.replica} of ${f.lists}; ` +
+          `at least ${REPLICA_READ_SHARE}%)`,
+      );
+    }
+  }
   const durability = await checkDurability(gateway.url, load);
   return {
     scenario: "control: no fault",
@@ -55,9 +80,12 @@ export async function control(gateway: Gateway, stores: readonly StoreName[]): P
     lost: durability.lost + durability.duplicated,
     changes: durability.changes,
     changesByStore: durability.changesByStore,
-    notes: `two 10 s windows, nothing hurt; ${cpuNote(sampler, [first, second])}; ${
-      (load.samples.length / ((end - start) / 1000)).toFixed(0)
-    } req/s; ${durability.acked} acked adds checked (${durability.deleted} deleted)`,
-    breaches: [...verdict.breaches, ...durability.problems],
+    reads: reads.reads,
+    waits: reads.waits,
+    notes: (topology.length ? `${topology.join(", ")}; ` : "") +
+      `two 10 s windows, nothing hurt; ${cpuNote(sampler, [first, second])}; ${
+        (load.samples.length / ((end - start) / 1000)).toFixed(0)
+      } req/s; ${durability.acked} acked adds checked (${durability.deleted} deleted)`,
+    breaches: [...verdict.breaches, ...shares, ...durability.problems],
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Scenario 2, slow store: under the mixed load (concurrency 32), one
- * database's process tree is SIGSTOPped for 10 s, so it accepts TCP but
+ * matrix server's process tree (a store's database; with read replicas, its
+ * primary or a replica) is SIGSTOPped for 10 s, so it accepts TCP but
  * answers nothing, then SIGCONTed.
  *
  * Judged: the stalled store answers only STORE_UNAVAILABLE, each within the
@@ -10,19 +11,29 @@
  * RSS while stalled stay within {@linkcode SOCKET_ALLOWANCE} and
  * {@linkcode RSS_FACTOR} of their peaks before; the store serves again
  * within 15 s of SIGCONT; no acknowledged add or edit is lost and no
- * acknowledged deletion undone (support/verify.ts).
+ * acknowledged deletion undone (support/verify.ts). A stalled primary: only
+ * its writes may answer STORE_UNAVAILABLE (same bound), every read is
+ * served. A stalled replica: its store fails no request at all, and the
+ * replica is back in rotation within 15 s of SIGCONT.
  *
  * @module
  */
 import { testEnv } from "../../support/env.ts";
-import type { NetworkStoreName, StoreName } from "../../../stores/types.ts";
-import { pauseDatabase, resumeDatabase, serviceOf, sleep } from "../support/databases.ts";
-import { type Gateway, ProcessSampler } from "../support/gateway.ts";
-import { describeWorst, judgeFault, waitServing } from "../support/judge.ts";
+import type { StoreName } from "../../../stores/types.ts";
+import {
+  describeTarget,
+  pauseService,
+  resumeDatabase,
+  sleep,
+  type Target,
+} from "../support/databases.ts";
+import { type Gateway, ProcessSampler, readFigures, type Run } from "../support/gateway.ts";
+import { describeWorst, judgeFault } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
+import { checkReplication } from "../support/replication.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
-import { CONNECTIONS, RECOVERY_MS } from "./kill.ts";
+import { CONNECTIONS, RECOVERY_GRACE_MS, RECOVERY_MS, waitRecovered } from "./kill.ts";
 
 const WARM_MS = 3_000;
 const BEFORE_MS = 10_000;
@@ -37,12 +48,15 @@ export const SOCKET_ALLOWANCE = CONNECTIONS;
 /** How much the gateway's peak RSS may grow while a store is stalled. */
 export const RSS_FACTOR = 1.25;
 
-/** Runs the scenario for `sick` with load on `stores`; returns its summary row. */
+/** Runs the scenario on `target` with load on `stores`; returns its summary row. */
 export async function stallStore(
   gateway: Gateway,
   stores: readonly StoreName[],
-  sick: NetworkStoreName,
+  target: Target,
+  run: Run,
 ): Promise<SummaryRow> {
+  const sick = target.store;
+  const topology = target.role === "database" ? "" : `${await checkReplication(sick)}; `;
   const load = new MixedLoad({
     url: gateway.url,
     stores,
@@ -57,12 +71,18 @@ export async function stallStore(
     t.before = Date.now();
     await sleep(BEFORE_MS);
     t.stop = Date.now();
-    paused = await pauseDatabase(sick);
+    paused = await pauseService(target.service);
     await sleep(STALL_MS);
     resumeDatabase(paused);
     paused = [];
     t.cont = Date.now();
-    t.served = await waitServing(load, sick, t.cont, t.cont + RECOVERY_MS + 30_000) ?? NaN;
+    t.served = await waitRecovered(
+      gateway,
+      load,
+      target,
+      t.cont,
+      t.cont + RECOVERY_MS + RECOVERY_GRACE_MS,
+    ) ?? NaN;
     await sleep(TAIL_MS);
     t.end = Date.now();
   } finally {
@@ -72,18 +92,27 @@ export async function stallStore(
   }
   const samples = load.samples;
   const recovered = Number.isFinite(t.served) ? t.served : t.end;
-  const v = judgeFault(samples, stores, sick, sampler, {
-    start: t.start,
-    before: t.before,
-    fault: t.stop,
-    turn: t.cont,
-    recovered,
-    end: t.end,
-  }, {
-    before: "before the stall",
-    sick: "stalled",
-    phases: ["stalled", "resuming"],
-  }, REQUEST_TIMEOUT_MS + SCHEDULING_MS);
+  const v = judgeFault(
+    samples,
+    stores,
+    sick,
+    sampler,
+    {
+      start: t.start,
+      before: t.before,
+      fault: t.stop,
+      turn: t.cont,
+      recovered,
+      end: t.end,
+    },
+    {
+      before: "before the stall",
+      sick: "stalled",
+      phases: ["stalled", "resuming"],
+    },
+    REQUEST_TIMEOUT_MS + SCHEDULING_MS,
+    target.role,
+  );
   const before = sampler.peak(t.before, t.stop);
   const during = sampler.peak(t.stop, recovered);
   const breaches = [...v.breaches];
@@ -96,21 +125,26 @@ export async function stallStore(
     );
   }
   const servedAfter = (t.served - t.cont) / 1000;
+  const back = target.role === "replica" ? "back in rotation" : "served";
   if (!(servedAfter <= RECOVERY_MS / 1000)) {
-    breaches.push(`${sick} not serving ${RECOVERY_MS / 1000} s after SIGCONT`);
+    breaches.push(`${describeTarget(target)} not ${back} ${RECOVERY_MS / 1000} s after SIGCONT`);
   }
+  const reads = await readFigures(gateway, run, [load], [sick]);
   const durability = await checkDurability(gateway.url, load);
   breaches.push(...durability.problems);
   return {
-    scenario: `SIGSTOP 10 s ${serviceOf(sick)} (${sick})`,
+    scenario: `SIGSTOP 10 s ${describeTarget(target)}`,
     requests: samples.length,
     failures: v.failures,
     p99: describeWorst(v.others.worst),
     lost: durability.lost + durability.duplicated,
     changes: durability.changes,
     changesByStore: durability.changesByStore,
-    notes: `${sick}: ${v.sick.unavailable} STORE_UNAVAILABLE (slowest ${ms(v.sick.slowest)}), ` +
-      `served ${
+    reads: reads.reads,
+    waits: reads.waits,
+    notes: topology +
+      `${sick}: ${v.sick.unavailable} STORE_UNAVAILABLE (slowest ${ms(v.sick.slowest)}), ` +
+      `${back} ${
         Number.isFinite(servedAfter) ? servedAfter.toFixed(1) : "never"
       } s after SIGCONT; ` +
       `gateway peak sockets ${before.sockets} → ${during.sockets}, peak RSS ${

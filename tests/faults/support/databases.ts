@@ -1,6 +1,7 @@
 /**
- * Hurting one real database of the local matrix: SIGKILL, SIGSTOP and
- * SIGCONT to its whole process tree (the pid the matrix recorded in
+ * Hurting one real server of the local matrix, named by its matrix service
+ * (`postgresql`, or a replica such as `postgresql-standby`): SIGKILL, SIGSTOP
+ * and SIGCONT to its whole process tree (the pid the matrix recorded in
  * `${root}/run/<service>.pid`, its descendants and its session, e.g.
  * RabbitMQ's wrapper, epmd and beam, or Elasticsearch's launcher and JVM),
  * and restarting it with `scripts/matrix.ts up <service>`, noting the moment
@@ -8,10 +9,11 @@
  *
  * @module
  */
-import { matrixDirs } from "../../../scripts/matrix/paths.ts";
+import { dependentsOf, matrixDirs } from "../../../scripts/matrix/paths.ts";
 import { running, treeOf } from "../../../scripts/matrix/ps.ts";
 import { SERVICE_OF } from "../../support/matrix.ts";
 import type { NetworkStoreName } from "../../../stores/types.ts";
+import type { FaultRole } from "./judge.ts";
 
 const MATRIX = new URL("../../../scripts/matrix.ts", import.meta.url).pathname;
 const ROOT = new URL("../../../", import.meta.url).pathname;
@@ -50,16 +52,60 @@ function matrixCommand(args: string[], idle = false): Deno.Command {
   });
 }
 
-/** The matrix service behind `store`. */
+/** What a scenario hurts: one matrix server of `store`, in `role`. */
+export interface Target {
+  store: NetworkStoreName;
+  /** The matrix service: "postgresql", "postgresql-standby". */
+  service: string;
+  role: FaultRole;
+}
+
+/**
+ * The store's own server: its database, or its primary where it has read
+ * replicas (then its reads must keep being served while it is hurt).
+ */
+export function primaryTarget(store: NetworkStoreName, hasReplicas: boolean): Target {
+  return { store, service: serviceOf(store), role: hasReplicas ? "primary" : "database" };
+}
+
+/** The store's first read replica (the matrix's cluster topology has one per store). */
+export function replicaTarget(store: NetworkStoreName): Target {
+  const service = replicaServicesOf(store)[0];
+  if (!service) throw new Error(`${store} has no replica in the matrix`);
+  return { store, service, role: "replica" };
+}
+
+/** "postgresql-standby (POSTGRESQL replica)", for a scenario's name. */
+export function describeTarget(t: Target): string {
+  return `${t.service} (${t.store}${t.role === "database" ? "" : ` ${t.role}`})`;
+}
+
+/** The matrix service behind `store` (its primary, where it has replicas). */
 export function serviceOf(store: NetworkStoreName): string {
   return SERVICE_OF[store];
 }
 
-/** Every live pid of the server behind `store`; throws when the matrix has no running pid. */
-export async function databaseTree(store: NetworkStoreName): Promise<number[]> {
-  const file = `${matrixDirs().run}/${serviceOf(store)}.pid`;
-  const pid = Number((await Deno.readTextFile(file)).trim());
-  if (!(pid > 0) || !running(pid)) throw new Error(`${serviceOf(store)} is not running (${file})`);
+/** The matrix services of `store`'s read replicas in the cluster topology (`postgresql-standby`). */
+export function replicaServicesOf(store: NetworkStoreName): string[] {
+  return dependentsOf(SERVICE_OF[store]);
+}
+
+/** The pid the matrix recorded for `service`, when that process runs. */
+async function runningPid(service: string): Promise<number | undefined> {
+  const file = `${matrixDirs().run}/${service}.pid`;
+  const pid = Number((await Deno.readTextFile(file).catch(() => "")).trim());
+  return pid > 0 && running(pid) ? pid : undefined;
+}
+
+/** Whether the matrix server `service` runs (by its recorded pid). */
+export async function serviceRunning(service: string): Promise<boolean> {
+  return (await runningPid(service)) !== undefined;
+}
+
+/** Every live pid of the matrix server `service`; throws when the matrix has no running pid. */
+export async function serviceTree(service: string): Promise<number[]> {
+  const pid = await runningPid(service);
+  if (pid === undefined) throw new Error(`${service} is not running (no live pid recorded)`);
   return treeOf(pid);
 }
 
@@ -73,37 +119,37 @@ function signalAll(pids: readonly number[], signal: Deno.Signal): void {
   }
 }
 
-/** SIGKILLs the whole tree at once and waits (up to 10 s) until none of it runs. */
-export async function killDatabase(store: NetworkStoreName): Promise<number[]> {
-  const pids = await databaseTree(store);
+/** SIGKILLs the whole tree of `service` at once and waits (up to 10 s) until none of it runs. */
+export async function killService(service: string): Promise<number[]> {
+  const pids = await serviceTree(service);
   signalAll(pids, "SIGKILL");
   for (let i = 0; i < 50 && pids.some(running); i++) await sleep(200);
-  if (pids.some(running)) throw new Error(`${serviceOf(store)} survived SIGKILL`);
+  if (pids.some(running)) throw new Error(`${service} survived SIGKILL`);
   return pids;
 }
 
-/** SIGSTOPs the whole tree; returns the pids to resume. */
-export async function pauseDatabase(store: NetworkStoreName): Promise<number[]> {
-  const pids = await databaseTree(store);
+/** SIGSTOPs the whole tree of `service`; returns the pids to resume. */
+export async function pauseService(service: string): Promise<number[]> {
+  const pids = await serviceTree(service);
   signalAll(pids, "SIGSTOP");
   return pids;
 }
 
-/** SIGCONTs the pids {@linkcode pauseDatabase} stopped. */
+/** SIGCONTs the pids {@linkcode pauseService} stopped. */
 export function resumeDatabase(pids: readonly number[]): void {
   signalAll(pids, "SIGCONT");
 }
 
 /**
  * `scripts/matrix.ts up <service>` under SCHED_IDLE (see
- * {@linkcode RESTART_SCHEDULING}): starts the database and waits until it is
- * ready, then puts every thread of it back to the normal policy. Resolves with `readyAt`, the `Date.now()` at which the runner
- * printed its "ready" line (or the runner's exit, for a server it found running).
+ * {@linkcode RESTART_SCHEDULING}): starts the server and waits until it is
+ * ready, then puts every thread of it back to the normal policy. Resolves
+ * with `readyAt`, the `Date.now()` at which the runner printed its "ready"
+ * line (or the runner's exit, for a server it found running).
  */
-export async function restartDatabase(
-  store: NetworkStoreName,
+export async function restartService(
+  service: string,
 ): Promise<{ readyAt: number; output: string }> {
-  const service = serviceOf(store);
   const child = matrixCommand(["up", service], true).spawn();
   let output = "";
   let readyAt: number | undefined;
@@ -116,24 +162,24 @@ export async function restartDatabase(
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
   if (!status.success) throw new Error(`matrix up ${service} failed:\n${output.slice(-3000)}`);
-  await unidle(await databaseTree(store));
+  await unidle(await serviceTree(service));
   return { readyAt: readyAt ?? Date.now(), output };
 }
 
 /**
- * Restarts every matrix server on empty data (`matrix down --wipe`, then
- * `matrix up`), as the benchmark's `--wipe-after` does: the suite writes tens
- * of thousands of words per store, which would slow every later search on
- * the scan-based stores and every reconnect of the RabbitMQ projection.
+ * Starts (`matrix up <service>`, one at a time, in the order given: a
+ * primary before its replicas) every service of `services` that does not
+ * run, e.g. after a scenario whose restart failed; restarts nothing that
+ * runs. Returns the services it started.
  */
-export async function restoreMatrix(): Promise<void> {
-  for (const args of [["down", "--wipe"], ["up"]]) {
-    const out = await matrixCommand(args).output();
-    if (!out.success) {
-      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-      throw new Error(`matrix ${args.join(" ")} failed:\n${text.slice(-3000)}`);
-    }
+export async function startStopped(services: readonly string[]): Promise<string[]> {
+  const started: string[] = [];
+  for (const service of services) {
+    if (await serviceRunning(service)) continue;
+    await restartService(service);
+    started.push(service);
   }
+  return started;
 }
 
 /** SCHED_OTHER for every thread of `pids` (the policy is per thread on Linux). */

@@ -11,7 +11,9 @@
 import { testEnv } from "../../support/env.ts";
 import { type ServerProcess, startServer } from "../../support/gateway.ts";
 import { memoryOf, waitForStores } from "../../../scripts/server_process.ts";
-import { STORE_NAMES, type StoreName } from "../../../stores/types.ts";
+import { type NetworkStoreName, STORE_NAMES, type StoreName } from "../../../stores/types.ts";
+import { describeReads, type NodeReads, type ReadFigures } from "./replication.ts";
+import type { Sample } from "./samples.ts";
 
 /** A started gateway process. */
 export type Gateway = ServerProcess;
@@ -148,4 +150,99 @@ export class ProcessSampler {
   stop(): void {
     clearInterval(this.#timer);
   }
+}
+
+/** One node line of the `stores` query (a store with read replicas). */
+export interface NodeLine {
+  role: "PRIMARY" | "REPLICA";
+  healthy: boolean;
+  reads: number;
+  readWaits: { count: number; gaveUp: number; p50Ms: number | null; p99Ms: number | null } | null;
+}
+
+const NODES =
+  `{ stores { store nodes { role healthy reads readWaits { count gaveUp p50Ms p99Ms } } } }`;
+
+/** The node lines of `store` as the gateway at `url` reports them now (empty without replicas). */
+export async function storeNodes(url: string, store: StoreName): Promise<NodeLine[]> {
+  const res = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query: NODES }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = await res.json() as { data?: { stores: { store: string; nodes: NodeLine[] }[] } };
+  const status = body.data?.stores.find((s) => s.store === store);
+  if (!status) throw new Error(`the stores query did not answer for ${store}`);
+  return status.nodes;
+}
+
+/**
+ * Polls `store`'s node lines until every replica is healthy (back in
+ * rotation); resolves with that moment, or undefined at `deadline`.
+ */
+export async function waitReplicasServing(
+  url: string,
+  store: StoreName,
+  deadline: number,
+): Promise<number | undefined> {
+  while (Date.now() < deadline) {
+    const nodes = await storeNodes(url, store).catch(() => []);
+    const replicas = nodes.filter((n) => n.role === "REPLICA");
+    if (replicas.length && replicas.every((n) => n.healthy)) return Date.now();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
+/**
+ * The read-your-writes waits of `store`'s replicas, from the gateway's node
+ * lines: "p50 1.2 ms, p99 9.8 ms over 812 waits (3 gave up; 1930 replica reads)".
+ */
+export function describeWaits(nodes: readonly NodeLine[]): string {
+  const replicas = nodes.filter((n) => n.role === "REPLICA");
+  if (!replicas.length) return "-";
+  return replicas.map((r) => {
+    const w = r.readWaits;
+    if (!w || w.count === 0) return `no read waited (${r.reads} replica reads)`;
+    const f = (ms: number | null) =>
+      ms === null ? "-" : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+    return `p50 ${f(w.p50Ms)}, p99 ${
+      f(w.p99Ms)
+    } over ${w.count} waits (${w.gaveUp} gave up; ${r.reads} replica reads)`;
+  }).join("; ");
+}
+
+/** What a scenario gets beside its gateway (see faults_test.ts's `withGateway`). */
+export interface Run {
+  /** The warm-up's load, which this gateway served just before the scenario. */
+  warm: { readonly samples: readonly Sample[] };
+  /** Reads by node of every store with replicas, counted since before this gateway started. */
+  reads?: NodeReads;
+}
+
+/**
+ * For a scenario's row: each of `stores`' reads by node from the databases'
+ * counters (ending `run.reads`: call once the load has stopped, before
+ * anything else reads through the gateway) and its replicas' read-your-writes
+ * waits from the gateway's node lines. Nothing for a store without replicas.
+ */
+export async function readFigures(
+  gateway: Gateway,
+  run: Run,
+  loads: readonly { readonly samples: readonly Sample[] }[],
+  stores: readonly NetworkStoreName[],
+): Promise<{ figures: Map<NetworkStoreName, ReadFigures>; reads: string; waits: string }> {
+  const counted = stores.filter((s) => run.reads?.stores.includes(s));
+  if (!run.reads || !counted.length) return { figures: new Map(), reads: "", waits: "" };
+  const figures = await run.reads.figures([run.warm, ...loads], counted);
+  const waits = await Promise.all(counted.map(async (s) => {
+    const nodes = await storeNodes(gateway.url, s).catch(() => []);
+    return `${s} ${describeWaits(nodes)}`;
+  }));
+  return {
+    figures,
+    reads: counted.map((s) => `${s} ${describeReads(figures.get(s)!)}`).join("; "),
+    waits: waits.join("; "),
+  };
 }

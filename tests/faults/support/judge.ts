@@ -165,17 +165,21 @@ export interface SickVerdict {
 }
 
 /**
- * Sick store: every request answered in or sent before the end of `w` gives
- * only data or STORE_UNAVAILABLE, the latter within `boundMs`; no hang.
+ * Sick store: every request (of `scope`: all by default) answered in or sent
+ * before the end of `w` gives only data or STORE_UNAVAILABLE, the latter
+ * within `boundMs`; no hang.
  */
 export function judgeSick(
   samples: readonly Sample[],
   store: StoreName,
   w: Window,
   boundMs: number,
+  scope: (s: Sample) => boolean = () => true,
 ): SickVerdict {
   // Every request sent before the store recovered, even if answered after.
-  const inside = samples.filter((s) => s.store === store && s.at >= w.from && s.at - s.ms < w.to);
+  const inside = samples.filter((s) =>
+    s.store === store && s.at >= w.from && s.at - s.ms < w.to && scope(s)
+  );
   const unavailable = inside.filter((s) => s.outcome === UNAVAILABLE);
   const other = inside.filter((s) => s.outcome !== UNAVAILABLE && s.outcome !== OK);
   const slow = unavailable.filter((s) => s.ms > boundMs);
@@ -200,13 +204,18 @@ export function judgeSick(
 }
 
 /**
- * Any request to `store` sent and answered within `w` that is not data, as
- * failures. A request sent before `w` (say, during the fault) and answered
- * in it belongs to the fault, not to `w`.
+ * Any request to `store` (of `scope`: all by default) sent and answered
+ * within `w` that is not data, as failures. A request sent before `w` (say,
+ * during the fault) and answered in it belongs to the fault, not to `w`.
  */
-export function judgeHealthy(samples: readonly Sample[], store: StoreName, w: Window) {
+export function judgeHealthy(
+  samples: readonly Sample[],
+  store: StoreName,
+  w: Window,
+  scope: (s: Sample) => boolean = () => true,
+) {
   const bad = windowOf(samples, w.from, w.to, store).filter((s) =>
-    s.at - s.ms >= w.from && s.outcome !== OK
+    s.at - s.ms >= w.from && s.outcome !== OK && scope(s)
   );
   return {
     failures: bad.length,
@@ -295,6 +304,27 @@ export interface FaultLabels {
   phases: [string, string];
 }
 
+/**
+ * What a fault hurts of the sick store: `database`, its only server; with
+ * read replicas, its `primary` (writes fail, reads must keep being served)
+ * or one `replica` (the store must not fail at all).
+ */
+export type FaultRole = "database" | "primary" | "replica";
+
+/** A read of the load (a `words` page); every other operation writes. */
+export const isRead = (s: Sample): boolean => s.op === "list";
+
+/**
+ * The requests of the sick store that may answer STORE_UNAVAILABLE while it
+ * is sick: all of them when its database is down, its writes when its
+ * primary is, none when a replica is.
+ */
+export function mayBeUnavailable(role: FaultRole): (s: Sample) => boolean {
+  if (role === "database") return () => true;
+  if (role === "primary") return (s) => !isRead(s);
+  return () => false;
+}
+
 /** Every verdict of one fault scenario on `sick`. */
 export interface FaultVerdict {
   others: OthersVerdict;
@@ -306,10 +336,13 @@ export interface FaultVerdict {
 }
 
 /**
- * Judges a kill or stall of `sick`: the healthy stores over the fault
- * ({@linkcode judgeOthers}), the sick store before the fault and after its
- * recovery ({@linkcode judgeHealthy}) and during it ({@linkcode judgeSick},
- * each STORE_UNAVAILABLE within `boundMs`).
+ * Judges a kill or stall of `sick` (its database, or with `role` one node of
+ * it): the healthy stores over the fault ({@linkcode judgeOthers}), the sick
+ * store before the fault and after its recovery ({@linkcode judgeHealthy})
+ * and during it ({@linkcode judgeSick}: each STORE_UNAVAILABLE, of the
+ * requests {@linkcode mayBeUnavailable} allows, within `boundMs`); every
+ * other request of the sick store, from the fault on, must be served
+ * ({@linkcode judgeNeverFails}): a primary's reads, a replica's whole store.
  *
  * The healthy stores must not fail at any time. Their p99 is held to the
  * rule while the sick database is down or stalled (`fault` to `turn`, the
@@ -330,6 +363,7 @@ export function judgeFault(
   t: FaultTimeline,
   labels: FaultLabels,
   boundMs: number,
+  role: FaultRole = "database",
 ): FaultVerdict {
   const healthy = stores.filter((s) => s !== sick);
   const before = { name: "before", from: t.before, to: t.fault };
@@ -340,23 +374,58 @@ export function judgeFault(
   const all = { name: "run", from: t.start, to: t.end };
   const others = judgeOthers(samples, healthy, all, before, phases);
   const early = judgeHealthy(samples, sick, { name: labels.before, from: t.start, to: t.fault });
+  const scope = mayBeUnavailable(role);
   const during = judgeSick(
     samples,
     sick,
     { name: labels.sick, from: t.fault, to: t.recovered },
     boundMs,
+    scope,
   );
   const late = judgeHealthy(samples, sick, {
     name: "after recovery",
     from: t.recovered,
     to: t.end,
   });
+  // What must not fail while the node is sick: a primary's reads, all of a replica's store.
+  const always = role === "database" ? undefined : judgeNeverFails(
+    samples,
+    sick,
+    role === "primary" ? `reads while ${labels.sick}` : `while its replica was ${labels.sick}`,
+    { from: t.fault, to: t.recovered },
+    (s) => !scope(s),
+  );
+  const parts = [others, early, during, late, ...(always ? [always] : [])];
   return {
     others,
     sick: during,
     cpu: cpuNote(sampler, [before, ...phases]),
-    failures: others.failures + early.failures + during.failures + late.failures,
-    breaches: [...others.breaches, ...early.breaches, ...during.breaches, ...late.breaches],
+    failures: parts.reduce((n, p) => n + p.failures, 0),
+    breaches: parts.flatMap((p) => p.breaches),
+  };
+}
+
+/**
+ * Any request to `store` of `scope` answered from `w.from` on and sent
+ * before `w.to` that is not data, as failures named `name`: what a store
+ * must keep serving through a fault of one of its nodes (before and after,
+ * {@linkcode judgeHealthy} holds every request to that).
+ */
+export function judgeNeverFails(
+  samples: readonly Sample[],
+  store: StoreName,
+  name: string,
+  w: { from: number; to: number },
+  scope: (s: Sample) => boolean,
+): { failures: number; breaches: string[] } {
+  const bad = samples.filter((s) =>
+    s.store === store && s.at >= w.from && s.at - s.ms < w.to && scope(s) && s.outcome !== OK
+  );
+  return {
+    failures: bad.length,
+    breaches: bad.length
+      ? [`${store} ${name}: ${describeCounts(outcomes(bad))} ${span(bad, w.from)}`]
+      : [],
   };
 }
 

@@ -25,6 +25,13 @@ export interface SummaryRow {
   changes: ChangeFigures;
   /** The same per store. */
   changesByStore: [StoreName, ChangeFigures][];
+  /**
+   * Stores with read replicas: reads served by the replicas and by the
+   * primary, from the databases' own counters (support/replication.ts).
+   */
+  reads?: string;
+  /** Stores with read replicas: read-your-writes waits p50/p99, from the gateway's node lines. */
+  waits?: string;
   /** Other figures: the sick store's answers, recovery time, memory, sockets. */
   notes: string;
   /** Empty when the scenario passed. */
@@ -43,7 +50,13 @@ edits: acknowledged updateWord calls / verified (the word lists its value, or a 
 deletion legitimately superseded it) / lost (neither). deletions: acknowledged deleteWord calls /
 verified (not listed) / resurrected (listed). After them, changes of unknown outcome
 (STORE_UNAVAILABLE, a timeout, a broken connection: may or may not have applied) and refused ones
-(NOT_FOUND, CONFLICT, BAD_USER_INPUT: did not apply).`;
+(NOT_FOUND, CONFLICT, BAD_USER_INPUT: did not apply). reads replica/primary (stores with read
+replicas, warm-up included): words reads the replicas served, counted by the replicas themselves
+(PostgreSQL's scans of words, MariaDB's Com_stmt_execute, Redis's EVALSHA/EVAL), and the rest of the
+reads the load got answered, which the primary served; beside them the growth of the primary's own
+counter, which also counts the read before each edit and deletion. read-your-writes waits: the
+gateway's node lines (stores query): reads that came before the replica had applied the gateway's
+latest write waited for it; p50/p99 of those waits, how many gave up (served by the primary).`;
 
 const STORE_LEGEND = `Per store, each cell: edits acknowledged/verified/lost; deletions
 acknowledged/verified/resurrected; then changes of unknown outcome and refused ones, if any.`;
@@ -84,8 +97,9 @@ export function renderStoreTable(all: readonly SummaryRow[] = rows): string {
 
 function header(): string {
   return "| scenario | requests | failures | p99 | lost adds | edits (acked/verified/lost) " +
-    "| deletions (acked/verified/resurrected) | measured | result |\n" +
-    "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |";
+    "| deletions (acked/verified/resurrected) | reads replica/primary | read-your-writes waits " +
+    "| measured | result |\n" +
+    "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | --- | --- | --- |";
 }
 
 function line(r: SummaryRow): string {
@@ -100,6 +114,8 @@ function line(r: SummaryRow): string {
       r.lost,
       `${e.acked}/${e.verified}/${e.lost}${uncertain(e)}`,
       `${d.acked}/${d.verified}/${d.resurrected}${uncertain(d)}`,
+      r.reads || "-",
+      r.waits || "-",
       r.notes,
       result,
     ].map(cell).join(" | ")
