@@ -27,8 +27,13 @@
  * `search_after` on `id` in steps of 10 000 sort values, so any offset works
  * without raising index settings.
  *
+ * Nodes: `ELASTICSEARCH_URL` may list several nodes of one cluster,
+ * comma-separated ({@linkcode parseNodes}); the client spreads requests over
+ * them and sends a request that could not reach one node to the next.
+ *
  * Failing fast: connecting is bounded by `connectTimeoutMs`, every request by
- * {@linkcode REQUEST_TIMEOUT_MS}, and the client never retries on its own.
+ * {@linkcode REQUEST_TIMEOUT_MS}, and with a single node the client never
+ * retries on its own.
  * Credentials in the URL go to `auth`, never into the node URL or a message.
  * With `caCert` the client speaks TLS (an `http:` URL is upgraded to
  * `https:`) and verifies the server against that CA.
@@ -43,6 +48,8 @@ import { Client, errors } from "@elastic/elasticsearch";
 import type { estypes } from "@elastic/elasticsearch";
 import { revisionOf } from "./edits.ts";
 import { backfillSearchKeys, type Unkeyed } from "./records.ts";
+import { settings } from "./elasticsearch_settings.ts";
+import { schemeProblem, splitNodes } from "./settings.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 /** The index of records. */
@@ -99,16 +106,49 @@ export function searchQuery(search: string | undefined): estypes.QueryDslQueryCo
   return { wildcard: { searchKey: { value: `*${escapeWildcard(search)}*` } } };
 }
 
-/** Client options for `config`: credentials moved from the URL to `auth`, TLS when a CA is given. */
+/**
+ * The nodes of `ELASTICSEARCH_URL`, one URL or several separated by commas,
+ * each an `http(s)://` URL (checked one by one): without credentials, which
+ * come from the first URL that has them, and upgraded to `https:` when a CA
+ * is given. Errors never echo the URL.
+ */
+export function parseNodes(config: StoreConfig): {
+  nodes: URL[];
+  username: string;
+  password: string;
+} {
+  const out = { nodes: [] as URL[], username: "", password: "" };
+  for (const part of splitNodes(config.url)) {
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      throw new Error("ELASTICSEARCH_URL is not a valid URL or comma-separated list of URLs");
+    }
+    const problem = schemeProblem(settings, url);
+    if (problem) throw new Error(problem);
+    if (!out.username && !out.password && (url.username || url.password)) {
+      out.username = decodeURIComponent(url.username);
+      out.password = decodeURIComponent(url.password);
+    }
+    url.username = "";
+    url.password = "";
+    if (config.caCert && url.protocol === "http:") url.protocol = "https:";
+    out.nodes.push(url);
+  }
+  if (out.nodes.length === 0) throw new Error("ELASTICSEARCH_URL names no node");
+  return out;
+}
+
+/**
+ * Client options for `config`: every node of the URL list (requests go round
+ * the nodes, a node that refuses a connection is skipped and retried on the
+ * next one), credentials moved from the URL to `auth`, TLS when a CA is given.
+ */
 function clientOptions(config: StoreConfig) {
-  const url = new URL(config.url);
-  const username = decodeURIComponent(url.username);
-  const password = decodeURIComponent(url.password);
-  url.username = "";
-  url.password = "";
-  if (config.caCert && url.protocol === "http:") url.protocol = "https:";
+  const { nodes, username, password } = parseNodes(config);
   return {
-    node: { url },
+    nodes: nodes.map((url) => ({ url })),
     ...(username || password ? { auth: { username, password } } : {}),
     // `timeout` bounds the TCP/TLS connect (undici's connector takes it from here).
     tls: {
@@ -116,7 +156,10 @@ function clientOptions(config: StoreConfig) {
       ...(config.caCert ? { ca: config.caCert } : {}),
     },
     requestTimeout: REQUEST_TIMEOUT_MS,
-    maxRetries: 0,
+    // With one node, never retried. With several, a request that could not connect (a node
+    // killed) or got 502/503/504 goes to the next node; one that timed out is not retried
+    // (the client's `retryOnTimeout` is off), so a stalled node costs one request timeout.
+    maxRetries: nodes.length - 1,
     sniffOnStart: false,
   };
 }

@@ -21,7 +21,15 @@
  * told apart from the one a view was built from), and follows the stream
  * from an offset. amqplib does not reconnect: any connection or channel error
  * breaks a connection for good and is reported once; the store then fails
- * and the gateway's wrapper opens a new one.
+ * and the gateway's wrapper opens a new one, on the next node of the URL list
+ * when it names several.
+ *
+ * The stream is declared without `x-initial-cluster-size`: RabbitMQ then
+ * places a replica on every node of the cluster (all three of the matrix's
+ * cluster topology), and a stream declared earlier with fewer members gets
+ * more with `rabbitmq-streams add_replica`. Setting the argument would make
+ * every existing `words` stream declared without it refuse the declare as
+ * inequivalent.
  *
  * @module
  */
@@ -29,14 +37,11 @@ import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, SocketOptions } from "amqplib";
 import { settlesWithin } from "./deadline.ts";
-import { settings } from "./rabbitmq_settings.ts";
-import { schemeProblem } from "./settings.ts";
+import { BrokerList } from "./rabbitmq_nodes.ts";
 import type { StreamPosition, ViewEvent } from "./sqlite_worker.ts";
 import type { NewWord, StoreConfig, WordRecord } from "./types.ts";
 
 const QUEUE = "words";
-/** Heartbeat in seconds, so a silent broker is noticed even without traffic. */
-const HEARTBEAT_S = 5;
 const CLOSE_TIMEOUT_MS = 1_000;
 const DECLARE_RETRY_MS = 200;
 const TYPE_WORD = "word";
@@ -155,32 +160,32 @@ export class StreamConnection {
   }
 
   /**
-   * Connects, declares the stream (until `deadline` while a restarted broker
-   * recovers it) and opens the channels. `onFailure` hears of the first
-   * error that breaks the connection, once.
+   * Connects to the first broker of the URL list that answers
+   * (`rabbitmq_nodes.ts`), declares the stream (until `deadline` while a
+   * restarted broker recovers it) and opens the channels. `onFailure` hears
+   * of the first error that breaks the connection, once.
    */
   static async open(
     config: StoreConfig,
     deadline: number,
     onFailure: (e: Error) => void,
   ): Promise<StreamConnection> {
-    let url: URL;
-    try {
-      url = new URL(config.url);
-    } catch {
-      throw new RabbitStoreError("RABBITMQ_URL is not a valid amqp:// or amqps:// URL");
-    }
-    const problem = schemeProblem(settings, url);
-    if (problem) throw new RabbitStoreError(problem);
-    if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(HEARTBEAT_S));
-    const sockopts = socketOptions(config, url.protocol);
-    const stream = new StreamConnection(await amqp.connect(url.toString(), sockopts), onFailure);
+    const brokers = new BrokerList(config.url, RabbitStoreError);
+    for (const url of brokers.urls) socketOptions(config, url.protocol); // every part, up front
+    const { value: conn, node } = await brokers.first((url) =>
+      amqp.connect(url.toString(), socketOptions(config, url.protocol))
+    );
+    const stream = new StreamConnection(conn, (e) => {
+      brokers.lost(node);
+      onFailure(e);
+    });
     try {
       await stream.#declare(deadline);
       stream.#pub = await stream.#channel(stream.#conn.createConfirmChannel());
       stream.#ops = await stream.#channel(stream.#conn.createChannel());
       stream.#sub = await stream.#channel(stream.#conn.createChannel());
     } catch (e) {
+      brokers.lost(node);
       await stream.close();
       throw e;
     }

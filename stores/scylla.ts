@@ -4,7 +4,9 @@
  *
  * **Data model.** Keyspace `grand_tour` (NetworkTopologyStrategy, replication
  * factor from `SCYLLA_REPLICATION_FACTOR` in `SCYLLA_DATACENTER`, set when the
- * keyspace is created; an existing keyspace is never altered) and
+ * keyspace is created; an existing keyspace is never altered, and `open`
+ * refuses one replicated less than asked, saying how to raise it:
+ * {@linkcode checkReplication}) and
  *
  * ```sql
  * CREATE TABLE grand_tour.words (
@@ -136,7 +138,7 @@
  */
 import cassandra from "cassandra-driver";
 import { deadline } from "./deadline.ts";
-import { checkReplication, DEFAULT_DATACENTER } from "./scylla_settings.ts";
+import { checkReplicationSettings, DEFAULT_DATACENTER } from "./scylla_settings.ts";
 import { matchesSearch, timestampOf } from "./records.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
@@ -232,7 +234,7 @@ export function replicationOf(options: Record<string, string>): {
   }
   const datacenter = options.datacenter?.trim() || DEFAULT_DATACENTER;
   const rf = (options.replicationFactor ?? "1").trim();
-  checkReplication(datacenter, rf);
+  checkReplicationSettings(datacenter, rf);
   return { keyspace, datacenter, replicationFactor: Number(rf) };
 }
 
@@ -289,6 +291,29 @@ function newClient(config: StoreConfig, points: ContactPoints, datacenter: strin
   });
 }
 
+/**
+ * Refuses a keyspace replicated less than `SCYLLA_REPLICATION_FACTOR` asks
+ * (one created before the cluster had its nodes): the rows it holds are on
+ * fewer nodes than the operator counts on, and raising the factor is not
+ * enough on its own, since the new replicas get the old rows only through a
+ * repair. More replicas than asked is fine.
+ */
+export function checkReplication(
+  keyspace: string,
+  datacenter: string,
+  wanted: number,
+  replication: Record<string, string> | null,
+): void {
+  const have = Number(replication?.[datacenter] ?? replication?.replication_factor ?? 0);
+  if (have >= wanted) return;
+  throw new Error(
+    `keyspace ${keyspace} has replication factor ${have} in ${datacenter} but ` +
+      `SCYLLA_REPLICATION_FACTOR is ${wanted}: run ALTER KEYSPACE ${keyspace} WITH replication = ` +
+      `{'class': 'NetworkTopologyStrategy', '${datacenter}': ${wanted}} and then ` +
+      `nodetool repair -full ${keyspace} on every node (or set SCYLLA_REPLICATION_FACTOR=${have})`,
+  );
+}
+
 /** Which tables `open` had to create. */
 interface Created {
   words: boolean;
@@ -306,11 +331,13 @@ async function ensureSchema(
   { keyspace, datacenter, replicationFactor }: ReturnType<typeof replicationOf>,
 ): Promise<Created> {
   const ks = await client.execute(
-    "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+    "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
     [keyspace],
     { prepare: true, consistency: consistencies.localOne },
   );
-  if (ks.rowLength === 0) {
+  if (ks.rowLength > 0) {
+    checkReplication(keyspace, datacenter, replicationFactor, ks.first().get("replication"));
+  } else {
     await client.execute(
       `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ` +
         `{'class': 'NetworkTopologyStrategy', '${datacenter}': ${replicationFactor}}`,

@@ -17,7 +17,7 @@ export const DEFAULT_DATACENTER = "datacenter1";
  * bind markers for replication), so only safe shapes pass. Throws
  * {@linkcode ConfigError} naming the variable.
  */
-export function checkReplication(datacenter: string, replicationFactor: string): void {
+export function checkReplicationSettings(datacenter: string, replicationFactor: string): void {
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(datacenter)) {
     throw new ConfigError("SCYLLA_DATACENTER may only hold letters, digits, '_', '.' and '-'");
   }
@@ -36,7 +36,7 @@ export const settings: StoreSettings = {
   options(env: Env) {
     const datacenter = env.SCYLLA_DATACENTER?.trim() || DEFAULT_DATACENTER;
     const replicationFactor = env.SCYLLA_REPLICATION_FACTOR?.trim() || "1";
-    checkReplication(datacenter, replicationFactor);
+    checkReplicationSettings(datacenter, replicationFactor);
     return { replicationFactor, datacenter };
   },
 };

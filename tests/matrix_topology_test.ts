@@ -53,7 +53,10 @@ Deno.test("every cluster node starts after its primary", () => {
   }
 });
 
-for (const node of CLUSTER_SERVICE_NAMES) {
+/** Cluster nodes that are read replicas of their primary; the others are further members of a cluster. */
+const REPLICAS = ["postgresql-standby", "mariadb-replica", "redis-replica"];
+
+for (const node of CLUSTER_SERVICE_NAMES.filter((n) => REPLICAS.includes(n))) {
   Deno.test(`${node} loads, serves its primary's store, and gives a read URL`, async () => {
     const [l, p] = [await load(node), await load(PRIMARY_OF[node])];
     assert.ok(l.svc, l.error);
@@ -72,6 +75,22 @@ for (const node of CLUSTER_SERVICE_NAMES) {
     // The node's own port is what `up` adopts an unmanaged server by.
     const port = (MATRIX.ports as Record<string, number>)[node];
     assert.equal(new URL(env[`${store}_READ_URL`]).port, String(port));
+  });
+}
+
+for (const node of CLUSTER_SERVICE_NAMES.filter((n) => !REPLICAS.includes(n))) {
+  Deno.test(`${node} loads, serves its first node's store, and joins its URL list`, async () => {
+    const [l, p] = [await load(node), await load(PRIMARY_OF[node])];
+    assert.ok(l.svc, l.error);
+    assert.ok(p.svc, p.error);
+    assert.equal(l.svc.name, node);
+    assert.equal(l.svc.store, p.svc.store);
+    const store = l.svc.store;
+    const env = l.svc.env({ ...PATHS, data: `/root/data/${node}` });
+    const primaryEnv = p.svc.env({ ...PATHS, data: `/root/data/${PRIMARY_OF[node]}` });
+    assert.ok(p.svc.joinedEnv?.includes(`${store}_URL`), `${store}_URL lists every node`);
+    assert.ok(env[`${store}_URL`], `${node} gives its ${store}_URL`);
+    assert.notEqual(env[`${store}_URL`], primaryEnv[`${store}_URL`]);
   });
 }
 

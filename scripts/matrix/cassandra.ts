@@ -1,8 +1,15 @@
 /**
  * Apache Cassandra for the matrix (the SCYLLA store speaks CQL to it):
  * `org.apache.cassandra:cassandra-all` from Maven Central with its runtime
- * dependencies, run on Java 17 as one node, CQL on 127.0.0.1:19042 (plain and
- * TLS on the same port), gossip on 127.0.0.1:17000, JMX off.
+ * dependencies, run on Java 17: node 1 (`cassandra`) alone, CQL on
+ * 127.0.0.1:19042 (plain and TLS on the same port), gossip on
+ * 127.0.0.1:17000, JMX off; or with `cassandra-2` and `cassandra-3` on
+ * 127.0.0.2 and 127.0.0.3 (same ports) as a cluster of three in one data
+ * centre (`cassandra_config.ts`). A joining node waits for the one before it
+ * to be UN, and first raises the roles' and the gateway's keyspaces to
+ * replication factor 3 so its bootstrap streams them (`cassandra_cluster.ts`).
+ * `down` of node 2 or 3 only stops it: it stays in the ring, down, and with
+ * both stopped, node 1 alone cannot reach LOCAL_QUORUM on those keyspaces.
  *
  * Durability: `commitlog_sync: batch`, so a write is acknowledged only after
  * its commit-log segment was fsynced and survives SIGKILL of the server.
@@ -12,20 +19,25 @@
  *
  * @module
  */
-import cassandra from "cassandra-driver";
 import { CERT_FILES } from "./certs.ts";
+import {
+  type CassandraNode,
+  CLUSTER_RF,
+  DATACENTER,
+  jvmArgs,
+  KEYSTORE,
+  LOGBACK,
+  NODES,
+  TLS_DIR,
+  yaml,
+} from "./cassandra_config.ts";
+import { client, joined, own, raiseReplication, releaseVersion } from "./cassandra_cluster.ts";
 import { currentUser, run, spawnDetached } from "./proc.ts";
 import { MATRIX, type MatrixPaths, type Service } from "./types.ts";
 import { aptInstall } from "./apt.ts";
 
 /** The exact Cassandra release the matrix runs. */
 const VERSION = "5.0.9";
-const DATACENTER = "datacenter1";
-const MAIN_CLASS = "org.apache.cassandra.service.CassandraDaemon";
-const HEAP = "768m";
-/** Keystore (private key + certificate chain, PEM) and truststore (CA, PEM) in the data dir. */
-const TLS_DIR = "tls";
-const KEYSTORE = "server-keystore.pem";
 
 /** Where install() leaves the jars: `${cache}/cassandra/<version>/lib`. */
 function home(paths: MatrixPaths): string {
@@ -82,169 +94,9 @@ const POM = `<?xml version="1.0" encoding="UTF-8"?>
 </project>
 `;
 
-/**
- * JVM flags: small fixed heap, G1 as upstream, the module exports/opens that
- * Cassandra's `conf/jvm17-server.options` needs on Java 17, and start-up
- * shortcuts that are safe for a single node.
- */
-function jvmArgs(paths: MatrixPaths, lib: string): string[] {
-  const exportsTo = [
-    "java.base/jdk.internal.misc",
-    "java.management.rmi/com.sun.jmx.remote.internal.rmi",
-    "java.rmi/sun.rmi.registry",
-    "java.rmi/sun.rmi.server",
-    "java.sql/java.sql",
-    "java.base/java.lang.ref",
-    "jdk.unsupported/sun.misc",
-    "jdk.compiler/com.sun.tools.javac.file",
-    "jdk.attach/sun.tools.attach",
-  ];
-  const opensTo = [
-    "java.base/java.lang.module",
-    "java.base/jdk.internal.loader",
-    "java.base/jdk.internal.ref",
-    "java.base/jdk.internal.reflect",
-    "java.base/jdk.internal.math",
-    "java.base/jdk.internal.module",
-    "java.base/jdk.internal.util.jar",
-    "jdk.management/com.sun.management.internal",
-    "java.base/sun.nio.ch",
-    "java.base/java.io",
-    "java.base/java.lang.reflect",
-    "jdk.compiler/com.sun.tools.javac",
-    "java.base/java.lang",
-    "java.base/java.util",
-  ];
-  const d = paths.data;
-  return [
-    `-Xms${HEAP}`,
-    `-Xmx${HEAP}`,
-    "-XX:+UseG1GC",
-    "-XX:+ParallelRefProcEnabled",
-    "-XX:MaxTenuringThreshold=1",
-    "-XX:G1RSetUpdatingPauseTimePercent=5",
-    "-XX:MaxGCPauseMillis=300",
-    "-XX:ParallelGCThreads=2",
-    "-XX:ConcGCThreads=1",
-    "-XX:MaxDirectMemorySize=512m",
-    "-XX:+HeapDumpOnOutOfMemoryError",
-    `-XX:HeapDumpPath=${d}`,
-    "-XX:+ExitOnOutOfMemoryError",
-    "-Xss256k",
-    "-Djava.net.preferIPv4Stack=true",
-    "-Djdk.attach.allowAttachSelf=true",
-    ...exportsTo.flatMap((m) => ["--add-exports", `${m}=ALL-UNNAMED`]),
-    ...opensTo.flatMap((m) => ["--add-opens", `${m}=ALL-UNNAMED`]),
-    "-Dio.netty.tryReflectionSetAccessible=true",
-    "-Dio.netty.allocator.useCacheForAllThreads=true",
-    "-Dio.netty.allocator.maxOrder=11",
-    `-Djava.io.tmpdir=${d}/tmp`,
-    `-Djna.tmpdir=${d}/tmp`,
-    `-Duser.home=${d}`,
-    "-Dcassandra-foreground=yes",
-    `-Dcassandra.config=file://${d}/cassandra.yaml`,
-    `-Dcassandra.storagedir=${d}`,
-    `-Dcassandra.logdir=${d}/logs`,
-    `-Dlogback.configurationFile=file://${d}/logback.xml`,
-    // One node: nothing to wait for in gossip, and the default role at once.
-    "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-    "-Dcassandra.superuser_setup_delay_ms=0",
-    // A lone seed has no peers to hear from: don't sleep 30 s before choosing its tokens.
-    "-Dcassandra.ring_delay_ms=1000",
-    `-Dcassandra.triggers_dir=${d}/triggers`,
-    "-cp",
-    `${lib}/*`,
-    MAIN_CLASS,
-  ];
-}
-
-function yaml(paths: MatrixPaths): string {
-  const d = paths.data;
-  const tls = `${d}/${TLS_DIR}`;
-  return `# Written by scripts/matrix/cassandra.ts on every start; edits are overwritten.
-cluster_name: grand_tour_matrix
-num_tokens: 16
-allocate_tokens_for_local_replication_factor: 1
-partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-listen_address: ${MATRIX.host}
-rpc_address: ${MATRIX.host}
-native_transport_port: ${MATRIX.ports.cassandra}
-storage_port: ${MATRIX.ports.cassandraStorage}
-start_native_transport: true
-seed_provider:
-  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
-    parameters:
-      - seeds: "${MATRIX.host}:${MATRIX.ports.cassandraStorage}"
-endpoint_snitch: SimpleSnitch
-# Every write waits for the fsync of its commit-log segment before it is acknowledged.
-commitlog_sync: batch
-data_file_directories:
-  - ${d}/data
-commitlog_directory: ${d}/commitlog
-saved_caches_directory: ${d}/saved_caches
-hints_directory: ${d}/hints
-cdc_raw_directory: ${d}/cdc_raw
-authenticator: PasswordAuthenticator
-authorizer: AllowAllAuthorizer
-role_manager: CassandraRoleManager
-# Small and polite on a shared two-core machine.
-concurrent_reads: 8
-concurrent_writes: 8
-concurrent_counter_writes: 8
-concurrent_compactors: 1
-memtable_heap_space: 128MiB
-memtable_offheap_space: 128MiB
-native_transport_max_threads: 32
-# Plain CQL and TLS on the same port (the server sniffs the first bytes).
-client_encryption_options:
-  enabled: true
-  optional: true
-  ssl_context_factory:
-    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
-  keystore: ${tls}/${KEYSTORE}
-  truststore: ${tls}/${CERT_FILES.ca}
-  require_client_auth: false
-`;
-}
-
-const LOGBACK = `<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by scripts/matrix/cassandra.ts: INFO to stdout, which the matrix log captures. -->
-<configuration scan="false">
-  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
-    <encoder>
-      <pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern>
-    </encoder>
-  </appender>
-  <root level="INFO">
-    <appender-ref ref="STDOUT" />
-  </root>
-</configuration>
-`;
-
 async function chownTree(path: string, user: string): Promise<void> {
   if (user === currentUser()) return;
   await run("chown", ["-R", `${user}:${user}`, path]);
-}
-
-type Client = InstanceType<typeof cassandra.Client>;
-
-function client(username: string, password: string, caCert?: string): Client {
-  return new cassandra.Client({
-    contactPoints: [`${MATRIX.host}:${MATRIX.ports.cassandra}`],
-    localDataCenter: DATACENTER,
-    authProvider: new cassandra.auth.PlainTextAuthProvider(username, password),
-    socketOptions: { connectTimeout: 2_000, readTimeout: 5_000 },
-    pooling: { warmup: false },
-    policies: {
-      reconnection: new cassandra.policies.reconnection.ConstantReconnectionPolicy(1_000),
-    },
-    ...(caCert ? { sslOptions: { ca: [caCert], rejectUnauthorized: true } } : {}),
-  });
-}
-
-async function releaseVersion(c: Client): Promise<string> {
-  const rs = await c.execute("SELECT release_version FROM system.local", [], { prepare: true });
-  return String(rs.first()?.get("release_version"));
 }
 
 function isAuthError(e: unknown): boolean {
@@ -256,7 +108,7 @@ function isAuthError(e: unknown): boolean {
 
 /** Creates the `grand_tour` superuser through the built-in `cassandra` role, then locks that role. */
 async function createRole(): Promise<void> {
-  const admin = client("cassandra", "cassandra");
+  const admin = client(NODES[0], "cassandra", "cassandra");
   try {
     const pw = MATRIX.password.replaceAll("'", "''");
     // Role options take no bind markers; the password is a matrix constant.
@@ -266,126 +118,153 @@ async function createRole(): Promise<void> {
   } finally {
     await admin.shutdown().catch(() => {});
   }
-  const own = client(MATRIX.user, MATRIX.password);
+  const c = own(NODES[0]);
   try {
-    await own.execute("ALTER ROLE cassandra WITH SUPERUSER = false AND LOGIN = false");
+    await c.execute("ALTER ROLE cassandra WITH SUPERUSER = false AND LOGIN = false");
   } finally {
-    await own.shutdown().catch(() => {});
+    await c.shutdown().catch(() => {});
   }
 }
 
-const service: Service = {
-  name: "cassandra",
-  store: "SCYLLA",
-  version: `${VERSION} (Apache Cassandra cassandra-all from Maven Central, Java 17)`,
+async function install(paths: MatrixPaths): Promise<void> {
+  if (!(await java17())) await aptInstall(paths, ["openjdk-17-jre-headless"]);
+  const dir = home(paths);
+  const done = `${dir}/lib/.complete`;
+  if (await exists(done)) return;
+  if (!(await which("mvn"))) await aptInstall(paths, ["maven"]);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/pom.xml`, POM);
+  await Deno.remove(`${dir}/lib`, { recursive: true }).catch(() => {});
+  const jdk = (await java17())!.replace(/\/bin\/java$/, "");
+  await run("mvn", [
+    "-q",
+    "-B",
+    "-f",
+    `${dir}/pom.xml`,
+    `-Dmaven.repo.local=${paths.cache}/m2`,
+    "dependency:copy-dependencies",
+    "-DincludeScope=runtime",
+    `-DoutputDirectory=${dir}/lib`,
+  ], { cwd: dir, env: { ...Deno.env.toObject(), JAVA_HOME: jdk } });
+  if (!(await exists(`${dir}/lib/cassandra-all-${VERSION}.jar`))) {
+    throw new Error(`maven did not produce cassandra-all-${VERSION}.jar`);
+  }
+  await run("chmod", ["-R", "a+rX", dir]);
+  await Deno.writeTextFile(done, `${new Date().toISOString()}\n`);
+}
 
-  async install(paths: MatrixPaths): Promise<void> {
-    if (!(await java17())) await aptInstall(paths, ["openjdk-17-jre-headless"]);
-    const dir = home(paths);
-    const done = `${dir}/lib/.complete`;
-    if (await exists(done)) return;
-    if (!(await which("mvn"))) await aptInstall(paths, ["maven"]);
-    await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(`${dir}/pom.xml`, POM);
-    await Deno.remove(`${dir}/lib`, { recursive: true }).catch(() => {});
-    const jdk = (await java17())!.replace(/\/bin\/java$/, "");
-    await run("mvn", [
-      "-q",
-      "-B",
-      "-f",
-      `${dir}/pom.xml`,
-      `-Dmaven.repo.local=${paths.cache}/m2`,
-      "dependency:copy-dependencies",
-      "-DincludeScope=runtime",
-      `-DoutputDirectory=${dir}/lib`,
-    ], { cwd: dir, env: { ...Deno.env.toObject(), JAVA_HOME: jdk } });
-    if (!(await exists(`${dir}/lib/cassandra-all-${VERSION}.jar`))) {
-      throw new Error(`maven did not produce cassandra-all-${VERSION}.jar`);
-    }
-    await run("chmod", ["-R", "a+rX", dir]);
-    await Deno.writeTextFile(done, `${new Date().toISOString()}\n`);
-  },
+async function start(node: CassandraNode, paths: MatrixPaths): Promise<number> {
+  const java = await java17();
+  if (!java) throw new Error("no Java 17 runtime found (run install first)");
+  const lib = `${home(paths)}/lib`;
+  const d = paths.data;
+  for (
+    const sub of [
+      "data",
+      "commitlog",
+      "saved_caches",
+      "hints",
+      "cdc_raw",
+      "triggers",
+      "tmp",
+      "logs",
+    ]
+  ) {
+    await Deno.mkdir(`${d}/${sub}`, { recursive: true });
+  }
+  const tls = `${d}/${TLS_DIR}`;
+  await Deno.mkdir(tls, { recursive: true });
+  const key = await Deno.readTextFile(`${paths.certs}/${CERT_FILES.key}`);
+  const cert = await Deno.readTextFile(`${paths.certs}/${CERT_FILES.cert}`);
+  await Deno.writeTextFile(`${tls}/${KEYSTORE}`, `${key.trimEnd()}\n${cert.trimEnd()}\n`, {
+    mode: 0o600,
+  });
+  await Deno.chmod(`${tls}/${KEYSTORE}`, 0o600);
+  await Deno.copyFile(`${paths.certs}/${CERT_FILES.ca}`, `${tls}/${CERT_FILES.ca}`);
+  await Deno.chmod(`${tls}/${CERT_FILES.ca}`, 0o644);
+  await Deno.writeTextFile(`${d}/cassandra.yaml`, yaml(node, paths));
+  await Deno.writeTextFile(`${d}/logback.xml`, LOGBACK);
+  await Deno.chmod(d, 0o700);
+  await chownTree(d, paths.user);
+  // A joining node streams the rows of every keyspace it will hold: raise them first.
+  if (!node.seed && !(await exists(`${d}/data/system`))) await raiseReplication();
+  return await spawnDetached(java, jvmArgs(node, paths, lib), {
+    user: paths.user,
+    log: paths.log,
+    cwd: d,
+  });
+}
 
-  async start(paths: MatrixPaths): Promise<number> {
-    const java = await java17();
-    if (!java) throw new Error("no Java 17 runtime found (run install first)");
-    const lib = `${home(paths)}/lib`;
-    const d = paths.data;
-    for (
-      const sub of [
-        "data",
-        "commitlog",
-        "saved_caches",
-        "hints",
-        "cdc_raw",
-        "triggers",
-        "tmp",
-        "logs",
-      ]
-    ) {
-      await Deno.mkdir(`${d}/${sub}`, { recursive: true });
-    }
-    const tls = `${d}/${TLS_DIR}`;
-    await Deno.mkdir(tls, { recursive: true });
-    const key = await Deno.readTextFile(`${paths.certs}/${CERT_FILES.key}`);
-    const cert = await Deno.readTextFile(`${paths.certs}/${CERT_FILES.cert}`);
-    await Deno.writeTextFile(`${tls}/${KEYSTORE}`, `${key.trimEnd()}\n${cert.trimEnd()}\n`, {
-      mode: 0o600,
-    });
-    await Deno.chmod(`${tls}/${KEYSTORE}`, 0o600);
-    await Deno.copyFile(`${paths.certs}/${CERT_FILES.ca}`, `${tls}/${CERT_FILES.ca}`);
-    await Deno.chmod(`${tls}/${CERT_FILES.ca}`, 0o644);
-    await Deno.writeTextFile(`${d}/cassandra.yaml`, yaml(paths));
-    await Deno.writeTextFile(`${d}/logback.xml`, LOGBACK);
-    await Deno.chmod(d, 0o700);
-    await chownTree(d, paths.user);
-    return await spawnDetached(java, jvmArgs(paths, lib), {
-      user: paths.user,
-      log: paths.log,
-      cwd: d,
-    });
-  },
-
-  async ready(paths: MatrixPaths): Promise<boolean> {
-    let c = client(MATRIX.user, MATRIX.password);
+/** Node 1: answers CQL (creating the matrix role on first use); plain and TLS on one port. */
+async function firstReady(paths: MatrixPaths): Promise<boolean> {
+  let c = own(NODES[0]);
+  try {
     try {
-      try {
-        await c.connect();
-      } catch (e) {
-        if (!isAuthError(e)) return false;
-        await c.shutdown().catch(() => {});
-        await createRole();
-        c = client(MATRIX.user, MATRIX.password);
-        await c.connect();
-      }
-      if (!(await releaseVersion(c)).startsWith("5.")) return false;
-    } catch {
-      return false;
-    } finally {
+      await c.connect();
+    } catch (e) {
+      if (!isAuthError(e)) return false;
       await c.shutdown().catch(() => {});
+      await createRole();
+      c = own(NODES[0]);
+      await c.connect();
     }
-    // The TLS side of the same port, verified against the matrix CA.
-    const ca = await Deno.readTextFile(`${paths.certs}/${CERT_FILES.ca}`);
-    const s = client(MATRIX.user, MATRIX.password, ca);
-    try {
-      return (await releaseVersion(s)).startsWith("5.");
-    } catch {
-      return false;
-    } finally {
-      await s.shutdown().catch(() => {});
-    }
-  },
+    if (!(await releaseVersion(c)).startsWith("5.")) return false;
+  } catch {
+    return false;
+  } finally {
+    await c.shutdown().catch(() => {});
+  }
+  return await tlsAnswers(NODES[0], paths);
+}
 
-  env(_paths: MatrixPaths): Record<string, string> {
-    const auth = `${encodeURIComponent(MATRIX.user)}:${encodeURIComponent(MATRIX.password)}`;
-    const url = `cassandra://${auth}@${MATRIX.host}:${MATRIX.ports.cassandra}`;
-    return {
-      SCYLLA_URL: url,
-      // Same port: the server accepts TLS and plain CQL; TLS is used when a CA is given.
-      MATRIX_SCYLLA_TLS_URL: url,
-      SCYLLA_DATACENTER: DATACENTER,
-    };
-  },
-};
+/** The TLS side of `node`'s CQL port answers, its certificate verified against the matrix CA. */
+async function tlsAnswers(node: CassandraNode, paths: MatrixPaths): Promise<boolean> {
+  const ca = await Deno.readTextFile(`${paths.certs}/${CERT_FILES.ca}`);
+  const s = own(node, ca);
+  try {
+    return (await releaseVersion(s)).startsWith("5.");
+  } catch {
+    return false;
+  } finally {
+    await s.shutdown().catch(() => {});
+  }
+}
 
-export default service;
+function service(node: CassandraNode): Service {
+  return {
+    name: node.service,
+    store: "SCYLLA",
+    version: `${VERSION} (Apache Cassandra cassandra-all from Maven Central, Java 17)`,
+    install,
+    start: (paths) => start(node, paths),
+    async ready(paths) {
+      if (node.seed) return await firstReady(paths);
+      try {
+        return await joined(node) && await tlsAnswers(node, paths);
+      } catch {
+        return false;
+      }
+    },
+    env() {
+      const auth = `${encodeURIComponent(MATRIX.user)}:${encodeURIComponent(MATRIX.password)}`;
+      const url = `cassandra://${auth}@${node.host}:${MATRIX.ports.cassandra}`;
+      return {
+        SCYLLA_URL: url,
+        // Same port: the server accepts TLS and plain CQL; TLS is used when a CA is given.
+        MATRIX_SCYLLA_TLS_URL: url,
+        SCYLLA_DATACENTER: DATACENTER,
+        // Nodes 2 and 3 make it a cluster: the gateway's keyspace is created with RF 3.
+        ...(node.seed ? {} : { SCYLLA_REPLICATION_FACTOR: String(CLUSTER_RF) }),
+      };
+    },
+    ...(node.seed
+      ? { joinedEnv: ["SCYLLA_URL", "MATRIX_SCYLLA_TLS_URL"] }
+      : { after: NODES[NODES.indexOf(node) - 1].service }),
+  };
+}
+
+export default service(NODES[0]);
+/** Cluster node 2 on 127.0.0.2: bootstraps into node 1's ring. */
+export const node2: Service = service(NODES[1]);
+/** Cluster node 3 on 127.0.0.3: bootstraps once node 2 is UN. */
+export const node3: Service = service(NODES[2]);

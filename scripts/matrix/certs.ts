@@ -1,7 +1,8 @@
 /**
  * A throw-away certificate authority and one server certificate for
- * 127.0.0.1/localhost, made with openssl, so every TLS-capable server of the
- * matrix can be reached with CA verification.
+ * localhost and the loopback addresses the matrix's nodes use
+ * ({@linkcode SERVER_IPS}), made with openssl, so every TLS-capable server of
+ * the matrix can be reached with CA verification.
  *
  * @module
  */
@@ -15,23 +16,43 @@ export const CERT_FILES = {
   key: "server-key.pem",
 } as const;
 
+/** Addresses the server certificate is valid for: node 1 and the cluster nodes 2 and 3. */
+export const SERVER_IPS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"] as const;
+
+/** True when `server.pem` names every address of {@linkcode SERVER_IPS}. */
+async function coversServerIps(cert: string): Promise<boolean> {
+  const san = await run("openssl", ["x509", "-in", cert, "-noout", "-ext", "subjectAltName"]);
+  return SERVER_IPS.every((ip) => san.includes(`IP Address:${ip}`));
+}
+
 /**
  * Creates `ca.pem`, `server.pem` and `server-key.pem` in `dir` unless they
- * exist. Files are world-readable (0644) so servers running as the matrix user
- * can copy them; services that insist on stricter key modes copy the key into
- * their own data directory.
+ * exist; a server certificate from before the cluster nodes' addresses is
+ * issued again by the same CA (servers that already run keep the old one,
+ * still valid for 127.0.0.1). Files are world-readable (0644) so servers
+ * running as the matrix user can copy them; services that insist on stricter
+ * key modes copy the key into their own data directory.
  */
 export async function ensureCerts(dir: string): Promise<void> {
   const p = (f: string) => `${dir}/${f}`;
+  let haveCa = false;
   try {
-    await Deno.stat(p(CERT_FILES.key));
-    await Deno.stat(p(CERT_FILES.cert));
     await Deno.stat(p(CERT_FILES.ca));
-    return;
+    await Deno.stat(p(CERT_FILES.caKey));
+    haveCa = true;
+    await Deno.stat(p(CERT_FILES.key));
+    if (await coversServerIps(p(CERT_FILES.cert))) return;
   } catch {
-    // make them below
+    // make what is missing below
   }
   await Deno.mkdir(dir, { recursive: true });
+  if (!haveCa) await makeCa(dir);
+  await makeServerCert(dir);
+  for (const f of [CERT_FILES.ca, CERT_FILES.cert, CERT_FILES.key]) await Deno.chmod(p(f), 0o644);
+}
+
+async function makeCa(dir: string): Promise<void> {
+  const p = (f: string) => `${dir}/${f}`;
   await run("openssl", [
     "req",
     "-x509",
@@ -47,10 +68,16 @@ export async function ensureCerts(dir: string): Promise<void> {
     "-out",
     p(CERT_FILES.ca),
   ]);
+}
+
+/** A new key and server certificate, written beside and then renamed over the old ones. */
+async function makeServerCert(dir: string): Promise<void> {
+  const p = (f: string) => `${dir}/${f}`;
   const ext = p("server.ext");
+  const san = [...SERVER_IPS.map((ip) => `IP:${ip}`), "DNS:localhost"].join(",");
   await Deno.writeTextFile(
     ext,
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
   await run("openssl", [
     "req",
@@ -60,7 +87,7 @@ export async function ensureCerts(dir: string): Promise<void> {
     "-subj",
     "/CN=localhost",
     "-keyout",
-    p(CERT_FILES.key),
+    p(`${CERT_FILES.key}.new`),
     "-out",
     p("server.csr"),
   ]);
@@ -79,7 +106,10 @@ export async function ensureCerts(dir: string): Promise<void> {
     "-extfile",
     ext,
     "-out",
-    p(CERT_FILES.cert),
+    p(`${CERT_FILES.cert}.new`),
   ]);
-  for (const f of [CERT_FILES.ca, CERT_FILES.cert, CERT_FILES.key]) await Deno.chmod(p(f), 0o644);
+  // The key first: a server copying both in between gets a new key with the old certificate,
+  // which fails its start loudly instead of serving a certificate that lacks an address.
+  await Deno.rename(p(`${CERT_FILES.key}.new`), p(CERT_FILES.key));
+  await Deno.rename(p(`${CERT_FILES.cert}.new`), p(CERT_FILES.cert));
 }

@@ -5,12 +5,20 @@
  *
  * @module
  */
+import { clusterEnv, inCluster, nodesOf } from "./cluster_env.ts";
 import { updateEnvFile } from "./env_file.ts";
 import { withLock } from "./lock.ts";
-import { dependentsOf, type MatrixDirs, matrixDirs, servicePaths, uidOf } from "./paths.ts";
+import {
+  clusterOf,
+  dependentsOf,
+  type MatrixDirs,
+  matrixDirs,
+  servicePaths,
+  uidOf,
+} from "./paths.ts";
 import { currentUser } from "./proc.ts";
 import { processesOf, refersTo, rssMiB, stopTree, treeOf } from "./ps.ts";
-import { baseRow, load, type Loaded, pidFile, recordedPid, say } from "./state.ts";
+import { baseRow, load, type Loaded, message, pidFile, recordedPid, say } from "./state.ts";
 import type { Row } from "./table.ts";
 
 /** Signal that makes a server shut down quickly but cleanly (PostgreSQL's SIGTERM waits for clients). */
@@ -19,12 +27,18 @@ const STOP_SIGNAL: Record<string, Deno.Signal> = {
   "postgresql-standby": "SIGINT",
 };
 const STOP_GRACE_MS = 30_000;
-/** Helpers a server leaves in their own session (epmd daemonises), stopped with it. */
+/**
+ * Helpers a server leaves in their own session (the epmd all RabbitMQ nodes
+ * share), stopped once no node of the cluster runs.
+ */
 const COMPANIONS: Record<string, string[]> = { rabbitmq: ["epmd"] };
+/** Longest a `beforeStop` may take; the server is stopped anyway after it. */
+const BEFORE_STOP_MS = 60_000;
 
 async function stopCompanions(dirs: MatrixDirs, name: string): Promise<void> {
   const comms = COMPANIONS[name];
   if (!comms || dirs.user === currentUser()) return;
+  for (const node of nodesOf(name)) if ((await recordedPid(dirs, node)) !== undefined) return;
   const uid = await uidOf(dirs.user);
   if (uid === undefined) return;
   for (const pid of processesOf(uid).filter((p) => refersTo(p, dirs.root))) {
@@ -37,16 +51,29 @@ async function downOne(l: Loaded, dirs: MatrixDirs): Promise<Row> {
   const paths = servicePaths(dirs, l.name);
   const row = { ...baseRow(l, paths), state: "not running" };
   const pid = await recordedPid(dirs, l.name);
-  await Deno.remove(pidFile(dirs, l.name)).catch(() => {});
   if (pid === undefined) {
-    await stopCompanions(dirs, l.name);
+    await Deno.remove(pidFile(dirs, l.name)).catch(() => {});
     return row;
   }
   const t0 = Date.now();
   const rss = rssMiB(treeOf(pid));
+  if (l.svc?.beforeStop) {
+    say(`${l.name}: leaving its cluster`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`took over ${BEFORE_STOP_MS} ms`)), BEFORE_STOP_MS);
+    });
+    await Promise.race([l.svc.beforeStop(paths), late])
+      .catch((e) => say(`${l.name}: before stopping: ${message(e)}; stopping anyway`))
+      .finally(() => clearTimeout(timer));
+  }
   say(`${l.name}: stopping pid ${pid}`);
-  const how = await stopTree(pid, STOP_SIGNAL[l.name] ?? "SIGTERM", STOP_GRACE_MS);
-  await stopCompanions(dirs, l.name);
+  const how = await stopTree(
+    pid,
+    STOP_SIGNAL[l.name] ?? STOP_SIGNAL[clusterOf(l.name)] ?? "SIGTERM",
+    STOP_GRACE_MS,
+  );
+  await Deno.remove(pidFile(dirs, l.name)).catch(() => {});
   return { ...row, state: how, seconds: (Date.now() - t0) / 1000, rssMiB: rss };
 }
 
@@ -63,10 +90,19 @@ export async function down(
   all: boolean,
 ): Promise<Row[]> {
   const dirs = matrixDirs();
-  const wiped = names;
-  names = wipe ? await withRunningDependents(dirs, names) : names;
+  if (wipe) names = withDependents(names);
   const loaded = await Promise.all(names.map(load));
-  const rows = await Promise.all(loaded.map((l) => downOne(l, dirs)));
+  // A cluster's nodes one at a time, last node first, so each leaves while the nodes it leaves run.
+  const byCluster = Map.groupBy(loaded, (l) => clusterOf(l.name));
+  const done = new Map<Loaded, Row>();
+  await Promise.all([...byCluster.values()].map(async (group) => {
+    const order = nodesOf(clusterOf(group[0].name));
+    group.sort((a, b) => order.indexOf(b.name) - order.indexOf(a.name));
+    for (const l of group) done.set(l, await downOne(l, dirs));
+  }));
+  const rows = loaded.map((l) => done.get(l)!);
+  const clusters = new Set(loaded.map((l) => clusterOf(l.name)));
+  for (const primary of clusters) await stopCompanions(dirs, primary);
   if (all && dirs.user !== currentUser()) {
     const uid = await uidOf(dirs.user);
     const left = uid === undefined ? [] : processesOf(uid).filter((p) => refersTo(p, dirs.root));
@@ -76,37 +112,43 @@ export async function down(
     }
   }
   const remove = loaded.flatMap((l) => {
+    if (inCluster(l.name) && !all) return [];
     try {
       return l.svc ? Object.keys(l.svc.env(servicePaths(dirs, l.name))) : [];
     } catch {
       return [];
     }
   });
+  // A cluster's lines list what still runs of it.
+  const set: Record<string, string> = {};
+  const stopped = new Map(loaded.map((l) => [l.name, false]));
+  for (const primary of all ? [] : [...clusters].filter(inCluster)) {
+    const change = await clusterEnv(dirs, primary, stopped);
+    Object.assign(set, change.set);
+    remove.push(...change.remove);
+  }
   await Deno.mkdir(dirs.run, { recursive: true }).catch(() => {});
   await withLock(`${dirs.run}/env.lock`, async () => {
     for (const f of [`${dirs.root}/env`, `${Deno.cwd()}/.env.matrix`]) {
-      await updateEnvFile(f, {}, all ? [...remove, "MATRIX_CA_CERT"] : remove);
+      await updateEnvFile(f, set, all ? [...remove, "MATRIX_CA_CERT"] : remove);
     }
   });
-  if (wipe) await wipeData(dirs, wiped, all);
+  if (wipe) await wipeData(dirs, names, all);
   return rows;
 }
 
 /**
- * `names` plus the running cluster nodes of every primary among them: a
- * primary whose data is wiped starts as a new server, so its replicas are
- * stopped too (their data is kept; at the next `up` they see the new primary
- * and clone or seed themselves again).
+ * `names` plus the cluster nodes of every primary among them: a primary whose
+ * data is wiped starts as a new server, so its replicas and cluster nodes are
+ * stopped and wiped with it (a replica clones, a node joins again at the next
+ * `up --cluster`).
  */
-async function withRunningDependents(
-  dirs: MatrixDirs,
-  names: readonly string[],
-): Promise<string[]> {
+function withDependents(names: readonly string[]): string[] {
   const out = [...names];
   for (const n of names) {
     for (const d of dependentsOf(n)) {
-      if (out.includes(d) || (await recordedPid(dirs, d)) === undefined) continue;
-      say(`${d}: stopping it too, since its primary ${n} is wiped; it re-seeds at the next up`);
+      if (out.includes(d)) continue;
+      say(`${d}: stopped and wiped too, since it belongs to ${n}`);
       out.push(d);
     }
   }

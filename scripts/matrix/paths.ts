@@ -28,14 +28,22 @@ export const SERVICE_NAMES = [
 export type ServiceName = typeof SERVICE_NAMES[number];
 
 /**
- * The extra nodes of the cluster topology (`deno task matrix up --cluster`),
- * in start order, each after its primary: `up` starts one only once
- * {@linkcode PRIMARY_OF} it answers.
+ * The further nodes of the cluster topology (`deno task matrix up --cluster`),
+ * in start order, each after its primary (the service of
+ * {@linkcode SERVICE_NAMES} it streams from or joins, which is node 1 of a
+ * cluster) and after the node before it: `up` starts one only once the node
+ * it follows answers (its service's `after`, else its primary).
  */
 export const CLUSTER_SERVICE_NAMES = [
   "postgresql-standby",
   "mariadb-replica",
   "redis-replica",
+  "rabbitmq-2",
+  "rabbitmq-3",
+  "elasticsearch-2",
+  "elasticsearch-3",
+  "cassandra-2",
+  "cassandra-3",
 ] as const;
 
 /** One of {@linkcode CLUSTER_SERVICE_NAMES}. */
@@ -46,6 +54,12 @@ export const PRIMARY_OF: Readonly<Record<ClusterServiceName, ServiceName>> = {
   "postgresql-standby": "postgresql",
   "mariadb-replica": "mariadb",
   "redis-replica": "redis",
+  "rabbitmq-2": "rabbitmq",
+  "rabbitmq-3": "rabbitmq",
+  "elasticsearch-2": "elasticsearch",
+  "elasticsearch-3": "elasticsearch",
+  "cassandra-2": "cassandra",
+  "cassandra-3": "cassandra",
 };
 
 /** Every service either topology may run: {@linkcode SERVICE_NAMES}, then {@linkcode CLUSTER_SERVICE_NAMES}. */
@@ -54,6 +68,11 @@ export const ALL_SERVICE_NAMES: readonly string[] = [...SERVICE_NAMES, ...CLUSTE
 /** The primary `name` depends on, or undefined for a service of the single topology. */
 export function primaryOf(name: string): ServiceName | undefined {
   return (PRIMARY_OF as Record<string, ServiceName>)[name];
+}
+
+/** The first node of the group `name` belongs to: its primary, or itself for a single-topology service. */
+export function clusterOf(name: string): string {
+  return primaryOf(name) ?? name;
 }
 
 /** The cluster nodes that join `primary`, in start order. */

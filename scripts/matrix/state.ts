@@ -34,19 +34,28 @@ export function message(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 160);
 }
 
-/** Module file (without `.ts`) of each service whose name is not its file name. */
-const MODULE_OF: Readonly<Record<string, string>> = {
-  "postgresql-standby": "postgresql_standby",
-  "mariadb-replica": "mariadb_replica",
-  "redis-replica": "redis_replica",
+/** Services whose module is not `scripts/matrix/<name>.ts` (cluster nodes): name -> module, export. */
+const MODULE_OF: Record<string, [module: string, exported: string]> = {
+  "postgresql-standby": ["postgresql_standby", "default"],
+  "mariadb-replica": ["mariadb_replica", "default"],
+  "redis-replica": ["redis_replica", "default"],
+  "cassandra-2": ["cassandra", "node2"],
+  "cassandra-3": ["cassandra", "node3"],
+  "elasticsearch-2": ["elasticsearch", "node2"],
+  "elasticsearch-3": ["elasticsearch", "node3"],
+  "rabbitmq-2": ["rabbitmq", "node2"],
+  "rabbitmq-3": ["rabbitmq", "node3"],
 };
 
-/** Imports the module of service `name` (`scripts/matrix/<name>.ts` unless {@linkcode MODULE_OF} says otherwise) and checks that its default export looks like a Service. */
+/**
+ * Imports `scripts/matrix/<name>.ts` (or the module {@linkcode MODULE_OF}
+ * names) and checks that its default export (or the named one) looks like a Service.
+ */
 export async function load(name: string): Promise<Loaded> {
   try {
-    const file = MODULE_OF[name] ?? name;
-    const mod = await import(new URL(`./${file}.ts`, import.meta.url).href);
-    const svc = mod.default as Service | undefined;
+    const [module, exported] = MODULE_OF[name] ?? [name, "default"];
+    const mod = await import(new URL(`./${module}.ts`, import.meta.url).href);
+    const svc = mod[exported] as Service | undefined;
     for (const f of ["install", "start", "ready", "env"] as const) {
       if (typeof svc?.[f] !== "function") throw new Error(`default export has no ${f}()`);
     }

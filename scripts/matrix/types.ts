@@ -69,4 +69,17 @@ export interface Service {
    * A `MATRIX_<STORE>_TLS_URL` is given where the server accepts TLS; tests pair it with `MATRIX_CA_CERT`.
    */
   env(paths: MatrixPaths): Record<string, string>;
+  /**
+   * A cluster node's primary or previous node (`"cassandra"` for `"cassandra-2"`):
+   * `up` starts this service only once that one is ready, so nodes join one at a time.
+   */
+  after?: string;
+  /**
+   * Keys of `env()` whose values, over every running node of one cluster, are
+   * joined with commas in node order (`SCYLLA_URL` lists every contact point).
+   * Declared by the cluster's first node; see `cluster_env.ts`.
+   */
+  joinedEnv?: readonly string[];
+  /** Called by `down` before the server is stopped (e.g. to leave a cluster's quorum cleanly). */
+  beforeStop?(paths: MatrixPaths): Promise<void>;
 }

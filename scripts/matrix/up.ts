@@ -7,10 +7,12 @@
  * @module
  */
 import { ensureCerts } from "./certs.ts";
+import { clusterEnv, inCluster } from "./cluster_env.ts";
 import { updateEnvFile } from "./env_file.ts";
 import { withLock } from "./lock.ts";
 import {
   ALL_SERVICE_NAMES,
+  clusterOf,
   type MatrixDirs,
   matrixDirs,
   prepareDirs,
@@ -38,6 +40,9 @@ const READY_TIMEOUT_S: Record<string, number> = {
   "postgresql-standby": 180,
   "mariadb-replica": 180,
   cassandra: 180,
+  // A joining node streams its share of the data before it serves.
+  "cassandra-2": 300,
+  "cassandra-3": 300,
   elasticsearch: 180,
   rabbitmq: 120,
 };
@@ -50,8 +55,8 @@ async function waitReady(
   pid: number,
   t0: number,
 ): Promise<number> {
-  const limit = Number(Deno.env.get("MATRIX_READY_TIMEOUT")) ||
-    READY_TIMEOUT_S[l.name] || DEFAULT_READY_TIMEOUT_S;
+  const limit = Number(Deno.env.get("MATRIX_READY_TIMEOUT")) || READY_TIMEOUT_S[l.name] ||
+    READY_TIMEOUT_S[clusterOf(l.name)] || DEFAULT_READY_TIMEOUT_S;
   const deadline = t0 + limit * 1000;
   for (;;) {
     if (await probe(l.svc, paths)) return pid;
@@ -85,6 +90,10 @@ async function startOne(
     say(`${l.name}: FAILED: ${message(e)}`);
     return { ...row, state: `FAILED: ${message(e)}`, seconds: (Date.now() - t0) / 1000 };
   }
+}
+
+function isUp(row: Row): boolean {
+  return row.state === "ready" || row.state.startsWith("reused");
 }
 
 /** Brings one service up: reuse when already serving, else install (serially, via `installs`) and start. */
@@ -133,7 +142,8 @@ async function upOne(
 
 /**
  * Writes the env of every ready service (and drops failed ones') to
- * `${root}/env` and `.env.matrix`, leaving the lines of `untouched` as they are.
+ * `${root}/env` and `.env.matrix`, a cluster's from all of its running nodes,
+ * leaving the lines of `untouched` (still running, though this `up` failed it) as they are.
  */
 async function writeEnv(
   dirs: MatrixDirs,
@@ -143,8 +153,21 @@ async function writeEnv(
 ): Promise<void> {
   const set: Record<string, string> = {};
   const remove: string[] = [];
+  // Nodes left out are looked up by pid: one still running keeps its place in the lists.
+  const running = new Map(
+    loaded.filter((l) => !untouched.has(l.name)).map((
+      l,
+    ) => [l.name, isUp(rows[loaded.indexOf(l)])]),
+  );
+  for (
+    const primary of new Set(loaded.filter((l) => inCluster(l.name)).map((l) => clusterOf(l.name)))
+  ) {
+    const change = await clusterEnv(dirs, primary, running);
+    Object.assign(set, change.set);
+    remove.push(...change.remove);
+  }
   loaded.forEach((l, i) => {
-    if (!l.svc || untouched.has(l.name)) return;
+    if (!l.svc || inCluster(l.name) || untouched.has(l.name)) return;
     let env: Record<string, string> = {};
     try {
       env = l.svc.env(servicePaths(dirs, l.name));
@@ -175,13 +198,13 @@ async function primaryProblem(
 ): Promise<string | undefined> {
   if (inRun) {
     const row = await inRun;
-    if (row.state === "ready" || row.state.startsWith("reused")) return undefined;
+    if (isUp(row)) return undefined;
     return `primary ${primary} is not up (${row.state})`;
   }
   const l = await load(primary);
   if (!l.svc) return `primary ${primary}: ${l.error}`;
   const svc = l.svc;
-  say(`${name}: waiting for its primary ${primary}`);
+  say(`${name}: waiting for ${primary}, which it follows`);
   const ok = await withLock(
     `${dirs.run}/${primary}.lock`,
     () => probe(svc, servicePaths(dirs, primary)),
@@ -195,7 +218,8 @@ async function primaryProblem(
 /**
  * `up`: installs and starts `names`, waits for each to be ready, writes the
  * env files. Services start in parallel, except that a cluster node starts
- * only once its primary answers.
+ * only once the node it follows answers (its `after`, else its primary), so
+ * a cluster's nodes join one at a time.
  */
 export async function up(names: readonly string[]): Promise<Row[]> {
   const dirs = matrixDirs();
@@ -208,7 +232,8 @@ export async function up(names: readonly string[]): Promise<Row[]> {
   const runs = new Map<string, Promise<Row>>();
   const untouched = new Set<string>();
   for (const l of loaded) {
-    const primary = primaryOf(l.name);
+    // A cluster node follows the node before it (`after`), a replica its primary.
+    const primary = l.svc?.after ?? primaryOf(l.name);
     runs.set(
       l.name,
       (async () => {

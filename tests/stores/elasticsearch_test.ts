@@ -13,13 +13,13 @@ import { assertFoundAfterBackfill, oldWords, unkeyed } from "../support/backfill
 import { listed } from "../support/records.ts";
 import { INDEX, MAPPINGS, open, RESULT_WINDOW } from "../../stores/elasticsearch.ts";
 import type { NewWord, StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
-import { storeTest } from "../support/env.ts";
+import { firstUrl, storeTest } from "../support/env.ts";
 import { uniqueTag } from "../support/gateway.ts";
 import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 
 /** A raw client on the same server as `config`, with generous timeouts for test set-up. */
 function rawClient(config: StoreConfig): Client {
-  return new Client({ node: config.url, requestTimeout: 60_000, maxRetries: 0 });
+  return new Client({ nodes: config.url.split(","), requestTimeout: 60_000, maxRetries: 0 });
 }
 
 async function withStore(config: StoreConfig, fn: (store: WordStore) => Promise<void>) {
@@ -237,7 +237,7 @@ storeTest(
       for await (const conn of listener) held.push(conn);
     })();
     try {
-      const url = new URL(config.url);
+      const url = new URL(firstUrl(config));
       url.username = "elastic";
       url.password = "s3cret-pw-in-url";
       url.port = String((listener.addr as Deno.NetAddr).port);
@@ -263,7 +263,7 @@ storeTest("ELASTICSEARCH", "open rejects at once when nothing listens", async (c
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
-  const url = new URL(config.url);
+  const url = new URL(firstUrl(config));
   url.port = String(port);
   const t0 = performance.now();
   await assert.rejects(() => open({ ...config, url: url.toString() }));

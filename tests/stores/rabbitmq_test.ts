@@ -23,7 +23,7 @@ import { open as openSqlite } from "../../stores/sqlite.ts";
 import { fold } from "../../stores/fold.ts";
 import type { NewWord, StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
 import { listed } from "../support/records.ts";
-import { storeTest, tlsStoreConfig } from "../support/env.ts";
+import { firstUrl, storeTest, tlsStoreConfig } from "../support/env.ts";
 import { strangerCa } from "../support/tls.ts";
 
 const tls = tlsStoreConfig("RABBITMQ");
@@ -82,7 +82,7 @@ async function withStore<T>(config: StoreConfig, fn: (s: WordStore) => Promise<T
 
 /** Reads every message of the `words` stream straight through amqplib, without the store. */
 async function rawStream(config: StoreConfig): Promise<{ body: Buffer; type?: string }[]> {
-  const conn = await amqp.connect(config.url, { timeout: 2000 });
+  const conn = await amqp.connect(firstUrl(config), { timeout: 2000 });
   try {
     const ch = await conn.createChannel();
     const info = await ch.checkQueue("words");
@@ -113,9 +113,9 @@ async function rawStream(config: StoreConfig): Promise<{ body: Buffer; type?: st
   }
 }
 
-/** A TCP relay from 127.0.0.2:<random> to `target`, whose connections can be cut. */
+/** A TCP relay from 127.0.0.9:<random> (an address the matrix certificate does not name) to `target`, whose connections can be cut. */
 function relay(target: number) {
-  const listener = Deno.listen({ hostname: "127.0.0.2", port: 0 });
+  const listener = Deno.listen({ hostname: "127.0.0.9", port: 0 });
   const conns: Deno.Conn[] = [];
   const accepting = (async () => {
     for await (const inbound of listener) {
@@ -146,15 +146,15 @@ function relay(target: number) {
 }
 
 function viaRelay(config: StoreConfig, port: number): StoreConfig {
-  const url = new URL(config.url);
-  url.hostname = "127.0.0.2";
+  const url = new URL(firstUrl(config));
+  url.hostname = "127.0.0.9";
   url.port = String(port);
   return { ...config, url: url.toString() };
 }
 
 /** Publishes `records` as word messages straight through amqplib, as another writer would. */
 async function publishRaw(config: StoreConfig, records: Iterable<WordRecord>): Promise<void> {
-  const conn = await amqp.connect(config.url, { timeout: 2000 });
+  const conn = await amqp.connect(firstUrl(config), { timeout: 2000 });
   try {
     const pub = await conn.createConfirmChannel();
     let unconfirmed = 0;
@@ -180,7 +180,7 @@ async function publishRaw(config: StoreConfig, records: Iterable<WordRecord>): P
  * and with `recreate` declares it again, empty.
  */
 async function deleteStream(config: StoreConfig, recreate = false): Promise<void> {
-  const conn = await amqp.connect(config.url, { timeout: 2000 });
+  const conn = await amqp.connect(firstUrl(config), { timeout: 2000 });
   try {
     const ch = await conn.createChannel();
     await ch.deleteQueue("words");
@@ -318,7 +318,7 @@ viewTest(
       .filter((r: WordRecord) => r.id === record.id);
     assert.deepStrictEqual(mine, listed(record));
     // Declaring it as anything but a stream is refused: it really is a stream queue.
-    const conn = await amqp.connect(config.url, { timeout: 2000 });
+    const conn = await amqp.connect(firstUrl(config), { timeout: 2000 });
     try {
       conn.on("error", () => {});
       const ch = await conn.createChannel();
@@ -412,8 +412,8 @@ viewTest(
       open({ ...secure, url: secure.url.replace(/^amqps:/, "amqp:") }),
       /amqps/,
     );
-    // Same broker and CA, but reached as 127.0.0.2, which the certificate does not name.
-    const r = relay(Number(new URL(secure.url).port));
+    // Same broker and CA, but reached as 127.0.0.9, which the certificate does not name.
+    const r = relay(Number(new URL(firstUrl(secure)).port));
     try {
       const err = await open(viaRelay(secure, r.port)).then(() => undefined, (e: Error) => e);
       assert(err instanceof Error, "open must reject a certificate for another host");
@@ -429,7 +429,7 @@ viewTest(
 );
 
 viewTest("a cut connection rejects add, list and ping at once", async (config) => {
-  const r = relay(Number(new URL(config.url).port));
+  const r = relay(Number(new URL(firstUrl(config)).port));
   const store = await open(viaRelay(config, r.port));
   try {
     await store.ping();
@@ -454,7 +454,7 @@ viewTest(
       for await (const conn of listener) held.push(conn);
     })();
     try {
-      const url = new URL(config.url);
+      const url = new URL(firstUrl(config));
       url.port = String((listener.addr as Deno.NetAddr).port);
       const t0 = performance.now();
       const err = await open({ ...config, url: url.toString(), connectTimeoutMs: 500 }).then(
@@ -464,7 +464,7 @@ viewTest(
       assert(err instanceof Error, "open must reject");
       assert(performance.now() - t0 < 1500, `open took ${Math.round(performance.now() - t0)} ms`);
       assert(!err.message.includes(decodeURIComponent(url.password)), "no password in the error");
-      const wrongPass = new URL(config.url);
+      const wrongPass = new URL(firstUrl(config));
       wrongPass.password = "not-the-password";
       const denied = await open({ ...config, url: wrongPass.toString() }).then(
         () => undefined,

@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 import cassandra from "cassandra-driver";
 import { updateRecord } from "../../stores/edits.ts";
 import { byId, newRecord, timestampOf, withSearchKey } from "../../stores/records.ts";
-import { open, parseContactPoints } from "../../stores/scylla.ts";
+import { open, parseContactPoints, replicationOf } from "../../stores/scylla.ts";
 import { fold } from "../../stores/fold.ts";
 import type { NewWord, StoreConfig, WordRecord, WordStore } from "../../stores/types.ts";
 import { listed } from "../support/records.ts";
@@ -166,11 +166,20 @@ function bucketNumbers(rows: Record<number, string[]>): number[] {
   return Object.keys(rows).map(Number).sort((a, b) => a - b);
 }
 
-/** Writes `records` into bucket 0 as the previous version did, into a keyspace it creates. */
-async function writeOldWay(raw: Raw, keyspace: string, records: WordRecord[]): Promise<void> {
+/**
+ * Writes `records` into bucket 0 as the previous version did, into a keyspace
+ * it creates with the replication `config` asks for (the store refuses less).
+ */
+async function writeOldWay(
+  raw: Raw,
+  keyspace: string,
+  records: WordRecord[],
+  config: StoreConfig,
+): Promise<void> {
+  const { datacenter, replicationFactor } = replicationOf(config.options);
   await raw.execute(
     `CREATE KEYSPACE IF NOT EXISTS ${keyspace} WITH replication = ` +
-      `{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}`,
+      `{'class': 'NetworkTopologyStrategy', '${datacenter}': ${replicationFactor}}`,
   );
   await raw.execute(
     `CREATE TABLE IF NOT EXISTS ${keyspace}.words (bucket int, id text, word text, ` +
@@ -374,13 +383,15 @@ storeTest(
         class: "org.apache.cassandra.locator.NetworkTopologyStrategy",
         [c.options.datacenter]: c.options.replicationFactor,
       });
-      const rf2 = { ...c, options: { ...c.options, replicationFactor: "2", keyspace } };
-      // One node cannot give LOCAL_QUORUM (2 of 2) replicas: open's first read (the migration's)
-      // is refused, not weakened, so the store does not open; the keyspace was created first.
-      await assert.rejects(open(rf2), /Not enough replicas/);
+      // Twice as many replicas as nodes: LOCAL_QUORUM (nodes + 1) cannot be had, so open's
+      // first read (the migration's) is refused, not weakened, and the store does not open;
+      // the keyspace was created first. (RF 2 on the single node, RF 6 on the cluster of 3.)
+      const rf = String(2 * raw.hosts.length);
+      const over = { ...c, options: { ...c.options, replicationFactor: rf, keyspace } };
+      await assert.rejects(open(over), /Not enough replicas/);
       assert.deepEqual(await replicationOf(keyspace), {
         class: "org.apache.cassandra.locator.NetworkTopologyStrategy",
-        [c.options.datacenter]: "2",
+        [c.options.datacenter]: rf,
       });
     } finally {
       await raw.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`).catch(() => {});
@@ -647,7 +658,7 @@ storeTest(
     await withKeyspace(c, async (config, raw, keyspace) => {
       const tag = token();
       const records = legacyRecords(tag);
-      await writeOldWay(raw, keyspace, records);
+      await writeOldWay(raw, keyspace, records, config);
       const writtenAt = (bucket: number) =>
         raw.execute(
           `SELECT WRITETIME(word) AS t FROM ${keyspace}.words WHERE bucket = ? AND id = ?`,
@@ -680,7 +691,7 @@ storeTest(
   async (c) => {
     await withKeyspace(c, async (config, raw, keyspace) => {
       const records = legacyRecords(token());
-      await writeOldWay(raw, keyspace, records);
+      await writeOldWay(raw, keyspace, records, config);
       // What a crashed run left: words_buckets with the first hour, the first 300 rows copied into
       // their buckets, the first 100 of them deleted from bucket 0.
       await raw.execute(
@@ -802,7 +813,7 @@ storeTest(
     await withKeyspace(c, async (config, raw, keyspace) => {
       const tag = token();
       const legacy = legacyRecords(tag).slice(0, 50);
-      await writeOldWay(raw, keyspace, legacy);
+      await writeOldWay(raw, keyspace, legacy, config);
       const columns = async () => {
         const rs = await raw.execute(
           "SELECT column_name, type FROM system_schema.columns " +
@@ -880,17 +891,22 @@ async function countLwts(fn: () => Promise<void>): Promise<{ sent: number; mostA
   return counts;
 }
 
+/** Edits sent at once in the burst test. */
+const BURST = 20;
+
 storeTest(
   "SCYLLA",
   "bursts of edits of one hour's words, and of one word, send one LWT at a time and none stale",
   async (c) => {
     await withKeyspace(c, async (config) => {
       const hour = Math.floor(PAST / HOUR);
-      const words = recordsInHours(token(), [hour], [50]);
+      // 20 at once: an LWT at replication factor 3 takes about 20 ms on the matrix's three nodes
+      // (two cores), and the lane refuses what waited 600 ms; the order, not the rate, is tested.
+      const words = recordsInHours(token(), [hour], [BURST]);
       const [contested] = recordsInHours(token(), [hour + 1], [1]);
       await withStore(config, async (store) => {
         await addAll(store, [...words, contested]);
-        // One edit of each of 50 words of one partition, all at once.
+        // One edit of each of BURST words of one partition, all at once.
         let many: WordRecord[] = [];
         const manyLwts = await countLwts(async () => {
           many = await Promise.all(
@@ -902,14 +918,14 @@ storeTest(
           ...many,
           listed(contested)[0],
         ]);
-        assert.deepEqual(manyLwts, { sent: 50, mostAtOnce: 1 });
-        // 50 edits of one word at once: each applies whole, on top of the one before, and the
+        assert.deepEqual(manyLwts, { sent: BURST, mostAtOnce: 1 });
+        // BURST edits of one word at once: each applies whole, on top of the one before, and the
         // store sends none on a revision it already replaced.
         let edits: WordRecord[] = [];
         const oneLwts = await countLwts(async () => {
           edits = await Promise.all(
             Array.from(
-              { length: 50 },
+              { length: BURST },
               (_, i) => updateRecord(store, contested.id, { word: `w${i}`, definition: `d${i}` }),
             ),
           );
@@ -917,7 +933,7 @@ storeTest(
         const last = edits.reduce((a, b) => (a.updatedAt! > b.updatedAt! ? a : b));
         assert.deepEqual(await store.get(contested.id), last);
         assert.equal(new Set(edits.map((e) => e.updatedAt)).size, edits.length);
-        assert.deepEqual(oneLwts, { sent: 50, mostAtOnce: 1 });
+        assert.deepEqual(oneLwts, { sent: BURST, mostAtOnce: 1 });
       });
     });
   },

@@ -82,3 +82,8 @@ export function storeTest(
     },
   });
 }
+
+/** The first URL of a store's URL list (for raw clients that take one node). */
+export function firstUrl(config: StoreConfig): string {
+  return config.url.split(",")[0].trim();
+}
