@@ -155,6 +155,8 @@ async function withCassandra<T>(fn: (c: cassandra.Client) => Promise<T>): Promis
       : {}),
     ...(config.caCert ? { sslOptions: { ca: [config.caCert], rejectUnauthorized: true } } : {}),
     socketOptions: { connectTimeout: 3_000, readTimeout: 5_000 },
+    // The nodes it discovers are on the contact points' port (the driver assumes 9042).
+    protocolOptions: { port: Number(points.hosts[0].slice(points.hosts[0].lastIndexOf(":") + 1)) },
   });
   try {
     await client.connect();
