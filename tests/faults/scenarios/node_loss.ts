@@ -263,23 +263,25 @@ export async function checkTopology(store: NetworkStoreName): Promise<string> {
 }
 
 /**
- * The peers (IP) the gateway process `pid` holds established TCP
- * connections to on `port`, with how many each (`ss -tnp`).
+ * The gateway process `pid`'s established TCP connections to `port`, each
+ * as its peer's IP and its socket's inode (`ss -tnpe`): inodes are handed
+ * out in increasing order, so the lowest is the oldest connection.
  */
-async function connectionsOf(pid: number, port: number): Promise<Map<string, number>> {
+async function connectionsOf(pid: number, port: number): Promise<{ host: string; ino: number }[]> {
   const out = await new Deno.Command("ss", {
-    args: ["-tnpH", "state", "established", `( dport = :${port} )`],
+    args: ["-tnpeH", "state", "established", `( dport = :${port} )`],
     stdout: "piped",
     stderr: "null",
   }).output();
-  const counts = new Map<string, number>();
+  const found: { host: string; ino: number }[] = [];
   for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
     if (!line.includes(`pid=${pid},`)) continue;
-    const peer = line.trim().split(/\s+/)[3]; // Recv-Q Send-Q Local Peer Process
+    const peer = line.trim().split(/\s+/)[3]; // Recv-Q Send-Q Local Peer Process …
     const host = peer?.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-    if (host) counts.set(host, (counts.get(host) ?? 0) + 1);
+    const ino = Number(/\bino:(\d+)/.exec(line)?.[1]);
+    if (host && Number.isFinite(ino)) found.push({ host, ino });
   }
-  return counts;
+  return found.sort((a, b) => a.ino - b.ino);
 }
 
 /** The node to hurt and how it was chosen ("control connection: 2 of 4 connections"). */
@@ -294,23 +296,18 @@ export async function pickNode(store: NetworkStoreName, gatewayPid: number): Pro
   if (store === "SCYLLA") {
     const points = parseContactPoints(storeConfig("SCYLLA")!.url).hosts;
     const port = Number(points[0].replace(/^.*:/, ""));
-    const counts = await connectionsOf(gatewayPid, port);
-    // The pool holds as many connections to every node; the control connection is one more.
-    const ranked = [...counts].sort((a, b) => b[1] - a[1]);
-    if (ranked.length !== NODES || ranked[0][1] !== ranked[1][1] + 1) {
-      throw new Error(
-        `cannot tell the control connection from the gateway's connections: ${
-          ranked.map(([h, n]) => `${h} ${n}`).join(", ")
-        }`,
-      );
+    // The driver opens its control connection first, before any pool: the oldest of them.
+    const conns = await connectionsOf(gatewayPid, port);
+    const hosts = new Set(conns.map((c) => c.host));
+    if (hosts.size !== NODES) {
+      throw new Error(`the gateway holds CQL connections to ${[...hosts].join(", ") || "no node"}`);
     }
-    const index = points.findIndex((p) => p.replace(/:\d+$/, "") === ranked[0][0]);
-    if (index < 0) throw new Error(`${ranked[0][0]} is not a contact point`);
+    const control = conns[0].host;
+    const index = points.findIndex((p) => p.replace(/:\d+$/, "") === control);
+    if (index < 0) throw new Error(`${control} is not a contact point`);
     return {
       target: { store, service: services[index], role: "node" },
-      why: `control connection (gateway's CQL connections ${
-        ranked.map(([h, n]) => `${h} ${n}`).join(", ")
-      })`,
+      why: `control connection (the gateway's oldest of ${conns.length} CQL connections)`,
     };
   }
   if (store === "ELASTICSEARCH") {
