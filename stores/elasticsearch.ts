@@ -257,19 +257,40 @@ function toRecord(source: WordRecord | undefined): WordRecord {
 class ElasticsearchStore implements WordStore {
   constructor(private readonly client: Client) {}
 
+  /**
+   * Creates the document (`op_type: create` on the gateway-assigned id):
+   * sent again on another node after its node died with the outcome unknown
+   * (the client retries a lost connection), it never overwrites anything, and
+   * the conflict it then meets is success when the stored document is this
+   * one.
+   */
   async add(record: NewWord): Promise<void> {
-    await this.client.index({
-      index: INDEX,
+    const document = {
       id: record.id,
-      document: {
+      word: record.word,
+      definition: record.definition,
+      createdAt: record.createdAt,
+      searchKey: record.searchKey,
+    };
+    try {
+      await this.client.index({
+        index: INDEX,
         id: record.id,
-        word: record.word,
-        definition: record.definition,
-        createdAt: record.createdAt,
-        searchKey: record.searchKey,
-      },
-      refresh: "wait_for",
-    });
+        op_type: "create",
+        document,
+        refresh: "wait_for",
+      });
+    } catch (e) {
+      if (!(e instanceof errors.ResponseError && e.statusCode === 409)) throw e;
+      const stored = await this.#read(record.id);
+      const s = stored?._source;
+      if (
+        !s || s.word !== record.word || s.definition !== record.definition ||
+        s.createdAt !== record.createdAt
+      ) {
+        throw new Error(`Elasticsearch already holds another word with id ${record.id}`);
+      }
+    }
   }
 
   async addMany(records: NewWord[]): Promise<void> {
@@ -313,47 +334,61 @@ class ElasticsearchStore implements WordStore {
   async replace(r: NewWord, revision: string): Promise<boolean> {
     const doc = await this.#read(r.id);
     if (!doc || revisionOf(toRecord(doc._source)) !== revision) return false;
-    return await this.#unlessConflict(() =>
-      this.client.index({
-        index: INDEX,
-        id: r.id,
-        document: {
+    return await this.#unlessConflict(
+      r.id,
+      (now) =>
+        now !== undefined && now.updatedAt === r.updatedAt && now.word === r.word &&
+        now.definition === r.definition,
+      () =>
+        this.client.index({
+          index: INDEX,
           id: r.id,
-          word: r.word,
-          definition: r.definition,
-          createdAt: r.createdAt,
-          searchKey: r.searchKey,
-          updatedAt: r.updatedAt,
-        },
-        if_seq_no: doc._seq_no,
-        if_primary_term: doc._primary_term,
-        refresh: "wait_for",
-      })
+          document: {
+            id: r.id,
+            word: r.word,
+            definition: r.definition,
+            createdAt: r.createdAt,
+            searchKey: r.searchKey,
+            updatedAt: r.updatedAt,
+          },
+          if_seq_no: doc._seq_no,
+          if_primary_term: doc._primary_term,
+          refresh: "wait_for",
+        }),
     );
   }
 
   async remove(id: string, revision: string): Promise<boolean> {
     const doc = await this.#read(id);
     if (!doc || revisionOf(toRecord(doc._source)) !== revision) return false;
-    return await this.#unlessConflict(() =>
+    return await this.#unlessConflict(id, (now) => now === undefined, () =>
       this.client.delete({
         index: INDEX,
         id,
         if_seq_no: doc._seq_no,
         if_primary_term: doc._primary_term,
         refresh: "wait_for",
-      })
-    );
+      }));
   }
 
-  /** True once `write` succeeded; false when it lost to another writer (409) or the document is gone (404). */
-  async #unlessConflict(write: () => Promise<unknown>): Promise<boolean> {
+  /**
+   * True once `write` succeeded; false when it lost to another writer (409)
+   * or the document is gone (404), unless the document is now as `write`
+   * leaves it (`landed`): the client sent it again on another node after
+   * its node died, and the first copy had applied.
+   */
+  async #unlessConflict(
+    id: string,
+    landed: (now: WordRecord | undefined) => boolean,
+    write: () => Promise<unknown>,
+  ): Promise<boolean> {
     try {
       await write();
       return true;
     } catch (e) {
       if (e instanceof errors.ResponseError && (e.statusCode === 409 || e.statusCode === 404)) {
-        return false;
+        const now = await this.#read(id);
+        return landed(now ? toRecord(now._source) : undefined);
       }
       throw e;
     }

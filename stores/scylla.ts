@@ -118,14 +118,24 @@
  * `add` and a migration's copy. That mix is safe because an INSERT is
  * acknowledged at LOCAL_QUORUM before its id is returned to anyone, so before
  * any LWT on the row, whose quorum read then sees it; and because cells carry
- * timestamps that order them as the writes happened: the driver sends no
- * client timestamps, so an INSERT gets its coordinator's clock, the clock
- * Paxos ballots come from too (strictly later on the same node; across nodes
- * as long as their clocks agree, which Cassandra needs anyway), and a copy
- * keeps its original write time, older than any edit. A copy arriving late
+ * timestamps that order them as the writes happened: an INSERT is dated
+ * (`USING TIMESTAMP`) a minute before the word's `createdAt`, older than any
+ * Paxos ballot of an edit or deletion of it (ballots come from the
+ * coordinators' clocks, which Cassandra needs in agreement anyway, and the
+ * gateway's must not run a minute ahead of them), and a copy keeps its
+ * original write time. An INSERT or copy arriving late (a coordinator that
+ * was stalled executes it after another node answered it)
  * therefore never brings back an edited or deleted word. A bucket emptied by
  * deletes may keep its `words_buckets` row (a page reads it empty and moves
  * on); removing that row must not race an `add` into the same hour.
+ *
+ * **Losing a node.** Every statement is idempotent to the driver (reads,
+ * INSERTs of gateway-assigned ids with fixed timestamps, LWTs whose "not
+ * applied" is checked against the row), so a call whose node dies or stalls
+ * goes to the next node: speculatively after {@linkcode SPECULATIVE_DELAY_MS},
+ * or after the per-node socket timeout; a stalled node's connection is dropped
+ * after a few timeouts, so the node leaves the query plans. The driver reaches
+ * the nodes it discovers on the contact points' port.
  *
  * Reads and writes use LOCAL_QUORUM, so a write acknowledged to `add` is seen
  * by the next `list` or `get` (read-your-writes) with any replication factor;
@@ -155,8 +165,37 @@ const LEGACY_BUCKET = 0;
 /** Rows newer than this are deleted from bucket 0 by id, not by range, when migrated. */
 const RECENT_MS = 5 * 60_000;
 const DEFAULT_PORT = 9042;
-/** Per-request socket timeout: an unresponsive node fails a call well within ~1.5 s. */
-const READ_TIMEOUT_MS = 1_200;
+/**
+ * Per-node socket timeout: a call on a node that stopped answering (SIGSTOP,
+ * a dead host behind a live socket) fails there within this, and the driver
+ * sends it to the next node (every statement is idempotent: {@linkcode run}),
+ * so a call is answered within the gateway's 2 s even when its first node
+ * stalls before speculation helped.
+ */
+const READ_TIMEOUT_MS = 800;
+/**
+ * A call not answered within this goes to the next node too (speculative
+ * execution), at most {@linkcode SPECULATIVE_EXECUTIONS} more: a stalled
+ * coordinator costs a call this much, not the socket timeout. Above the
+ * healthy p99 of a call on the matrix (tens of ms on a loaded machine), so
+ * healthy calls are rarely sent twice.
+ */
+const SPECULATIVE_DELAY_MS = 150;
+const SPECULATIVE_EXECUTIONS = 2;
+/**
+ * Read timeouts on one connection before the driver drops it (default 64):
+ * a stalled node's connection goes within a second of load, the node is
+ * marked down and leaves every query plan until it answers again.
+ */
+const DEFUNCT_READ_TIMEOUTS = 4;
+/**
+ * How much older than the word's `createdAt` its INSERT is dated (`USING
+ * TIMESTAMP`): a copy of the INSERT that a stalled coordinator executes
+ * late, after the call was answered by another node, then loses to every
+ * edit and deletion of the word, as long as the gateway's clock is not
+ * ahead of Cassandra's by more than this.
+ */
+const INSERT_BACKDATE_MS = 60_000;
 /** Rows per page when scanning a partition, and per migration step. */
 const PAGE_SIZE = 500;
 /** Bucket numbers per page of `words_buckets`. */
@@ -271,6 +310,7 @@ function newClient(config: StoreConfig, points: ContactPoints, datacenter: strin
     socketOptions: {
       connectTimeout: config.connectTimeoutMs,
       readTimeout: READ_TIMEOUT_MS,
+      defunctReadTimeoutThreshold: DEFUNCT_READ_TIMEOUTS,
     },
     pooling: { heartBeatInterval: 5_000 },
     policies: {
@@ -281,8 +321,12 @@ function newClient(config: StoreConfig, points: ContactPoints, datacenter: strin
         2_000,
         false,
       ),
+      speculativeExecution: new cassandra.policies.speculativeExecution
+        .ConstantSpeculativeExecutionPolicy(SPECULATIVE_DELAY_MS, SPECULATIVE_EXECUTIONS),
     },
-    protocolOptions: { maxSchemaAgreementWaitSeconds: 5 },
+    // The driver reaches the nodes it discovers (system.peers) on this port, not on theirs: with
+    // the default 9042 a cluster on another port was used through one contact point only.
+    protocolOptions: { maxSchemaAgreementWaitSeconds: 5, port: nativePort(points) },
     queryOptions: {
       consistency: consistencies.localQuorum,
       prepare: true,
@@ -312,6 +356,13 @@ export function checkReplication(
       `{'class': 'NetworkTopologyStrategy', '${datacenter}': ${wanted}} and then ` +
       `nodetool repair -full ${keyspace} on every node (or set SCYLLA_REPLICATION_FACTOR=${have})`,
   );
+}
+
+/** The contact points' port, which must be every node's (the driver takes one for all). */
+function nativePort(points: ContactPoints): number {
+  const ports = new Set(points.hosts.map((h) => Number(h.slice(h.lastIndexOf(":") + 1))));
+  if (ports.size > 1) throw new Error("SCYLLA_URL: every contact point must use the same port");
+  return [...ports][0];
 }
 
 /** Which tables `open` had to create. */
@@ -405,6 +456,19 @@ async function addUpdatedAt(client: Client, keyspace: string): Promise<void> {
   }
 }
 
+/** The values of {@linkcode statements}' `insert` for `r`, dated {@linkcode INSERT_BACKDATE_MS} before it. */
+function insertValues(r: NewWord): unknown[] {
+  const micros = (Date.parse(r.createdAt) - INSERT_BACKDATE_MS) * 1000;
+  return [
+    bucketOf(r.id),
+    r.id,
+    r.word,
+    r.definition,
+    r.createdAt,
+    cassandra.types.Long.fromNumber(micros),
+  ];
+}
+
 /** The bucket of a word: the hour of its id's timestamp, counted from 1970. */
 function bucketOf(id: string): number {
   return Math.floor(Date.parse(timestampOf(id)) / BUCKET_MS);
@@ -450,7 +514,7 @@ function statements(keyspace: string) {
   const words = `${keyspace}.${TABLE}`;
   const buckets = `${keyspace}.${BUCKETS_TABLE}`;
   const insert = `INSERT INTO ${words} (bucket, id, word, definition, created_at) ` +
-    "VALUES (?, ?, ?, ?, ?)";
+    "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?";
   // Where a row's revision is still the expected one; see `revisionCondition`.
   const ifRevision = "IF created_at = ? AND updated_at = ?";
   return {
@@ -507,7 +571,7 @@ class ScyllaStore implements WordStore {
   async add(r: NewWord): Promise<void> {
     const bucket = bucketOf(r.id);
     await this.#record(bucket);
-    await this.#run(this.#cql.insert, [bucket, r.id, r.word, r.definition, r.createdAt]);
+    await this.#run(this.#cql.insert, [...insertValues(r)]);
   }
 
   /** Each bucket's row first, then the words, many in flight at once (the driver's executeConcurrent). */
@@ -516,7 +580,7 @@ class ScyllaStore implements WordStore {
     await cassandra.concurrent.executeConcurrent(
       this.#client,
       this.#cql.insert,
-      records.map((r) => [bucketOf(r.id), r.id, r.word, r.definition, r.createdAt]),
+      records.map(insertValues),
       // The client's query options apply: prepared, LOCAL_QUORUM.
       { concurrencyLevel: 64, raiseOnFirstError: true },
     );
@@ -537,7 +601,7 @@ class ScyllaStore implements WordStore {
       bucketOf(r.id),
       r.id,
       ...revisionCondition(r.createdAt, revision),
-    ]);
+    ], r);
   }
 
   /** `DELETE … IF created_at = ? AND updated_at = ?`; `createdAt` is the time inside the id. */
@@ -602,10 +666,20 @@ class ScyllaStore implements WordStore {
     }
   }
 
+  /**
+   * Every statement is idempotent to the driver, which may therefore send it
+   * to another node after a timeout or speculatively: reads; INSERTs of a
+   * gateway-assigned id with the same values and timestamp (the bucket's, a
+   * word's, a migration's copy); range and id deletes of copied rows; and
+   * the LWTs, whose compare-and-set on the revision applies at most once
+   * however often it is sent, and whose "not applied" answer {@linkcode lwt}
+   * checks against the row (another copy may have applied it).
+   */
   #run(query: string, params: unknown[], options: cassandra.QueryOptions = {}) {
     return this.#client.execute(query, params, {
       prepare: true,
       consistency: consistencies.localQuorum,
+      isIdempotent: true,
       ...options,
     });
   }
@@ -615,8 +689,10 @@ class ScyllaStore implements WordStore {
    * leaves `next`, in the lane of the word's partition: Paxos at
    * LOCAL_SERIAL, its commit at LOCAL_QUORUM. Resolves whether it applied;
    * false at once when this store already moved the word past `revision`.
-   * Not idempotent to the driver, which therefore never resends one that may
-   * have been applied.
+   * The driver may send it again (another node, speculatively): the revision
+   * moves once it applied, so a second copy is not applied, and a "not
+   * applied" answer or a failure is checked against the row
+   * ({@linkcode landed}) before it counts as a lost race.
    */
   #lwt(
     id: string,
@@ -624,6 +700,7 @@ class ScyllaStore implements WordStore {
     next: string,
     query: string,
     params: unknown[],
+    mine?: NewWord,
   ): Promise<boolean> {
     const bucket = bucketOf(id);
     const lane: Lane = this.#lanes.get(bucket) ?? { tail: Promise.resolve(), pending: 0 };
@@ -635,8 +712,18 @@ class ScyllaStore implements WordStore {
       if (performance.now() - queued > LANE_WAIT_MS) {
         throw new Error("Cassandra/Scylla: too many edits of one hour's words at once; not sent");
       }
-      const rs = await this.#run(query, params, { serialConsistency: consistencies.localSerial });
-      if (!rs.wasApplied()) return false;
+      let applied: boolean;
+      try {
+        const rs = await this.#run(query, params, {
+          serialConsistency: consistencies.localSerial,
+        });
+        applied = rs.wasApplied() || await this.#landed(id, next, mine);
+      } catch (e) {
+        // Its node died or stalled: the outcome is unknown unless the row says it applied.
+        if (!(await this.#landed(id, next, mine).catch(() => false))) throw e;
+        applied = true;
+      }
+      if (!applied) return false;
       this.#remember(id, next);
       return true;
     };
@@ -646,6 +733,23 @@ class ScyllaStore implements WordStore {
       if (--lane.pending === 0) this.#lanes.delete(bucket);
     });
     return result;
+  }
+
+  /**
+   * Whether word `id` is where this LWT would have left it, read at
+   * LOCAL_SERIAL (which completes any Paxos round in progress on it): at
+   * revision `next` with `mine`'s word and definition, or gone for a
+   * deletion (`next` {@linkcode GONE}). A copy the driver sent again after
+   * an unknown outcome answers "not applied" when the first one applied.
+   */
+  async #landed(id: string, next: string, mine: NewWord | undefined): Promise<boolean> {
+    const row = (await this.#run(this.#cql.get, [bucketOf(id), id], {
+      consistency: consistencies.localSerial,
+    })).first();
+    if (next === GONE) return !row;
+    if (!row || !mine) return false;
+    const r = toRecord(row);
+    return r.updatedAt === next && r.word === mine.word && r.definition === mine.definition;
   }
 
   /** Remembers that word `id` is at `revision` now, forgetting the word edited longest ago. */

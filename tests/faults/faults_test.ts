@@ -47,6 +47,7 @@ import { killAndRestart } from "./scenarios/kill.ts";
 import { stallStore } from "./scenarios/stall.ts";
 import { soak } from "./scenarios/soak.ts";
 import { sigtermUnderLoad } from "./scenarios/sigterm.ts";
+import { clusteredStores, loseNode, nodeServices, stallNode } from "./scenarios/node_loss.ts";
 
 const stores = configuredStores();
 /** `FAULT_STORES=REDIS,MYSQL` hurts only those databases (for working on one store). */
@@ -59,11 +60,15 @@ const missing = STORE_NAMES.filter((s) => !stores.includes(s));
 const networkAll = stores.filter((s) => s !== "SQLITE") as NetworkStoreName[];
 /** Stores with read replicas configured: their nodes are counted, and hurt one by one. */
 const replicated = storesWithReplicas(stores);
-/** Every matrix server the run uses, each primary before its replicas. */
-const services = networkAll.flatMap((s) => [
-  serviceOf(s),
-  ...(replicated.includes(s) ? replicaServicesOf(s) : []),
-]);
+/** Stores whose URL lists a cluster's nodes: their node scenarios replace their database's. */
+const clustered = clusteredStores(stores);
+/** Every matrix server the run uses, each primary before its replicas (node 1 before 2 and 3). */
+const services = networkAll.flatMap((s) =>
+  clustered.includes(s) ? nodeServices(s) : [
+    serviceOf(s),
+    ...(replicated.includes(s) ? replicaServicesOf(s) : []),
+  ]
+);
 const sqliteDir = await Deno.makeTempDir({ prefix: "gateway-faults-" });
 const opts = { sanitizeOps: false, sanitizeResources: false };
 /** Seconds of load a new gateway gets before its scenario. */
@@ -155,6 +160,20 @@ Deno.test(
   },
 );
 
+/**
+ * Clustered stores whose node-loss scenario meets the strict rule (no failed
+ * request, scenarios/node_loss.ts): it replaces the store's whole-database
+ * kill, or stall. The others keep the whole-database scenario on their first
+ * node, under the rule for a lost database (STORE_UNAVAILABLE allowed, serving
+ * again within 15 s): Cassandra's node kill still failed one edit while the
+ * node rejoined, and RabbitMQ answered STORE_UNAVAILABLE for 0.8 s while the
+ * store reconnected to the next broker (docs/reliability.md).
+ */
+const NODE_KILL: readonly NetworkStoreName[] = ["ELASTICSEARCH"];
+const NODE_STALL: readonly NetworkStoreName[] = ["SCYLLA"];
+const nodeKill = (s: NetworkStoreName) => clustered.includes(s) && NODE_KILL.includes(s);
+const nodeStall = (s: NetworkStoreName) => clustered.includes(s) && NODE_STALL.includes(s);
+
 /** The store's database, or its primary when it has replicas (then its reads must not fail). */
 const ownServer = (store: NetworkStoreName) => primaryTarget(store, replicated.includes(store));
 const primaryNote = (store: NetworkStoreName) =>
@@ -164,7 +183,7 @@ Deno.test(
   "a database killed with SIGKILL costs only its own store, which serves again after restart and lost no acknowledged write",
   opts,
   async (t) => {
-    for (const sick of network) {
+    for (const sick of network.filter((s) => !nodeKill(s))) {
       await t.step(`${sick}: kill -9 under load${primaryNote(sick)}, then restart`, async () => {
         await judged((g, run) => killAndRestart(g, stores, ownServer(sick), run));
       });
@@ -176,7 +195,7 @@ Deno.test(
   "a database stalled by SIGSTOP gets per-request timeouts while the others serve and the gateway's sockets and memory stay bounded",
   opts,
   async (t) => {
-    for (const sick of network) {
+    for (const sick of network.filter((s) => !nodeStall(s))) {
       await t.step(`${sick}: SIGSTOP for 10 s under load${primaryNote(sick)}`, async () => {
         await judged((g, run) => stallStore(g, stores, ownServer(sick), run));
       });
@@ -210,6 +229,39 @@ if (replicaFaults.length) {
         await t.step(`${store}: SIGSTOP its replica for 10 s under load`, async () => {
           await judged((g, run) => stallStore(g, stores, replicaTarget(store), run));
         });
+      }
+    },
+  );
+}
+
+/** Stores whose cluster nodes are hurt: a node list, and not left out by `FAULT_STORES`. */
+const nodeFaults = network.filter((s) => clustered.includes(s));
+
+// Registered only with a cluster's nodes listed (scenarios/node_loss.ts); they replace that store's
+// whole-database kill and stall above.
+if (nodeFaults.length) {
+  Deno.test(
+    "losing one cluster node (kill -9, then restart) costs its store no request and no acknowledged write",
+    opts,
+    async (t) => {
+      for (const store of nodeFaults.filter(nodeKill)) {
+        await t.step(
+          `${store}: kill -9 the node that matters most under load, then restart`,
+          () => judged((g, run) => loseNode(g, stores, store, run)),
+        );
+      }
+    },
+  );
+
+  Deno.test(
+    "a cluster node stalled by SIGSTOP for 10 s costs its store no request and no acknowledged write",
+    opts,
+    async (t) => {
+      for (const store of nodeFaults.filter(nodeStall)) {
+        await t.step(
+          `${store}: SIGSTOP the node that matters most for 10 s under load`,
+          () => judged((g, run) => stallNode(g, stores, store, run)),
+        );
       }
     },
   );

@@ -307,9 +307,9 @@ export interface FaultLabels {
 /**
  * What a fault hurts of the sick store: `database`, its only server; with
  * read replicas, its `primary` (writes fail, reads must keep being served)
- * or one `replica` (the store must not fail at all).
+ * or one `replica`, or one `node` of a cluster (the store must not fail at all).
  */
-export type FaultRole = "database" | "primary" | "replica";
+export type FaultRole = "database" | "primary" | "replica" | "node";
 
 /** A read of the load (a `words` page); every other operation writes. */
 export const isRead = (s: Sample): boolean => s.op === "list";
@@ -391,7 +391,9 @@ export function judgeFault(
   const always = role === "database" ? undefined : judgeNeverFails(
     samples,
     sick,
-    role === "primary" ? `reads while ${labels.sick}` : `while its replica was ${labels.sick}`,
+    role === "primary"
+      ? `reads while ${labels.sick}`
+      : `while its ${role === "node" ? "node" : "replica"} was ${labels.sick}`,
     { from: t.fault, to: t.recovered },
     (s) => !scope(s),
   );
