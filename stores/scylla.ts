@@ -358,11 +358,15 @@ export function checkReplication(
   );
 }
 
-/** The contact points' port, which must be every node's (the driver takes one for all). */
+/**
+ * The port the driver uses for the nodes it discovers: the contact points'
+ * (every node of a cluster serves CQL on one port; the driver takes one for
+ * all). Contact points on different ports each keep their own; the first
+ * one's is used for discovered nodes.
+ */
 function nativePort(points: ContactPoints): number {
-  const ports = new Set(points.hosts.map((h) => Number(h.slice(h.lastIndexOf(":") + 1))));
-  if (ports.size > 1) throw new Error("SCYLLA_URL: every contact point must use the same port");
-  return [...ports][0];
+  const first = points.hosts[0];
+  return Number(first.slice(first.lastIndexOf(":") + 1));
 }
 
 /** Which tables `open` had to create. */
@@ -717,7 +721,11 @@ class ScyllaStore implements WordStore {
         const rs = await this.#run(query, params, {
           serialConsistency: consistencies.localSerial,
         });
-        applied = rs.wasApplied() || await this.#landed(id, next, mine);
+        // "Not applied" from the only copy sent is the answer; after another copy (speculative, or
+        // sent to another host after a failure) the row tells whether an earlier copy applied it.
+        const resent = rs.info.speculativeExecutions > 0 ||
+          Object.keys(rs.info.triedHosts ?? {}).length > 1;
+        applied = rs.wasApplied() || (resent && await this.#landed(id, next, mine));
       } catch (e) {
         // Its node died or stalled: the outcome is unknown unless the row says it applied.
         if (!(await this.#landed(id, next, mine).catch(() => false))) throw e;
