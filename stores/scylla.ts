@@ -174,14 +174,15 @@ const DEFAULT_PORT = 9042;
  */
 const READ_TIMEOUT_MS = 800;
 /**
- * A call not answered within this goes to the next node too (speculative
- * execution), at most {@linkcode SPECULATIVE_EXECUTIONS} more: a stalled
- * coordinator costs a call this much, not the socket timeout. Above the
- * healthy p99 of a call on the matrix (tens of ms on a loaded machine), so
- * healthy calls are rarely sent twice.
+ * A call not answered within this goes to one more node (speculative
+ * execution): a stalled coordinator costs a call this much, not the socket
+ * timeout. Well above the healthy p99 of a call on the three-node matrix
+ * even on a loaded machine: at 150 ms with two extra copies, a busy run sent
+ * enough copies (LWTs contending in Paxos, INSERTs doubled) that the nodes
+ * answered write timeouts to an add among 200 at once and to an edit.
  */
-const SPECULATIVE_DELAY_MS = 150;
-const SPECULATIVE_EXECUTIONS = 2;
+const SPECULATIVE_DELAY_MS = 600;
+const SPECULATIVE_EXECUTIONS = 1;
 /**
  * Read timeouts on one connection before the driver drops it (default 64):
  * a stalled node's connection goes within a second of load, the node is
@@ -205,10 +206,10 @@ const MAX_PARALLEL_BUCKETS = 16;
 const MAX_INT = 2 ** 31 - 1;
 /**
  * Longest an LWT waits for its partition's lane before it is refused unsent:
- * with the socket timeout, an edit is answered within 1.8 s, inside the
+ * with the 800 ms socket timeout, an edit is answered within 1.8 s, inside the
  * gateway's default 2 s request timeout.
  */
-const LANE_WAIT_MS = 600;
+const LANE_WAIT_MS = 1_000;
 /** How many words' last revisions the store remembers (the ones it edited last). */
 const REMEMBERED_WORDS = 1_000;
 /** The remembered revision of a word this store deleted: above every revision. */

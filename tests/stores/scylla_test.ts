@@ -901,7 +901,7 @@ storeTest(
     await withKeyspace(c, async (config) => {
       const hour = Math.floor(PAST / HOUR);
       // 20 at once: an LWT at replication factor 3 takes about 20 ms on the matrix's three nodes
-      // (two cores), and the lane refuses what waited 600 ms; the order, not the rate, is tested.
+      // (two cores), and the lane refuses what waited 1 s; the order, not the rate, is tested.
       const words = recordsInHours(token(), [hour], [BURST]);
       const [contested] = recordsInHours(token(), [hour + 1], [1]);
       await withStore(config, async (store) => {
