@@ -134,10 +134,17 @@ let rowsStore;
 let listLoading;
 let listQueued;
 
-/** Refreshes the list; resolves once a list read after this call is shown. */
+/**
+ * Refreshes the list; resolves once a list read after this call is shown.
+ * The list is `aria-busy` while a read is in flight or queued.
+ */
 function loadWords() {
   if (!listLoading) {
-    listLoading = fetchWords().finally(() => listLoading = undefined);
+    $("words").setAttribute("aria-busy", "true");
+    listLoading = fetchWords().finally(() => {
+      listLoading = undefined;
+      if (!listQueued) $("words").removeAttribute("aria-busy");
+    });
     return listLoading;
   }
   listQueued ??= listLoading.catch(() => {}).then(() => {

@@ -15,6 +15,7 @@
  * Writes use `refresh: "wait_for"`: `add` resolves once the document is
  * indexed and visible to search, so a following `list` sees it. The index
  * refreshes every 250 ms ({@linkcode SETTINGS}), so that wait stays short.
+ * Concurrent adds share `_bulk` requests (`elasticsearch_bulk.ts`).
  *
  * Search is a `wildcard` query on `searchKey`, the folded needle wrapped in
  * `*…*` with `*`, `?` and `\` escaped and matched case-sensitively (the
@@ -46,6 +47,7 @@
  */
 import { Client, errors } from "@elastic/elasticsearch";
 import type { estypes } from "@elastic/elasticsearch";
+import { BulkAdds } from "./elasticsearch_bulk.ts";
 import { revisionOf } from "./edits.ts";
 import { backfillSearchKeys, type Unkeyed } from "./records.ts";
 import { settings } from "./elasticsearch_settings.ts";
@@ -257,46 +259,32 @@ function toRecord(source: WordRecord | undefined): WordRecord {
 class ElasticsearchStore implements WordStore {
   constructor(private readonly client: Client) {}
 
-  /**
-   * Creates the document (`op_type: create` on the gateway-assigned id):
-   * sent again on another node after its node died with the outcome unknown
-   * (the client retries a lost connection), it never overwrites anything, and
-   * the conflict it then meets is success when the stored document is this
-   * one.
-   */
-  async add(record: NewWord): Promise<void> {
-    const document = {
-      id: record.id,
-      word: record.word,
-      definition: record.definition,
-      createdAt: record.createdAt,
-      searchKey: record.searchKey,
-    };
-    try {
-      await this.client.index({
-        index: INDEX,
-        id: record.id,
-        op_type: "create",
-        document,
-        refresh: "wait_for",
-      });
-    } catch (e) {
-      if (!(e instanceof errors.ResponseError && e.statusCode === 409)) throw e;
-      const stored = await this.#read(record.id);
-      const s = stored?._source;
-      if (
-        !s || s.word !== record.word || s.definition !== record.definition ||
-        s.createdAt !== record.createdAt
-      ) {
-        throw new Error(`Elasticsearch already holds another word with id ${record.id}`);
-      }
-    }
+  /** Concurrent adds, coalesced into bulk requests ({@linkcode BulkAdds}). */
+  readonly #adds = new BulkAdds((records) => this.#create(records, REQUEST_TIMEOUT_MS));
+
+  /** Creates the document; concurrent adds share bulk requests. */
+  add(record: NewWord): Promise<void> {
+    return this.#adds.add(record);
   }
 
   async addMany(records: NewWord[]): Promise<void> {
+    const failed = (await this.#create(records, CREATE_TIMEOUT_MS)).find((r) => r !== true);
+    if (failed) throw failed;
+  }
+
+  /**
+   * Creates every record in one bulk request (`create` on the gateway-assigned
+   * ids), visible to search when it resolves: per record, `true` or why not.
+   * Sent again on another node after its node died with the outcome unknown
+   * (the client retries a lost connection), it never overwrites anything, and
+   * the conflict an item then meets is success when the stored document is
+   * that record.
+   */
+  async #create(records: readonly NewWord[], requestTimeout: number): Promise<(true | Error)[]> {
     const res = await this.client.bulk({
+      index: INDEX,
       operations: records.flatMap((r) => [
-        { create: { _index: INDEX, _id: r.id } },
+        { create: { _id: r.id } },
         {
           id: r.id,
           word: r.word,
@@ -306,9 +294,19 @@ class ElasticsearchStore implements WordStore {
         },
       ]),
       refresh: "wait_for",
-    }, { requestTimeout: CREATE_TIMEOUT_MS });
-    const failed = res.items.find((i) => i.create?.error);
-    if (failed) throw new Error(`Elasticsearch bulk insert failed: ${failed.create?.error?.type}`);
+    }, { requestTimeout });
+    return await Promise.all(res.items.map(async (item, i): Promise<true | Error> => {
+      const error = item.create?.error;
+      if (!error) return true;
+      if (item.create?.status !== 409) {
+        return new Error(`Elasticsearch create failed: ${error.type}`);
+      }
+      const r = records[i];
+      const s = (await this.#read(r.id))?._source;
+      return s && s.word === r.word && s.definition === r.definition && s.createdAt === r.createdAt
+        ? true
+        : new Error(`Elasticsearch already holds another word with id ${r.id}`);
+    }));
   }
 
   /** The document and its sequence number (realtime: sees every acknowledged write). */

@@ -197,6 +197,8 @@ const DEFUNCT_READ_TIMEOUTS = 4;
  * ahead of Cassandra's by more than this.
  */
 const INSERT_BACKDATE_MS = 60_000;
+/** INSERTs in flight at once in `addMany`. */
+const ADD_MANY_IN_FLIGHT = 32;
 /** Rows per page when scanning a partition, and per migration step. */
 const PAGE_SIZE = 500;
 /** Bucket numbers per page of `words_buckets`. */
@@ -579,16 +581,20 @@ class ScyllaStore implements WordStore {
     await this.#run(this.#cql.insert, [...insertValues(r)]);
   }
 
-  /** Each bucket's row first, then the words, many in flight at once (the driver's executeConcurrent). */
+  /**
+   * Each bucket's row first, then the words, {@linkcode ADD_MANY_IN_FLIGHT} at
+   * a time through `#run`, so each INSERT is idempotent to the driver
+   * like any other and a timed-out one goes to the next node (the driver's
+   * `executeConcurrent` sends its statements as not idempotent, so one slow
+   * node failed the whole batch).
+   */
   async addMany(records: NewWord[]): Promise<void> {
     await Promise.all([...new Set(records.map((r) => bucketOf(r.id)))].map((b) => this.#record(b)));
-    await cassandra.concurrent.executeConcurrent(
-      this.#client,
-      this.#cql.insert,
-      records.map(insertValues),
-      // The client's query options apply: prepared, LOCAL_QUORUM.
-      { concurrencyLevel: 64, raiseOnFirstError: true },
-    );
+    const queue = records.values();
+    const worker = async () => {
+      for (const r of queue) await this.#run(this.#cql.insert, [...insertValues(r)]);
+    };
+    await Promise.all(Array.from({ length: Math.min(ADD_MANY_IN_FLIGHT, records.length) }, worker));
   }
 
   /** One row at LOCAL_QUORUM, which sees every acknowledged add and LWT (module documentation). */

@@ -56,7 +56,18 @@ async function addThroughForm(page: Page, word: string, definition: string): Pro
       word,
     ),
   );
+  await settled(page);
   return await page.locator("#form-error").innerText();
+}
+
+/**
+ * Waits until the page has nothing in flight that could still move the focus
+ * or re-render rows: the Add button is enabled again (an add ends after its
+ * list refresh) and no list read is in flight or queued.
+ */
+async function settled(page: Page): Promise<void> {
+  await page.locator("#add-form button[type=submit]:not([disabled])").waitFor();
+  await page.locator("#words:not([aria-busy])").waitFor({ state: "attached" });
 }
 
 /**
@@ -241,7 +252,10 @@ async function idOf(page: Page, word: string): Promise<string> {
   return id;
 }
 
-/** Waits until row `id` is shown (not edited or confirming) with exactly this word and definition. */
+/**
+ * Waits until row `id` is shown (not edited or confirming) with exactly this
+ * word and definition, and the page has settled.
+ */
 async function waitShown(page: Page, id: string, word: string, definition: string) {
   await explained(
     page,
@@ -257,6 +271,7 @@ async function waitShown(page: Page, id: string, word: string, definition: strin
       [id, word, definition],
     ),
   );
+  await settled(page);
 }
 
 /** Waits until row `id` says something (its message), and returns what it says. */
@@ -393,6 +408,7 @@ browserTest(
         await row.getByRole("button", DELETE).click();
         await row.getByRole("button", exact("Confirm")).click();
         await row.waitFor({ state: "detached" });
+        await settled(page);
         assertStringIncludes(await page.locator("#list-status").innerText(), "Deleted");
         assertEquals(await apiWords(server.url, store, tag), []);
         assertEquals(await page.locator("#list-error").innerText(), "");
@@ -480,6 +496,7 @@ browserTest(
         await screenshot(page, `browser-conflict-delete-${s}`);
         await row.getByRole("button", exact("Confirm")).click();
         await row.waitFor({ state: "detached" });
+        await settled(page);
         assertOk(!(await apiWords(server.url, store, tag)).some((w) => w.id === first.id));
 
         // Edit a word someone else deletes meanwhile: NOT_FOUND, in plain words.
@@ -496,6 +513,7 @@ browserTest(
         await screenshot(page, `browser-not-found-${s}`);
         await secondRow.getByRole("button", exact("Cancel")).click();
         await secondRow.waitFor({ state: "detached" });
+        await settled(page);
 
         // Delete a word someone else deletes meanwhile.
         const thirdRow = rowOf(page, third.id);
@@ -505,6 +523,7 @@ browserTest(
         await rowMessage(page, third.id, "Someone else deleted this word meanwhile");
         await thirdRow.getByRole("button", exact("Dismiss")).click();
         await thirdRow.waitFor({ state: "detached" });
+        await settled(page);
         assertEquals(await apiWords(server.url, store, tag), []);
         assertEquals(await page.locator("#list-error").innerText(), "");
       });

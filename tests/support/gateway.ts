@@ -31,7 +31,7 @@ export class TestGateway {
       requestTimeoutMs: 5000,
       connectTimeoutMs: 1500,
       reconnectMaxMs: 1000,
-      log: () => {},
+      log: Deno.env.get("TEST_STORE_LOG") ? console.error : () => {},
     }).start();
     this.#graphql = createGraphQL({ registry: this.registry, graphiql: false });
   }
