@@ -19,6 +19,7 @@
  *   the replica merely started a new history (a restarted Redis primary has
  *   a new replication id). Such a primary is probed with the replicas, and
  *   read-your-writes holds again as soon as it answers.
+ *   The primary's ping is bounded by `pingTimeoutMs`, whoever sends it.
  * - **A lost replica costs no read.** Each replica is probed every
  *   `probeMs` (its applied position, bounded by `probeTimeoutMs`); one that
  *   fails a probe or a read is left out until a probe succeeds again. A read
@@ -102,6 +103,8 @@ export interface RouterOptions {
   probeMs?: number;
   /** Longest a probe may take (default 300 ms). */
   probeTimeoutMs?: number;
+  /** Longest the primary's ping may take, from the store or the probes (default 1000 ms). */
+  pingTimeoutMs?: number;
 }
 
 interface Node<P, R> {
@@ -164,6 +167,7 @@ export class ReadRouter<P, R> {
       readTimeoutMs: opts.readTimeoutMs ?? 800,
       probeMs: opts.probeMs ?? 250,
       probeTimeoutMs: opts.probeTimeoutMs ?? 300,
+      pingTimeoutMs: opts.pingTimeoutMs ?? 1_000,
     };
     if (this.#nodes.length) void this.#probeLoop(this.#probing.signal);
   }
@@ -232,16 +236,18 @@ export class ReadRouter<P, R> {
   }
 
   /**
-   * The store's ping: `primaryPing`, remembered for the primary's line in
-   * {@linkcode nodes}. A primary that does not answer fails the ping only
-   * when no replica serves either: while one does, the store still serves
-   * reads (its writes fail on their own), so it is not reconnected as a whole
-   * and `/readyz` keeps it ready.
+   * The store's ping: `primaryPing`, bounded by `pingTimeoutMs` and
+   * remembered for the primary's line in {@linkcode nodes} and its probes. A
+   * primary that does not answer fails the ping only when no replica serves
+   * either: while one does, the store still serves reads (its writes fail on
+   * their own), so it is not reconnected as a whole and `/readyz` keeps it
+   * ready. Without replicas it is `primaryPing` as it is.
    */
   async ping(primaryPing: () => Promise<void>): Promise<void> {
+    if (!this.#nodes.length) return await primaryPing();
     this.#primaryPing = primaryPing;
     try {
-      await primaryPing();
+      await this.#pingPrimary(primaryPing);
       this.#primaryDown = undefined;
     } catch (e) {
       this.#primaryDown = "not answering";
@@ -357,9 +363,14 @@ export class ReadRouter<P, R> {
     const ping = this.#primaryPing;
     if (!ping || this.#primaryPinging) return;
     this.#primaryPinging = true;
-    ping().then(() => this.#primaryDown = undefined, () => {}).finally(() => {
+    this.#pingPrimary(ping).then(() => this.#primaryDown = undefined, () => {}).finally(() => {
       this.#primaryPinging = false;
     });
+  }
+
+  /** `ping`, bounded: a driver's ping may hang longer than the gateway's request timeout. */
+  async #pingPrimary(ping: () => Promise<void>): Promise<void> {
+    await deadline(ping(), this.#opts.pingTimeoutMs, "the primary did not answer in time");
   }
 
   async #probeLoop(signal: AbortSignal): Promise<void> {

@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { type Positions, ReadRouter, type Replica } from "../stores/replicas.ts";
+import { settlesWithin } from "../stores/deadline.ts";
 
 /** Positions as plain numbers, as a Redis replication offset is. */
 const numbers: Positions<number> = { covers: (a, t) => a >= t, later: Math.max };
@@ -244,6 +245,33 @@ Deno.test("a primary found down is probed with the replicas and is up again once
     await sleep(60); // a probe round pings it again
     assertEquals(router.nodes()[0].healthy, true);
   });
+});
+
+Deno.test("a primary ping that hangs is cut off after pingTimeoutMs, and the probes ping it again", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router) => {
+    let pings = 0;
+    const hang = () => {
+      pings++;
+      return new Promise<void>(() => {});
+    };
+    const pinging = router.ping(hang);
+    assertOk(await settlesWithin(pinging, 300), "the ping was not cut off");
+    await pinging; // a replica serves: the store's ping still succeeds
+    assertEquals(router.nodes()[0], {
+      role: "primary",
+      healthy: false,
+      message: "not answering",
+      reads: 0,
+    });
+    await sleep(150); // a probe's hung ping does not stop the next rounds from pinging
+    assertOk(pings >= 3, `${pings} pings`);
+    r1.mode = "fail";
+    await sleep(60);
+    let failed = "";
+    await router.ping(hang).catch((e) => failed = e.message);
+    assertEquals(failed, "the primary did not answer in time");
+  }, { pingTimeoutMs: 30 });
 });
 
 Deno.test("each node's line counts its reads and, for a replica, the read-your-writes waits", async () => {
