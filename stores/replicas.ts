@@ -10,16 +10,21 @@
  *   Positions are the database's own (a PostgreSQL WAL LSN, a MariaDB GTID
  *   position, a Redis replication offset): the store says how to read and
  *   compare them ({@linkcode Positions}).
- * - **A lost primary costs no read either.** While the primary does not
- *   answer (a read or a ping on it failed, and no write or probe has
- *   succeeded since), a read that no replica could serve with this gateway's
- *   latest write goes to a replica that answers anyway, rather than fail:
- *   slightly stale at worst (a write the primary acknowledged just before it
- *   went down may not have reached the replica), and with the same data when
- *   the replica merely started a new history (a restarted Redis primary has
- *   a new replication id). Such a primary is probed with the replicas, and
- *   read-your-writes holds again as soon as it answers.
- *   The primary's ping is bounded by `pingTimeoutMs`, whoever sends it.
+ * - **A lost primary costs no read either.** A read that fails on the
+ *   primary is served by a replica that answers, that read only, and a ping
+ *   of the primary goes out at once. The primary counts as down only once a
+ *   ping confirms it (bounded by `pingTimeoutMs`, whoever sends it); until
+ *   then reads still try it first, so read-your-writes holds through a blip.
+ *   While it is down (no read, write or ping has succeeded since), a read
+ *   that no replica could serve with this gateway's latest write goes to a
+ *   replica that answers anyway, rather than fail: slightly stale at worst (a
+ *   write the primary acknowledged just before it went down may not have
+ *   reached the replica), and with the same data when the replica merely
+ *   started a new history (a restarted Redis primary has a new replication
+ *   id). Such a primary is pinged with the replicas' probes, and
+ *   read-your-writes holds again as soon as it answers. (The ping is the
+ *   store's, as given to {@linkcode ReadRouter.ping}: a store that was never
+ *   pinged cannot be found down, and its reads keep trying the primary.)
  * - **A lost replica costs no read.** Each replica is probed every
  *   `probeMs` (its applied position, bounded by `probeTimeoutMs`); one that
  *   fails a probe or a read is left out until a probe succeeds again. A read
@@ -212,7 +217,7 @@ export class ReadRouter<P, R> {
       this.#primaryDown = undefined;
       return out;
     } catch (e) {
-      this.#primaryDown ??= "not answering";
+      this.#probePrimary(); // down only once a ping says so: one failed read may be a blip
       if (!fallback || fallback.out !== undefined) throw e;
       return await this.#readOn(fallback, read).catch(() => Promise.reject(e));
     }
@@ -358,14 +363,15 @@ export class ReadRouter<P, R> {
     return polling;
   }
 
-  /** One ping of a primary that is down, unless one is in flight; it is up again once one succeeds. */
+  /** One ping of the primary, unless one is in flight: it is down or up as the ping finds it. */
   #probePrimary(): void {
     const ping = this.#primaryPing;
     if (!ping || this.#primaryPinging) return;
     this.#primaryPinging = true;
-    this.#pingPrimary(ping).then(() => this.#primaryDown = undefined, () => {}).finally(() => {
-      this.#primaryPinging = false;
-    });
+    this.#pingPrimary(ping).then(
+      () => this.#primaryDown = undefined,
+      () => this.#primaryDown = "not answering",
+    ).finally(() => this.#primaryPinging = false);
   }
 
   /** `ping`, bounded: a driver's ping may hang longer than the gateway's request timeout. */

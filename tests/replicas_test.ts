@@ -206,20 +206,26 @@ Deno.test("a primary that does not answer fails the ping only when no replica se
 
 Deno.test("while the primary does not answer, a read no replica has confirmed is served by one that answers", async () => {
   const r1 = new FakeReplica("r1");
-  let primaryUp = false;
+  let primaryUp = true;
+  let primaryTries = 0;
   const read = (router: ReadRouter<number, string>) =>
-    router.read((reader) =>
-      reader === "primary" && !primaryUp
+    router.read((reader) => {
+      if (reader === "primary") primaryTries++;
+      return reader === "primary" && !primaryUp
         ? Promise.reject(new Error("ECONNREFUSED"))
-        : Promise.resolve(reader)
-    );
+        : Promise.resolve(reader);
+    });
+  const ping = () => primaryUp ? Promise.resolve() : Promise.reject(new Error("ECONNREFUSED"));
   await withRouter([r1], async (router) => {
+    await router.ping(ping); // the store's ping, as /readyz or a failed call sends it
     router.wrote(10); // the replica never gets it: the primary died first
+    primaryUp = false;
     assertEquals(await read(router), "r1"); // the primary's read failed: served by the replica
+    await sleep(5); // the ping that read sent confirms it
     assertEquals(router.nodes()[0].healthy, false);
     // Known down: the next read does not try the primary first.
     assertEquals(await read(router), "r1");
-    assertEquals(router.counts.primary, 0);
+    assertEquals([primaryTries, router.counts.primary], [1, 0]);
     // Back: a write it acknowledges ends the fallback, and read-your-writes holds again.
     primaryUp = true;
     router.wrote(11);
@@ -232,6 +238,45 @@ Deno.test("while the primary does not answer, a read no replica has confirmed is
     await read(router).catch((e) => failed = e.message);
     assertEquals(failed, "ECONNREFUSED");
   }, { waitMs: 20 });
+});
+
+Deno.test("one failed read on the primary is served by a replica, but the primary counts as down only once a ping confirms it", async () => {
+  const r1 = new FakeReplica("r1");
+  let failReads = 0;
+  let primaryTries = 0;
+  let pingUp = true;
+  let pings = 0;
+  const ping = () => {
+    pings++;
+    return pingUp ? Promise.resolve() : Promise.reject(new Error("ECONNREFUSED"));
+  };
+  const read = (router: ReadRouter<number, string>) =>
+    router.read((reader) => {
+      if (reader !== "primary") return Promise.resolve(reader);
+      primaryTries++;
+      return failReads-- > 0 ? Promise.reject(new Error("ECONNRESET")) : Promise.resolve(reader);
+    });
+  await withRouter([r1], async (router) => {
+    await router.ping(ping);
+    router.wrote(10); // the replica never applies it
+    // A blip: this one read is served by the replica rather than fail...
+    failReads = 1;
+    assertEquals(await read(router), "r1");
+    await sleep(5);
+    // ...but the primary answers its ping: the next read has this gateway's write.
+    assertEquals(await read(router), "primary");
+    assertEquals(router.nodes()[0].healthy, true);
+    assertEquals(pings, 2, "a failed read sends a ping at once");
+    // Down for real: the ping confirms it, and reads no longer try the primary first.
+    failReads = Infinity;
+    pingUp = false;
+    assertEquals(await read(router), "r1");
+    await sleep(5);
+    assertEquals(router.nodes()[0].healthy, false);
+    const tries = primaryTries;
+    assertEquals(await read(router), "r1");
+    assertEquals(primaryTries, tries);
+  }, { waitMs: 10, probeMs: 1_000 });
 });
 
 Deno.test("a primary found down is probed with the replicas and is up again once its ping succeeds", async () => {
