@@ -10,6 +10,16 @@
  *   Positions are the database's own (a PostgreSQL WAL LSN, a MariaDB GTID
  *   position, a Redis replication offset): the store says how to read and
  *   compare them ({@linkcode Positions}).
+ * - **A replica is waited on once per lag.** One that did not apply a
+ *   position within `waitMs` is not waited on again for that position, nor
+ *   for an earlier or later one in the same history: reads pass it over at
+ *   once until its applied position, polled every `probeMs`, covers the one
+ *   it missed (it is used without a wait for any position it is seen to
+ *   cover). A later write would only add to what it lacks, so waiting again
+ *   before it catches up would cost every read `waitMs` under a steady write
+ *   load. A position in a new history (neither covers the other: a restarted
+ *   Redis primary's new replication id) ends this, as the one missed can
+ *   then never be covered; a read waits on it again.
  * - **A lost primary costs no read either.** A read that fails on the
  *   primary is served by a replica that answers, that read only, and a ping
  *   of the primary goes out at once. The primary counts as down only once a
@@ -77,6 +87,8 @@ export interface NodeStatus {
 /**
  * Read-your-writes waits on one replica: reads that came before it had
  * applied this gateway's latest write and waited (at most `waitMs`) for it.
+ * Reads that passed it over without a wait (it missed an earlier position,
+ * see the module documentation) are not counted.
  */
 export interface ReadWaits {
   /** Reads that waited, since the gateway started. */
@@ -116,6 +128,8 @@ interface Node<P, R> {
   replica: Replica<P, R>;
   /** The latest position it was seen to have applied. */
   known?: P;
+  /** A target it did not apply within `waitMs`, until it is seen to have applied it. */
+  missed?: P;
   /** Why it is left out, when it is. */
   out?: string;
   /** The one position query in flight, shared by every read that waits, and when it was sent. */
@@ -315,9 +329,19 @@ export class ReadRouter<P, R> {
     return undefined;
   }
 
-  /** Waits (bounded) until `node` has applied `target`; false when it did not in time or failed. */
+  /**
+   * Waits (bounded) until `node` has applied `target`; false when it did not
+   * in time or failed, and at once when it missed a target in the same
+   * history (earlier or later) and has not been seen to apply that one since.
+   */
   async #caughtUp(node: Node<P, R>, target: P): Promise<boolean> {
-    if (node.known !== undefined && this.#positions.covers(node.known, target)) return true;
+    const positions = this.#positions;
+    if (node.known !== undefined && positions.covers(node.known, target)) return true;
+    if (node.missed !== undefined) {
+      const missed = node.missed;
+      if (positions.covers(target, missed) || positions.covers(missed, target)) return false;
+      node.missed = undefined; // a new history (a restarted Redis primary): worth a wait again
+    }
     const t0 = performance.now();
     const until = t0 + this.#opts.waitMs;
     node.waited++;
@@ -325,7 +349,10 @@ export class ReadRouter<P, R> {
       const ms = performance.now() - t0;
       remember(node.waits, ms);
       if (caughtUp) remember(this.counts.waits, ms);
-      else node.gaveUp++;
+      else {
+        node.gaveUp++;
+        node.missed = target;
+      }
       return caughtUp;
     };
     for (;;) {
@@ -353,6 +380,9 @@ export class ReadRouter<P, R> {
     }
     const polling = node.replica.applied().then((p) => {
       node.known = p;
+      if (node.missed !== undefined && this.#positions.covers(p, node.missed)) {
+        node.missed = undefined;
+      }
       return p;
     }).finally(() => {
       if (node.polling === polling) node.polling = undefined;

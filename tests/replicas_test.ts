@@ -94,11 +94,78 @@ Deno.test("a replica that does not apply the write within the bound leaves the r
     assertEquals(await read(), "primary");
     const took = performance.now() - t0;
     assertOk(took >= 40 && took < 400, `took ${took} ms`);
-    // Once it catches up, reads come back to it.
+    // Once a probe finds it caught up, reads come back to it.
     r1.position = 12;
+    await sleep(50);
     assertEquals(await read(), "r1");
     assertEquals(router.counts.primary, 1);
   }, { waitMs: 50 });
+});
+
+Deno.test("a replica that did not catch up in time is not waited on again until a probe finds it has", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    router.wrote(10);
+    assertEquals(await read(), "primary"); // waited 60 ms for 10, gave up
+    const waits = () => {
+      const w = router.nodes()[1].readWaits!;
+      return [w.count, w.gaveUp];
+    };
+    // Neither the same target nor a newer one waits on it again while it has not applied 10.
+    const t0 = performance.now();
+    for (let i = 0; i < 2; i++) assertEquals(await read(), "primary");
+    router.wrote(12);
+    for (let i = 0; i < 3; i++) assertEquals(await read(), "primary");
+    const took = performance.now() - t0;
+    assertOk(took < 60, `5 reads took ${took} ms`);
+    assertEquals(waits(), [1, 1]);
+    // Once a probe finds it caught up, it serves without a wait...
+    r1.position = 12;
+    await sleep(50);
+    assertEquals(await read(), "r1");
+    // ...and a newer write is waited for on it again.
+    router.wrote(13);
+    setTimeout(() => r1.position = 13, 20);
+    assertEquals(await read(), "r1");
+    assertEquals(waits(), [2, 1]);
+  }, { waitMs: 60 });
+});
+
+Deno.test("after a Redis primary restart, reads do not each wait on replicas that can never cover the old replication id", async () => {
+  type Offset = { replid: string; offset: number };
+  const offsets: Positions<Offset> = {
+    covers: (a, t) => a.replid === t.replid && a.offset >= t.offset,
+    later: (a, b) => a.replid === b.replid && a.offset > b.offset ? a : b,
+  };
+  const at: Record<string, Offset> = {
+    r1: { replid: "new", offset: 40 },
+    r2: { replid: "new", offset: 40 },
+  };
+  const replicas: Replica<Offset, string>[] = ["r1", "r2"].map((name) => ({
+    reader: name,
+    applied: () => Promise.resolve(at[name]),
+    close: () => Promise.resolve(),
+  }));
+  const router = new ReadRouter("primary", replicas, offsets, {
+    waitMs: 40,
+    probeMs: 20,
+    probeTimeoutMs: 50,
+  });
+  const read = () => router.read((reader) => Promise.resolve(reader));
+  try {
+    router.wrote({ replid: "old", offset: 100 }); // acknowledged before the restart
+    const t0 = performance.now();
+    for (let i = 0; i < 6; i++) assertEquals(await read(), "primary");
+    const took = performance.now() - t0;
+    assertOk(took < 160, `6 reads took ${took} ms`); // one wait per replica, not 6 × 2
+    assertEquals(router.nodes().slice(1).map((n) => n.readWaits!.count), [1, 1]);
+    // A write in the new history: the replicas are waited for again, and serve.
+    router.wrote({ replid: "new", offset: 50 });
+    setTimeout(() => at.r1 = at.r2 = { replid: "new", offset: 50 }, 10);
+    assertOk(["r1", "r2"].includes(await read()));
+  } finally {
+    await router.close();
+  }
 });
 
 Deno.test("a read after a write goes to the replica that has it, not to the lagging one", async () => {
@@ -120,6 +187,7 @@ Deno.test("writes acknowledged out of order: reads wait for the latest position,
     r1.position = 8;
     assertEquals(await read(), "primary");
     r1.position = 9;
+    await sleep(50); // it missed 9: a probe must find it applied before it serves
     assertEquals(await read(), "r1");
   }, { waitMs: 20 });
 });
