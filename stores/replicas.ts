@@ -4,12 +4,20 @@
  * turn, with read-your-writes and no failed read when a replica is lost.
  *
  * - **Read-your-writes.** After every acknowledged write the store reports
- *   the primary's replication position ({@linkcode ReadRouter.wrote}). A read
- *   goes to a replica only once that replica has applied the latest such
- *   position, waiting at most `waitMs`; otherwise it goes to the primary.
- *   Positions are the database's own (a PostgreSQL WAL LSN, a MariaDB GTID
- *   position, a Redis replication offset): the store says how to read and
- *   compare them ({@linkcode Positions}).
+ *   the primary's replication position ({@linkcode ReadRouter.beforeWrite}).
+ *   A read goes to a replica only once that replica has applied the latest
+ *   such position, waiting at most `waitMs`; otherwise it goes to the
+ *   primary. Positions are the database's own (a PostgreSQL WAL LSN, a
+ *   MariaDB GTID position, a Redis replication offset): the store says how to
+ *   read and compare them ({@linkcode Positions}).
+ * - **A lost position costs no write.** When the position cannot be read
+ *   after a write (the query fails, or takes longer than `pingTimeoutMs`),
+ *   the write stays acknowledged, but no replica can be shown to have it:
+ *   every read goes to the primary (to a replica only when the primary fails
+ *   it or is down, as below) until the position of a write begun after that
+ *   failure is recorded. One begun earlier does not count: it may have
+ *   committed before the lost one, and MariaDB's `@@last_gtid` is that
+ *   write's own. The primary is pinged at once, as after a failed read.
  * - **A replica is waited on once per lag.** One that did not apply a
  *   position within `waitMs` is not waited on again for that position, nor
  *   for an earlier or later one in the same history: reads pass it over at
@@ -42,7 +50,8 @@
  *   the next replica or the primary.
  * - **Lag** is measured against this gateway's own writes: how long ago the
  *   oldest write the replica has not applied yet was acknowledged (0 when it
- *   has them all), so it reads the same on every database.
+ *   has them all; a write whose position was lost does not count), so it
+ *   reads the same on every database.
  * - **What each node served** is on its line of {@linkcode ReadRouter.nodes}:
  *   its reads since start and, for a replica, the read-your-writes waits
  *   ({@linkcode ReadWaits}), what the bounded wait costs reads.
@@ -108,6 +117,14 @@ export interface ReadCounts {
   waits: number[];
 }
 
+/**
+ * What {@linkcode ReadRouter.beforeWrite} returns, to call once the primary
+ * acknowledged the write: `position` reads the primary's position, which
+ * covers the write; `onTimeout` runs if it takes longer than `pingTimeoutMs`
+ * (to destroy the connection it runs on). Never rejects.
+ */
+export type AfterWrite<P> = (position: () => Promise<P>, onTimeout?: () => void) => Promise<void>;
+
 /** Timing of the router; every field has a default. */
 export interface RouterOptions {
   /** Longest a read waits for a replica to apply this gateway's last write (default 250 ms). */
@@ -120,7 +137,10 @@ export interface RouterOptions {
   probeMs?: number;
   /** Longest a probe may take (default 300 ms). */
   probeTimeoutMs?: number;
-  /** Longest the primary's ping may take, from the store or the probes (default 1000 ms). */
+  /**
+   * Longest the primary's ping may take, from the store or the probes, and
+   * the position query after a write (default 1000 ms).
+   */
   pingTimeoutMs?: number;
 }
 
@@ -156,6 +176,12 @@ export class ReadRouter<P, R> {
   #positions: Positions<P>;
   #opts: Required<RouterOptions>;
   #target: P | undefined;
+  /** Writes begun ({@linkcode beforeWrite}): the latest one's number. */
+  #begun = 0;
+  /** The highest number of a write whose position was recorded. */
+  #recorded = 0;
+  /** `#begun` when a position was last lost: while above `#recorded`, reads go to the primary. */
+  #lost = 0;
   /** Acknowledged writes, oldest first: [position, time]. */
   #writes: [P, number][] = [];
   #next = 0;
@@ -191,8 +217,36 @@ export class ReadRouter<P, R> {
     if (this.#nodes.length) void this.#probeLoop(this.#probing.signal);
   }
 
-  /** Records the primary's position after an acknowledged write: later reads must see it. */
+  /**
+   * Read-your-writes for one write: call it before the write goes to the
+   * primary, and what it returns once the primary acknowledged the write
+   * ({@linkcode AfterWrite}). The write stands whatever the position query
+   * does; see the module documentation. Without replicas nothing is queried.
+   */
+  beforeWrite(): AfterWrite<P> {
+    if (!this.#nodes.length) return () => Promise.resolve();
+    const write = ++this.#begun;
+    return async (position, onTimeout) => {
+      try {
+        const ms = this.#opts.pingTimeoutMs;
+        this.#record(await deadline(position(), ms, "no position in time", onTimeout), write);
+      } catch {
+        this.#lost = this.#begun; // any write begun so far may have committed before this one
+        this.#probePrimary();
+      }
+    };
+  }
+
+  /**
+   * Records the primary's position read after every write it acknowledged so
+   * far: later reads must see it. Stores use {@linkcode beforeWrite}.
+   */
   wrote(position: P): void {
+    this.#record(position, ++this.#begun);
+  }
+
+  #record(position: P, write: number): void {
+    this.#recorded = Math.max(this.#recorded, write);
     this.#target = this.#target === undefined
       ? position
       : this.#positions.later(this.#target, position);
@@ -210,7 +264,10 @@ export class ReadRouter<P, R> {
     const target = this.#target;
     /** The first replica passed over only because it had not confirmed the latest write. */
     let behind: Node<P, R> | undefined;
-    for (let tries = 0; tries < this.#nodes.length; tries++) {
+    // A write's position is lost: no replica can be shown to have it, one is a fallback at most.
+    const lost = this.#lost > this.#recorded;
+    if (lost) behind = this.#pick();
+    for (let tries = 0; !lost && tries < this.#nodes.length; tries++) {
       const node = this.#pick();
       if (!node) break;
       if (target !== undefined && !(await this.#caughtUp(node, target))) {

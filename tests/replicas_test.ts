@@ -192,6 +192,50 @@ Deno.test("writes acknowledged out of order: reads wait for the latest position,
   }, { waitMs: 20 });
 });
 
+Deno.test("a failed position lookup after a write leaves the write acknowledged and every read to the primary until a later write's position", async () => {
+  const r1 = new FakeReplica("r1");
+  let primaryUp = true;
+  const read = (router: ReadRouter<number, string>) =>
+    router.read((reader) =>
+      reader === "primary" && !primaryUp
+        ? Promise.reject(new Error("ECONNREFUSED"))
+        : Promise.resolve(reader)
+    );
+  await withRouter([r1], async (router) => {
+    r1.position = 100; // whatever the write was, the replica may not have it: no position says so
+    const afterWrite = router.beforeWrite();
+    await afterWrite(() => Promise.reject(new Error("ECONNRESET"))); // resolves: the write stands
+    for (let i = 0; i < 3; i++) assertEquals(await read(router), "primary");
+    assertEquals(router.nodes()[1].readWaits, { count: 0, gaveUp: 0 }); // no replica waited on
+    // The primary failing one of those reads: a replica that answers serves it rather than fail.
+    primaryUp = false;
+    assertEquals(await read(router), "r1");
+    primaryUp = true;
+    assertEquals(await read(router), "primary");
+    // A write begun after the lost one, whose position is read: replicas serve again.
+    await router.beforeWrite()(() => Promise.resolve(7));
+    assertEquals(await read(router), "r1");
+  });
+});
+
+Deno.test("a position lookup that hangs is cut off, and a position read for a write begun before the lost one does not end it", async () => {
+  const r1 = new FakeReplica("r1");
+  await withRouter([r1], async (router, read) => {
+    r1.position = 100;
+    // MariaDB's @@last_gtid is the connection's own: a write begun earlier may have committed before.
+    const early = router.beforeWrite();
+    const lost = router.beforeWrite();
+    let cutOff = false;
+    const t0 = performance.now();
+    await lost(() => new Promise(() => {}), () => cutOff = true);
+    assertOk(cutOff && performance.now() - t0 < 300, "the position query was not cut off");
+    await early(() => Promise.resolve(5));
+    assertEquals(await read(), "primary");
+    await router.beforeWrite()(() => Promise.resolve(6));
+    assertEquals(await read(), "r1");
+  }, { pingTimeoutMs: 30 });
+});
+
 Deno.test("a replica whose read fails costs no read: the primary serves it, the replica is left out until it answers", async () => {
   const r1 = new FakeReplica("r1");
   await withRouter([r1], async (router, read) => {
