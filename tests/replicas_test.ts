@@ -117,7 +117,7 @@ Deno.test("a replica that did not catch up in time is not waited on again until 
     router.wrote(12);
     for (let i = 0; i < 3; i++) assertEquals(await read(), "primary");
     const took = performance.now() - t0;
-    assertOk(took < 60, `5 reads took ${took} ms`);
+    assertOk(took < 150, `5 reads took ${took} ms`); // not 5 × 60
     assertEquals(waits(), [1, 1]);
     // Once a probe finds it caught up, it serves without a wait...
     r1.position = 12;
@@ -157,7 +157,7 @@ Deno.test("after a Redis primary restart, reads do not each wait on replicas tha
     const t0 = performance.now();
     for (let i = 0; i < 6; i++) assertEquals(await read(), "primary");
     const took = performance.now() - t0;
-    assertOk(took < 160, `6 reads took ${took} ms`); // one wait per replica, not 6 × 2
+    assertOk(took < 240, `6 reads took ${took} ms`); // one wait per replica, not 6 × 2 × 40
     assertEquals(router.nodes().slice(1).map((n) => n.readWaits!.count), [1, 1]);
     // A write in the new history: the replicas are waited for again, and serve.
     router.wrote({ replid: "new", offset: 50 });
