@@ -109,9 +109,20 @@ const gtidPositions: Positions<GtidPosition> = {
 
 /** One server's pool, and the one way a statement runs on it: bounded, the connection destroyed on expiry. */
 interface Node {
-  withConnection<T>(ms: number, work: (conn: mysql.PoolConnection) => Promise<T>): Promise<T>;
+  withConnection<T>(
+    ms: number,
+    work: (conn: mysql.PoolConnection) => Promise<T>,
+    after?: After<T>,
+  ): Promise<T>;
   close(): Promise<void>;
 }
+
+/**
+ * What runs after `work` succeeded, on the same connection, outside its
+ * bound; it must not reject, and `destroy` drops the connection (a statement
+ * left running on it) instead of handing it back to the pool.
+ */
+type After<T> = (conn: mysql.PoolConnection, result: T, destroy: () => void) => Promise<void>;
 
 /** A pool on `target` (no default database: the store creates it first). */
 function connect(target: ServerTarget, config: StoreConfig): Node {
@@ -147,13 +158,15 @@ function connect(target: ServerTarget, config: StoreConfig): Node {
   });
 
   /**
-   * Runs `work` on a pooled connection within `ms`. mysql2's own query timeout
-   * leaves the connection checked out, so on expiry the connection is
-   * destroyed here (and a connection acquired too late is handed back).
+   * Runs `work` on a pooled connection within `ms`, then `after`. mysql2's
+   * own query timeout leaves the connection checked out, so on expiry the
+   * connection is destroyed here (and a connection acquired too late is
+   * handed back).
    */
   const withConnection = async <T>(
     ms: number,
     work: (conn: mysql.PoolConnection) => Promise<T>,
+    after?: After<T>,
   ): Promise<T> => {
     let abandoned = false;
     const acquiring = pool.getConnection();
@@ -167,11 +180,14 @@ function connect(target: ServerTarget, config: StoreConfig): Node {
       },
     );
     let destroyed = false;
+    const destroy = () => {
+      destroyed = true;
+      conn.destroy();
+    };
     try {
-      return await deadline(work(conn), ms, "MYSQL: the statement timed out", () => {
-        destroyed = true;
-        conn.destroy();
-      });
+      const result = await deadline(work(conn), ms, "MYSQL: the statement timed out", destroy);
+      await after?.(conn, result, destroy);
+      return result;
     } finally {
       if (!destroyed && !abandoned) conn.release();
     }
@@ -267,22 +283,25 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
   });
   const router = new ReadRouter<GtidPosition, Node>(primary, replicas, gtidPositions);
   /**
-   * Runs a write on the primary; with replicas, reads the GTID it was
-   * committed as on the same connection, for read-your-writes.
+   * Runs a write on the primary; when it `changed` anything, tells the router
+   * the GTID it was committed as (read on the same connection, after the
+   * write's own bound), for read-your-writes. A failure there does not fail
+   * the committed write.
    */
   const write = <T>(
     ms: number,
     work: (conn: mysql.PoolConnection) => Promise<T>,
     changed: (result: T) => boolean = () => true,
-  ): Promise<T> =>
-    withConnection(ms, async (conn) => {
-      const result = await work(conn);
-      if (replicas.length && changed(result)) {
+  ): Promise<T> => {
+    const afterWrite = router.beforeWrite();
+    return withConnection(ms, work, async (conn, result, destroy) => {
+      if (!changed(result)) return;
+      await afterWrite(async () => {
         const [rows] = await conn.query<mysql.RowDataPacket[]>("SELECT @@last_gtid AS gtid");
-        router.wrote(gtidPosition(String(rows[0].gtid ?? "")));
-      }
-      return result;
+        return gtidPosition(String(rows[0].gtid ?? ""));
+      }, destroy);
     });
+  };
 
   const insertSql =
     `INSERT INTO ${table} (id, word, definition, created_at, search_key) VALUES (?, ?, ?, ?, ?)`;

@@ -239,28 +239,33 @@ export const open: OpenStore = async (config) => {
   const primary = pool;
   const replicas = (config.readUrls ?? []).map((url) => openReplica(url, config));
   const router = new ReadRouter(primary, replicas, walPositions);
-  /** After an acknowledged write: where the primary's WAL is, for read-your-writes on replicas. */
-  const wrote = async () => {
-    if (!replicas.length) return;
-    const { rows } = await primary.query<{ lsn: string }>(WRITTEN_LSN);
-    router.wrote(lsn(rows[0].lsn));
+  /** Where the primary's WAL is now: after a commit, past it. */
+  const walNow = async () => lsn((await primary.query<{ lsn: string }>(WRITTEN_LSN)).rows[0].lsn);
+  /**
+   * Runs a write on the primary and answers the rows it changed; when it
+   * changed any, tells the router where the WAL is, for read-your-writes on
+   * replicas (a failure there does not fail the committed write).
+   */
+  const write = async (sql: string, values: unknown[]): Promise<number> => {
+    const afterWrite = router.beforeWrite();
+    const { rowCount } = await primary.query(sql, values);
+    if (rowCount) await afterWrite(walNow);
+    return rowCount ?? 0;
   };
 
   let closed = false;
   const store: WordStore = {
     async add(r: NewWord) {
-      await primary.query(INSERT, [r.id, r.word, r.definition, r.createdAt, r.searchKey]);
-      await wrote();
+      await write(INSERT, [r.id, r.word, r.definition, r.createdAt, r.searchKey]);
     },
     async addMany(rs: NewWord[]) {
-      await primary.query(INSERT_MANY, [
+      await write(INSERT_MANY, [
         rs.map((r) => r.id),
         rs.map((r) => r.word),
         rs.map((r) => r.definition),
         rs.map((r) => r.createdAt),
         rs.map((r) => r.searchKey),
       ]);
-      await wrote();
     },
     // Edits read the word they compare-and-set: from the primary, the only node sure to have
     // another gateway's latest revision.
@@ -270,14 +275,10 @@ export const open: OpenStore = async (config) => {
     },
     async replace(r: NewWord, revision: string) {
       const values = [r.word, r.definition, r.searchKey, r.updatedAt, r.id, revision];
-      const done = (await primary.query(REPLACE, values)).rowCount === 1;
-      if (done) await wrote();
-      return done;
+      return await write(REPLACE, values) === 1;
     },
     async remove(id: string, revision: string) {
-      const done = (await primary.query(REMOVE, [id, revision])).rowCount === 1;
-      if (done) await wrote();
-      return done;
+      return await write(REMOVE, [id, revision]) === 1;
     },
     list({ search, limit, offset, after = FIRST_ID }: ListQuery) {
       return router.read(async (pool) => {

@@ -255,14 +255,12 @@ async function openReplica(
 
 class RedisWordStore implements WordStore {
   readonly #router: ReadRouter<ReplicationOffset, Redis & Scripts>;
-  readonly #replicas: number;
 
   constructor(
     private readonly client: Redis & Scripts,
     replicas: Replica<ReplicationOffset, Redis & Scripts>[] = [],
   ) {
     this.#router = new ReadRouter(client, replicas, offsets);
-    this.#replicas = replicas.length;
   }
 
   add(record: NewWord): Promise<void> {
@@ -270,18 +268,17 @@ class RedisWordStore implements WordStore {
   }
 
   /**
-   * With replicas, after an acknowledged write: the primary's replication
-   * offset, which now counts the write (one `INFO replication`; no `WAIT`,
-   * which would hold the shared connection).
+   * After an acknowledged write: the primary's replication offset, which now
+   * counts the write (one `INFO replication`; no `WAIT`, which would hold the
+   * shared connection). For {@linkcode ReadRouter.beforeWrite}.
    */
-  async #wrote(): Promise<void> {
-    if (!this.#replicas) return;
-    const info = await this.client.info("replication");
-    this.#router.wrote(replicationOffset(info, "master_repl_offset"));
+  async #offset(): Promise<ReplicationOffset> {
+    return replicationOffset(await this.client.info("replication"), "master_repl_offset");
   }
 
   /** The hashes and their index entries in one MULTI/EXEC: a reader never sees an id without its hash. */
   async addMany(records: NewWord[]): Promise<void> {
+    const afterWrite = this.#router.beforeWrite();
     const tx = this.client.multi();
     for (const r of records) {
       tx.hset(recordKey(r.id), {
@@ -296,7 +293,7 @@ class RedisWordStore implements WordStore {
     const replies = await tx.exec();
     if (!replies) throw new Error("redis: transaction aborted");
     for (const [err] of replies) if (err) throw err;
-    await this.#wrote();
+    await afterWrite(() => this.#offset());
   }
 
   /**
@@ -309,6 +306,7 @@ class RedisWordStore implements WordStore {
 
   /** One {@linkcode REPLACE} script: compare the revision, then write, atomically. */
   async replace(r: NewWord, revision: string): Promise<boolean> {
+    const afterWrite = this.#router.beforeWrite();
     const written = await this.client.wordsReplace(
       recordKey(r.id),
       revision,
@@ -317,14 +315,15 @@ class RedisWordStore implements WordStore {
       r.searchKey,
       r.updatedAt!,
     );
-    if (written === 1) await this.#wrote();
+    if (written === 1) await afterWrite(() => this.#offset());
     return written === 1;
   }
 
   /** One {@linkcode REMOVE} script: compare the revision, then DEL the hash and ZREM the id. */
   async remove(id: string, revision: string): Promise<boolean> {
+    const afterWrite = this.#router.beforeWrite();
     const removed = await this.client.wordsRemove(recordKey(id), IDS_KEY, revision, id) === 1;
-    if (removed) await this.#wrote();
+    if (removed) await afterWrite(() => this.#offset());
     return removed;
   }
 

@@ -4,21 +4,45 @@
  * turn, with read-your-writes and no failed read when a replica is lost.
  *
  * - **Read-your-writes.** After every acknowledged write the store reports
- *   the primary's replication position ({@linkcode ReadRouter.wrote}). A read
- *   goes to a replica only once that replica has applied the latest such
- *   position, waiting at most `waitMs`; otherwise it goes to the primary.
- *   Positions are the database's own (a PostgreSQL WAL LSN, a MariaDB GTID
- *   position, a Redis replication offset): the store says how to read and
- *   compare them ({@linkcode Positions}).
- * - **A lost primary costs no read either.** While the primary does not
- *   answer (a read or a ping on it failed, and no write or probe has
- *   succeeded since), a read that no replica could serve with this gateway's
- *   latest write goes to a replica that answers anyway, rather than fail:
- *   slightly stale at worst (a write the primary acknowledged just before it
- *   went down may not have reached the replica), and with the same data when
- *   the replica merely started a new history (a restarted Redis primary has
- *   a new replication id). Such a primary is probed with the replicas, and
- *   read-your-writes holds again as soon as it answers.
+ *   the primary's replication position ({@linkcode ReadRouter.beforeWrite}).
+ *   A read goes to a replica only once that replica has applied the latest
+ *   such position, waiting at most `waitMs`; otherwise it goes to the
+ *   primary. Positions are the database's own (a PostgreSQL WAL LSN, a
+ *   MariaDB GTID position, a Redis replication offset): the store says how to
+ *   read and compare them ({@linkcode Positions}).
+ * - **A lost position costs no write.** When the position cannot be read
+ *   after a write (the query fails, or takes longer than `pingTimeoutMs`),
+ *   the write stays acknowledged, but no replica can be shown to have it:
+ *   every read goes to the primary (to a replica only when the primary fails
+ *   it or is down, as below) until the position of a write begun after that
+ *   failure is recorded. One begun earlier does not count: it may have
+ *   committed before the lost one, and MariaDB's `@@last_gtid` is that
+ *   write's own. The primary is pinged at once, as after a failed read.
+ * - **A replica is waited on once per lag.** One that did not apply a
+ *   position within `waitMs` is not waited on again for that position, nor
+ *   for an earlier or later one in the same history: reads pass it over at
+ *   once until its applied position, polled every `probeMs`, covers the one
+ *   it missed (it is used without a wait for any position it is seen to
+ *   cover). A later write would only add to what it lacks, so waiting again
+ *   before it catches up would cost every read `waitMs` under a steady write
+ *   load. A position in a new history (neither covers the other: a restarted
+ *   Redis primary's new replication id) ends this, as the one missed can
+ *   then never be covered; a read waits on it again.
+ * - **A lost primary costs no read either.** A read that fails on the
+ *   primary is served by a replica that answers, that read only, and a ping
+ *   of the primary goes out at once. The primary counts as down only once a
+ *   ping confirms it (bounded by `pingTimeoutMs`, whoever sends it); until
+ *   then reads still try it first, so read-your-writes holds through a blip.
+ *   While it is down (no read, write or ping has succeeded since), a read
+ *   that no replica could serve with this gateway's latest write goes to a
+ *   replica that answers anyway, rather than fail: slightly stale at worst (a
+ *   write the primary acknowledged just before it went down may not have
+ *   reached the replica), and with the same data when the replica merely
+ *   started a new history (a restarted Redis primary has a new replication
+ *   id). Such a primary is pinged with the replicas' probes, and
+ *   read-your-writes holds again as soon as it answers. (The ping is the
+ *   store's, as given to {@linkcode ReadRouter.ping}: a store that was never
+ *   pinged cannot be found down, and its reads keep trying the primary.)
  * - **A lost replica costs no read.** Each replica is probed every
  *   `probeMs` (its applied position, bounded by `probeTimeoutMs`); one that
  *   fails a probe or a read is left out until a probe succeeds again. A read
@@ -26,7 +50,8 @@
  *   the next replica or the primary.
  * - **Lag** is measured against this gateway's own writes: how long ago the
  *   oldest write the replica has not applied yet was acknowledged (0 when it
- *   has them all), so it reads the same on every database.
+ *   has them all; a write whose position was lost does not count), so it
+ *   reads the same on every database.
  * - **What each node served** is on its line of {@linkcode ReadRouter.nodes}:
  *   its reads since start and, for a replica, the read-your-writes waits
  *   ({@linkcode ReadWaits}), what the bounded wait costs reads.
@@ -71,6 +96,8 @@ export interface NodeStatus {
 /**
  * Read-your-writes waits on one replica: reads that came before it had
  * applied this gateway's latest write and waited (at most `waitMs`) for it.
+ * Reads that passed it over without a wait (it missed an earlier position,
+ * see the module documentation) are not counted.
  */
 export interface ReadWaits {
   /** Reads that waited, since the gateway started. */
@@ -90,6 +117,14 @@ export interface ReadCounts {
   waits: number[];
 }
 
+/**
+ * What {@linkcode ReadRouter.beforeWrite} returns, to call once the primary
+ * acknowledged the write: `position` reads the primary's position, which
+ * covers the write; `onTimeout` runs if it takes longer than `pingTimeoutMs`
+ * (to destroy the connection it runs on). Never rejects.
+ */
+export type AfterWrite<P> = (position: () => Promise<P>, onTimeout?: () => void) => Promise<void>;
+
 /** Timing of the router; every field has a default. */
 export interface RouterOptions {
   /** Longest a read waits for a replica to apply this gateway's last write (default 250 ms). */
@@ -102,12 +137,19 @@ export interface RouterOptions {
   probeMs?: number;
   /** Longest a probe may take (default 300 ms). */
   probeTimeoutMs?: number;
+  /**
+   * Longest the primary's ping may take, from the store or the probes, and
+   * the position query after a write (default 1000 ms).
+   */
+  pingTimeoutMs?: number;
 }
 
 interface Node<P, R> {
   replica: Replica<P, R>;
   /** The latest position it was seen to have applied. */
   known?: P;
+  /** A target it did not apply within `waitMs`, until it is seen to have applied it. */
+  missed?: P;
   /** Why it is left out, when it is. */
   out?: string;
   /** The one position query in flight, shared by every read that waits, and when it was sent. */
@@ -134,6 +176,12 @@ export class ReadRouter<P, R> {
   #positions: Positions<P>;
   #opts: Required<RouterOptions>;
   #target: P | undefined;
+  /** Writes begun ({@linkcode beforeWrite}): the latest one's number. */
+  #begun = 0;
+  /** The highest number of a write whose position was recorded. */
+  #recorded = 0;
+  /** `#begun` when a position was last lost: while above `#recorded`, reads go to the primary. */
+  #lost = 0;
   /** Acknowledged writes, oldest first: [position, time]. */
   #writes: [P, number][] = [];
   #next = 0;
@@ -164,12 +212,41 @@ export class ReadRouter<P, R> {
       readTimeoutMs: opts.readTimeoutMs ?? 800,
       probeMs: opts.probeMs ?? 250,
       probeTimeoutMs: opts.probeTimeoutMs ?? 300,
+      pingTimeoutMs: opts.pingTimeoutMs ?? 1_000,
     };
     if (this.#nodes.length) void this.#probeLoop(this.#probing.signal);
   }
 
-  /** Records the primary's position after an acknowledged write: later reads must see it. */
+  /**
+   * Read-your-writes for one write: call it before the write goes to the
+   * primary, and what it returns once the primary acknowledged the write
+   * ({@linkcode AfterWrite}). The write stands whatever the position query
+   * does; see the module documentation. Without replicas nothing is queried.
+   */
+  beforeWrite(): AfterWrite<P> {
+    if (!this.#nodes.length) return () => Promise.resolve();
+    const write = ++this.#begun;
+    return async (position, onTimeout) => {
+      try {
+        const ms = this.#opts.pingTimeoutMs;
+        this.#record(await deadline(position(), ms, "no position in time", onTimeout), write);
+      } catch {
+        this.#lost = this.#begun; // any write begun so far may have committed before this one
+        this.#probePrimary();
+      }
+    };
+  }
+
+  /**
+   * Records the primary's position read after every write it acknowledged so
+   * far: later reads must see it. Stores use {@linkcode beforeWrite}.
+   */
   wrote(position: P): void {
+    this.#record(position, ++this.#begun);
+  }
+
+  #record(position: P, write: number): void {
+    this.#recorded = Math.max(this.#recorded, write);
     this.#target = this.#target === undefined
       ? position
       : this.#positions.later(this.#target, position);
@@ -187,7 +264,10 @@ export class ReadRouter<P, R> {
     const target = this.#target;
     /** The first replica passed over only because it had not confirmed the latest write. */
     let behind: Node<P, R> | undefined;
-    for (let tries = 0; tries < this.#nodes.length; tries++) {
+    // A write's position is lost: no replica can be shown to have it, one is a fallback at most.
+    const lost = this.#lost > this.#recorded;
+    if (lost) behind = this.#pick();
+    for (let tries = 0; !lost && tries < this.#nodes.length; tries++) {
       const node = this.#pick();
       if (!node) break;
       if (target !== undefined && !(await this.#caughtUp(node, target))) {
@@ -208,7 +288,7 @@ export class ReadRouter<P, R> {
       this.#primaryDown = undefined;
       return out;
     } catch (e) {
-      this.#primaryDown ??= "not answering";
+      this.#probePrimary(); // down only once a ping says so: one failed read may be a blip
       if (!fallback || fallback.out !== undefined) throw e;
       return await this.#readOn(fallback, read).catch(() => Promise.reject(e));
     }
@@ -232,16 +312,18 @@ export class ReadRouter<P, R> {
   }
 
   /**
-   * The store's ping: `primaryPing`, remembered for the primary's line in
-   * {@linkcode nodes}. A primary that does not answer fails the ping only
-   * when no replica serves either: while one does, the store still serves
-   * reads (its writes fail on their own), so it is not reconnected as a whole
-   * and `/readyz` keeps it ready.
+   * The store's ping: `primaryPing`, bounded by `pingTimeoutMs` and
+   * remembered for the primary's line in {@linkcode nodes} and its probes. A
+   * primary that does not answer fails the ping only when no replica serves
+   * either: while one does, the store still serves reads (its writes fail on
+   * their own), so it is not reconnected as a whole and `/readyz` keeps it
+   * ready. Without replicas it is `primaryPing` as it is.
    */
   async ping(primaryPing: () => Promise<void>): Promise<void> {
+    if (!this.#nodes.length) return await primaryPing();
     this.#primaryPing = primaryPing;
     try {
-      await primaryPing();
+      await this.#pingPrimary(primaryPing);
       this.#primaryDown = undefined;
     } catch (e) {
       this.#primaryDown = "not answering";
@@ -304,9 +386,19 @@ export class ReadRouter<P, R> {
     return undefined;
   }
 
-  /** Waits (bounded) until `node` has applied `target`; false when it did not in time or failed. */
+  /**
+   * Waits (bounded) until `node` has applied `target`; false when it did not
+   * in time or failed, and at once when it missed a target in the same
+   * history (earlier or later) and has not been seen to apply that one since.
+   */
   async #caughtUp(node: Node<P, R>, target: P): Promise<boolean> {
-    if (node.known !== undefined && this.#positions.covers(node.known, target)) return true;
+    const positions = this.#positions;
+    if (node.known !== undefined && positions.covers(node.known, target)) return true;
+    if (node.missed !== undefined) {
+      const missed = node.missed;
+      if (positions.covers(target, missed) || positions.covers(missed, target)) return false;
+      node.missed = undefined; // a new history (a restarted Redis primary): worth a wait again
+    }
     const t0 = performance.now();
     const until = t0 + this.#opts.waitMs;
     node.waited++;
@@ -314,7 +406,10 @@ export class ReadRouter<P, R> {
       const ms = performance.now() - t0;
       remember(node.waits, ms);
       if (caughtUp) remember(this.counts.waits, ms);
-      else node.gaveUp++;
+      else {
+        node.gaveUp++;
+        node.missed = target;
+      }
       return caughtUp;
     };
     for (;;) {
@@ -342,6 +437,9 @@ export class ReadRouter<P, R> {
     }
     const polling = node.replica.applied().then((p) => {
       node.known = p;
+      if (node.missed !== undefined && this.#positions.covers(p, node.missed)) {
+        node.missed = undefined;
+      }
       return p;
     }).finally(() => {
       if (node.polling === polling) node.polling = undefined;
@@ -352,14 +450,20 @@ export class ReadRouter<P, R> {
     return polling;
   }
 
-  /** One ping of a primary that is down, unless one is in flight; it is up again once one succeeds. */
+  /** One ping of the primary, unless one is in flight: it is down or up as the ping finds it. */
   #probePrimary(): void {
     const ping = this.#primaryPing;
     if (!ping || this.#primaryPinging) return;
     this.#primaryPinging = true;
-    ping().then(() => this.#primaryDown = undefined, () => {}).finally(() => {
-      this.#primaryPinging = false;
-    });
+    this.#pingPrimary(ping).then(
+      () => this.#primaryDown = undefined,
+      () => this.#primaryDown = "not answering",
+    ).finally(() => this.#primaryPinging = false);
+  }
+
+  /** `ping`, bounded: a driver's ping may hang longer than the gateway's request timeout. */
+  async #pingPrimary(ping: () => Promise<void>): Promise<void> {
+    await deadline(ping(), this.#opts.pingTimeoutMs, "the primary did not answer in time");
   }
 
   async #probeLoop(signal: AbortSignal): Promise<void> {
