@@ -33,10 +33,22 @@
  * confirm channel and resolve after the publisher confirm AND once this
  * store's view has applied that very message (read-your-writes), `replace`
  * and `remove` with whether it applied. `list` and `get` make a real round
- * trip (passive declare of `words`) beside one SQLite statement. Any broker
- * or view failure breaks the store for good, rejects what is pending and
- * everything after it; the gateway's wrapper opens a new one, which resumes
- * from the view's stored offset.
+ * trip (passive declare of `words`) beside one SQLite statement.
+ *
+ * **Losing a broker.** When the connection to its broker fails, the store
+ * fails over to another node of `RABBITMQ_URL`'s list: it lets the view
+ * finish the batch it is writing, connects to the next broker, follows the
+ * stream again from the last message the view holds, and publishes again
+ * every write not yet applied, while new calls wait for the failover (with
+ * one broker listed, or the stream itself gone, the store fails instead). A
+ * second copy of a message changes nothing (the rule above: a `word` whose
+ * id is taken is ignored, and an `update` or `delete` whose first copy
+ * applied no longer finds its revision), so a write whose confirm was lost
+ * with its broker is answered by the view applying it, once. Only when no
+ * broker answers within the connect timeout, or the view fails, does the
+ * store break for good, rejecting what is pending and everything after it;
+ * the gateway's wrapper then opens a new one, which resumes from the view's
+ * stored offset.
  *
  * A deleted word's text stays in the stream: its `word` message and every
  * `update` of it remain in the history, readable by anyone who may read the
@@ -53,7 +65,13 @@
  *
  * @module
  */
-import { type Delivery, RabbitStoreError, StreamConnection } from "./rabbitmq_stream.ts";
+import {
+  type Delivery,
+  RabbitStoreError,
+  StreamConnection,
+  StreamGoneError,
+} from "./rabbitmq_stream.ts";
+import { splitNodes } from "./settings.ts";
 import { View, type ViewFeed } from "./rabbitmq_view.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
@@ -115,28 +133,36 @@ class Waiters {
   }
 }
 
+/** Publishes one write's message on `stream`; resolves on the broker's confirm. */
+type Publish = (stream: StreamConnection) => Promise<void>;
+
 class RabbitWordStore implements WordStore {
+  #config!: StoreConfig;
   #stream: StreamConnection | undefined;
   #view: View | undefined;
   #feed: ViewFeed | undefined;
   #waiters = new Waiters();
+  /** Writes published and not yet applied by the view, by waiter key: sent again after a failover. */
+  #pending = new Map<string, Publish>();
+  /** The failover to another broker under way, if any. */
+  #failingOver: Promise<void> | undefined;
   #failure: Error | undefined;
   #closed = false;
 
   /** Connects, opens the view, then follows the stream until the view has caught up. */
   async init(config: StoreConfig, viewPath: string): Promise<void> {
+    this.#config = config;
     const deadline = Date.now() + config.connectTimeoutMs + CATCH_UP_GRACE_MS;
     // The broker first, the view (a SQLite worker thread) only once the broker answered: the
     // reconnect loop against a broker that is down or stalled then starts no thread per attempt,
     // which took CPU from every other store's requests.
-    const s = this.#stream = await StreamConnection.open(config, deadline, (e) => this.#fail(e));
-    const v = this.#view = await View.open(viewPath);
+    const s = await this.#connect(deadline);
+    this.#view = await View.open(viewPath);
     // A first marker, so the stream is not empty when its head is peeked at; the view's position
     // is read after it, and a second marker published after that: the consumer starts at that
     // position (which another process sharing the view may have moved past the first marker)
     // and has caught up with the stream's tail once it applied the second.
     await s.publishMarker(crypto.randomUUID());
-    const state = await v.resume(await s.peekHead());
     const nonce = crypto.randomUUID();
     const caughtUp = this.#waiters.wait(
       nonce,
@@ -149,19 +175,12 @@ class RabbitWordStore implements WordStore {
         ),
     );
     caughtUp.catch(() => {}); // awaited below; a failure before that must not go unhandled
-    await s.publishMarker(nonce);
-    this.#check();
-    const feed = this.#feed = v.feed(
-      state,
-      (batch, outcomes) => this.#applied(batch, outcomes),
-      (e) => this.#fail(e),
-    );
-    await s.follow(state.last?.offset ?? "first", PREFETCH, (d) => feed.push(d));
+    await this.#follow(s, () => s.publishMarker(nonce));
     await caughtUp;
   }
 
   async add(record: NewWord): Promise<void> {
-    await this.#publishAndWait(record.id, () => this.#stream!.publishWord(record));
+    await this.#publishAndWait(record.id, (s) => s.publishWord(record));
   }
 
   /** Publishes them all at once (confirms pipelined on the channel), each waited for as `add` waits. */
@@ -170,8 +189,7 @@ class RabbitWordStore implements WordStore {
   }
 
   async get(id: string): Promise<WordRecord | undefined> {
-    this.#check();
-    const [, record] = await Promise.all([this.#stream!.ping(), this.#view!.get(id)]);
+    const [, record] = await Promise.all([this.#onBroker((s) => s.ping()), this.#view!.get(id)]);
     this.#check();
     return record;
   }
@@ -179,25 +197,23 @@ class RabbitWordStore implements WordStore {
   /** Publishes an `update` event; true once this view applied it, false once it ignored it. */
   replace(record: NewWord, revision: string): Promise<boolean> {
     const nonce = crypto.randomUUID();
-    return this.#publishAndWait(nonce, () => this.#stream!.publishUpdate(record, revision, nonce));
+    return this.#publishAndWait(nonce, (s) => s.publishUpdate(record, revision, nonce));
   }
 
   /** Publishes a `delete` event; true once this view applied it, false once it ignored it. */
   remove(id: string, revision: string): Promise<boolean> {
     const nonce = crypto.randomUUID();
-    return this.#publishAndWait(nonce, () => this.#stream!.publishDelete(id, revision, nonce));
+    return this.#publishAndWait(nonce, (s) => s.publishDelete(id, revision, nonce));
   }
 
   async list(query: ListQuery): Promise<WordRecord[]> {
-    this.#check();
-    const [, page] = await Promise.all([this.#stream!.ping(), this.#view!.list(query)]);
+    const [, page] = await Promise.all([this.#onBroker((s) => s.ping()), this.#view!.list(query)]);
     this.#check();
     return page;
   }
 
   async ping(): Promise<void> {
-    this.#check();
-    await Promise.all([this.#stream!.ping(), this.#view!.ping()]);
+    await Promise.all([this.#onBroker((s) => s.ping()), this.#view!.ping()]);
     this.#check();
   }
 
@@ -208,11 +224,62 @@ class RabbitWordStore implements WordStore {
     await Promise.all([this.#stream?.close(), this.#view?.close()]);
   }
 
+  /** Connects to a broker of the URL list; its failure starts a failover to another. */
+  async #connect(deadline: number): Promise<StreamConnection> {
+    // A failure while opening rejects the open itself; only an open connection fails over.
+    const opened: { s?: StreamConnection } = {};
+    const s = opened.s = await StreamConnection.open(
+      this.#config,
+      deadline,
+      (e) => opened.s && this.#brokerLost(opened.s, e),
+    );
+    this.#stream = s;
+    return s;
+  }
+
+  /**
+   * Feeds the view from `s`, from the last message it holds; `then` runs once
+   * the consumer is set up.
+   */
+  async #follow(s: StreamConnection, then?: () => Promise<void>): Promise<void> {
+    const state = await this.#view!.resume(await s.peekHead());
+    await then?.();
+    this.#check();
+    const feed = this.#feed = this.#view!.feed(
+      state,
+      (batch, outcomes) => this.#applied(s, batch, outcomes),
+      (e) => this.#fail(e),
+    );
+    await s.follow(state.last?.offset ?? "first", PREFETCH, (d) => feed.push(d));
+  }
+
+  /** `call` on the live broker connection; once more on the next one if its broker was lost meanwhile. */
+  async #onBroker<T>(call: (s: StreamConnection) => Promise<T>): Promise<T> {
+    const s = await this.#live();
+    try {
+      return await call(s);
+    } catch (e) {
+      if (!s.broken || this.#closed) throw e;
+      return await call(await this.#live());
+    }
+  }
+
+  /** The broker connection, once a failover under way is done. */
+  async #live(): Promise<StreamConnection> {
+    this.#check();
+    if (this.#failingOver) await this.#failingOver;
+    this.#check();
+    return this.#stream!;
+  }
+
   /**
    * Publishes the message whose waiters are keyed `key`; resolves after its
-   * confirm and once this view applied it, with whether it applied.
+   * confirm and once this view applied it, with whether it applied. A
+   * publish cut short by the loss of its broker is sent again on the next
+   * one (a second copy changes nothing: module documentation), and then
+   * the view's applying it is the answer.
    */
-  async #publishAndWait(key: string, publish: () => Promise<void>): Promise<boolean> {
+  async #publishAndWait(key: string, publish: Publish): Promise<boolean> {
     this.#check();
     const applied = this.#waiters.wait(
       key,
@@ -220,18 +287,54 @@ class RabbitWordStore implements WordStore {
       () =>
         new RabbitStoreError(`the view did not apply the message within ${WRITE_TIMEOUT_MS} ms`),
     );
-    const confirmed = publish().catch((e: Error) => {
-      this.#waiters.settle(key, e);
+    applied.catch(() => {}); // awaited below
+    this.#pending.set(key, publish);
+    try {
+      const s = await this.#live();
+      await publish(s).catch((e: Error) => {
+        if (!s.broken || this.#closed) throw e;
+      });
+      return await applied;
+    } catch (e) {
+      this.#waiters.settle(key, e as Error);
       throw e;
-    });
-    const [, outcome] = await Promise.all([confirmed, applied]);
-    return outcome;
+    } finally {
+      this.#pending.delete(key);
+    }
+  }
+
+  /**
+   * The broker of `s` was lost: connects to another node of the URL list,
+   * follows the stream from where the view is, and sends again every write
+   * not yet applied, while calls wait for it. Only when no broker answers in
+   * time does the store fail as a whole (the gateway's wrapper then opens a
+   * new one).
+   */
+  #brokerLost(s: StreamConnection, e: Error): void {
+    if (this.#closed || this.#failure || s !== this.#stream || this.#failingOver) return;
+    // Still opening (the open fails and is retried), one broker only (the wrapper reconnects),
+    // or the stream itself is gone (no other broker has it): the store fails as a whole.
+    const single = splitNodes(this.#config.url).length < 2;
+    if (!this.#feed || single || e instanceof StreamGoneError) return this.#fail(e);
+    const old = this.#feed;
+    this.#failingOver = (async () => {
+      await old.finish();
+      const next = await this.#connect(Date.now() + this.#config.connectTimeoutMs);
+      await this.#follow(next);
+      await Promise.all([...this.#pending.values()].map((publish) => publish(next)));
+    })().then(
+      () => this.#failingOver = undefined,
+      (err: Error) => {
+        this.#failingOver = undefined;
+        this.#fail(err);
+      },
+    );
   }
 
   /** A batch is in the view: the broker may send more, and whoever waited for it may go on. */
-  #applied(batch: Delivery[], outcomes: Map<number, boolean>): void {
+  #applied(s: StreamConnection, batch: Delivery[], outcomes: Map<number, boolean>): void {
     if (this.#failure || this.#closed) return;
-    this.#stream!.ack(batch[batch.length - 1]);
+    if (s === this.#stream) s.ack(batch[batch.length - 1]);
     for (const { event, marker, position } of batch) {
       if (marker !== undefined) this.#waiters.settle(marker, true);
       else if (event?.type === "add") this.#waiters.settle(event.record.id, true);

@@ -54,6 +54,13 @@ export class RabbitStoreError extends Error {
   override name = "RabbitStoreError";
 }
 
+/**
+ * The broker took the `words` stream away from this connection (the stream
+ * was deleted, the consumer cancelled, a channel refused by the server):
+ * another broker of the same cluster would not serve it either.
+ */
+export class StreamGoneError extends RabbitStoreError {}
+
 /** A message as the stream delivered it. */
 export interface Delivery {
   position: StreamPosition;
@@ -192,7 +199,7 @@ export class StreamConnection {
     stream.#pub.on("return", (msg: ConsumeMessage) => {
       const id = msg.properties.messageId;
       const reject = stream.#unconfirmed.get(typeof id === "string" ? id : "");
-      reject?.(new RabbitStoreError(`the ${QUEUE} stream is missing`));
+      reject?.(new StreamGoneError(`the ${QUEUE} stream is missing`));
     });
     return stream;
   }
@@ -262,7 +269,7 @@ export class StreamConnection {
     await this.#call(this.#sub.consume(QUEUE, (msg) => {
       if (this.#failure || this.#closed) return;
       if (msg === null) {
-        return this.#fail(new RabbitStoreError(`the server cancelled the ${QUEUE} consumer`));
+        return this.#fail(new StreamGoneError(`the server cancelled the ${QUEUE} consumer`));
       }
       const position = positionOf(msg);
       if (!position) {
@@ -276,6 +283,11 @@ export class StreamConnection {
           message: msg,
         });}
     }, { noAck: false, arguments: { "x-stream-offset": offset } }));
+  }
+
+  /** Whether the connection failed (or was closed): nothing more goes through it. */
+  get broken(): boolean {
+    return this.#failure !== undefined || this.#closed;
   }
 
   /** Acknowledges `d` and every delivery before it: the broker may send that many more. */
@@ -336,7 +348,12 @@ export class StreamConnection {
 
   async #channel<C extends Channel>(creating: Promise<C>): Promise<C> {
     const ch = await this.#call(creating);
-    ch.on("error", (e: Error) => this.#fail(e));
+    // 404: the stream is gone (deleted under the store).
+    ch.on(
+      "error",
+      (e: Error & { code?: unknown }) =>
+        this.#fail(e.code === 404 ? new StreamGoneError(e.message) : e),
+    );
     ch.on("close", () => this.#fail(new RabbitStoreError("channel closed")));
     return ch;
   }

@@ -134,6 +134,9 @@ export class ViewFeed {
   #queue: Delivery[] = [];
   #running = false;
   #stopped = false;
+  #finishing = false;
+  /** The drain under way, if any. */
+  #draining: Promise<void> | undefined;
   #applied: Applied;
   #failed: (e: Error) => void;
 
@@ -158,7 +161,7 @@ export class ViewFeed {
 
   /** Queues a delivery; a write starts unless one is under way. */
   push(d: Delivery): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#finishing) return;
     this.#queue.push(d);
     if (this.#running) return;
     this.#running = true;
@@ -171,7 +174,23 @@ export class ViewFeed {
     this.#queue = [];
   }
 
-  async #drain(): Promise<void> {
+  /**
+   * Takes no more deliveries and drops the queued ones (a new consumer
+   * delivers them again from {@linkcode last}), but lets the batch being
+   * written finish and be heard of; resolves once it has.
+   */
+  async finish(): Promise<void> {
+    this.#queue = [];
+    this.#finishing = true;
+    await this.#draining;
+    this.#stopped = true;
+  }
+
+  #drain(): Promise<void> {
+    return this.#draining = this.#drainQueue();
+  }
+
+  async #drainQueue(): Promise<void> {
     try {
       while (this.#queue.length > 0 && !this.#stopped) {
         const batch = this.#queue.splice(0, MAX_BATCH);

@@ -295,6 +295,42 @@ function toRecord(row: Row): WordRecord {
   return record;
 }
 
+type OperationInfo = Parameters<cassandra.policies.retry.RetryPolicy["onRequestError"]>[0];
+
+/**
+ * The driver's default retries, plus one: a lightweight transaction whose
+ * Paxos round timed out on its coordinator (a write timeout of type CAS, or a
+ * read timeout at SERIAL/LOCAL_SERIAL: replicas slow to answer, say a node
+ * rejoining the cluster) is sent once more, to the next node. The default
+ * gives up on it, though it is as safe to send again as any LWT here: its
+ * "not applied" answer is checked against the row ({@linkcode ScyllaStore}).
+ */
+class LwtRetryPolicy extends cassandra.policies.retry.RetryPolicy {
+  override onWriteTimeout(
+    info: OperationInfo,
+    consistency: cassandra.types.consistencies,
+    received: number,
+    blockFor: number,
+    writeType: string,
+  ) {
+    if (writeType === "CAS" && info.nbRetry === 0) return this.retryResult(consistency, false);
+    return super.onWriteTimeout(info, consistency, received, blockFor, writeType);
+  }
+
+  override onReadTimeout(
+    info: OperationInfo,
+    consistency: cassandra.types.consistencies,
+    received: number,
+    blockFor: number,
+    isDataPresent: boolean,
+  ) {
+    const serial = consistency === consistencies.serial ||
+      consistency === consistencies.localSerial;
+    if (serial && info.nbRetry === 0) return this.retryResult(consistency, false);
+    return super.onReadTimeout(info, consistency, received, blockFor, isDataPresent);
+  }
+}
+
 function newClient(config: StoreConfig, points: ContactPoints, datacenter: string): Client {
   return new cassandra.Client({
     contactPoints: points.hosts,
@@ -326,6 +362,7 @@ function newClient(config: StoreConfig, points: ContactPoints, datacenter: strin
       ),
       speculativeExecution: new cassandra.policies.speculativeExecution
         .ConstantSpeculativeExecutionPolicy(SPECULATIVE_DELAY_MS, SPECULATIVE_EXECUTIONS),
+      retry: new LwtRetryPolicy(),
     },
     // The driver reaches the nodes it discovers (system.peers) on this port, not on theirs: with
     // the default 9042 a cluster on another port was used through one contact point only.
