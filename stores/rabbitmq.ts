@@ -71,6 +71,7 @@ import {
   StreamConnection,
   StreamGoneError,
 } from "./rabbitmq_stream.ts";
+import { setTimeout as sleep } from "node:timers/promises";
 import { splitNodes } from "./settings.ts";
 import { View, type ViewFeed } from "./rabbitmq_view.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
@@ -81,6 +82,10 @@ const PREFETCH = 1000;
 const WRITE_TIMEOUT_MS = 10_000;
 /** Catching up with the stream on open may take this long on top of the connect timeout. */
 const CATCH_UP_GRACE_MS = 12_000;
+/** A failover to another broker may take this long on top of the connect timeout. */
+const FAILOVER_GRACE_MS = 2_000;
+/** Pause between two brokers tried in one failover. */
+const FAILOVER_PAUSE_MS = 50;
 
 interface Waiter {
   resolve: (applied: boolean) => void;
@@ -304,11 +309,10 @@ class RabbitWordStore implements WordStore {
   }
 
   /**
-   * The broker of `s` was lost: connects to another node of the URL list,
-   * follows the stream from where the view is, and sends again every write
-   * not yet applied, while calls wait for it. Only when no broker answers in
-   * time does the store fail as a whole (the gateway's wrapper then opens a
-   * new one).
+   * The broker of `s` was lost: fails over to another ({@linkcode failOver})
+   * while calls wait. Only when no broker takes over in time, or the view
+   * fails, does the store fail as a whole (the gateway's wrapper then opens
+   * a new one).
    */
   #brokerLost(s: StreamConnection, e: Error): void {
     if (this.#closed || this.#failure || s !== this.#stream || this.#failingOver) return;
@@ -316,19 +320,41 @@ class RabbitWordStore implements WordStore {
     // or the stream itself is gone (no other broker has it): the store fails as a whole.
     const single = splitNodes(this.#config.url).length < 2;
     if (!this.#feed || single || e instanceof StreamGoneError) return this.#fail(e);
-    const old = this.#feed;
-    this.#failingOver = (async () => {
-      await old.finish();
-      const next = await this.#connect(Date.now() + this.#config.connectTimeoutMs);
-      await this.#follow(next);
-      await Promise.all([...this.#pending.values()].map((publish) => publish(next)));
-    })().then(
-      () => this.#failingOver = undefined,
+    this.#failingOver = this.#failOver().then(
+      () => {
+        this.#failingOver = undefined;
+        // Lost again after the failover's last check: its loss was not heard, so go on now.
+        if (this.#stream!.broken) this.#brokerLost(this.#stream!, e);
+      },
       (err: Error) => {
         this.#failingOver = undefined;
         this.#fail(err);
       },
     );
+  }
+
+  /**
+   * Connects to another node of the URL list, follows the stream from where
+   * the view is, and sends again every write not yet applied; tries the
+   * next broker while one fails during that (the survivors may refuse
+   * connections while the stream elects a new leader), until the connect
+   * timeout plus {@linkcode FAILOVER_GRACE_MS}.
+   */
+  async #failOver(): Promise<void> {
+    const until = Date.now() + this.#config.connectTimeoutMs + FAILOVER_GRACE_MS;
+    for (;;) {
+      await this.#feed!.finish();
+      try {
+        const next = await this.#connect(until);
+        await this.#follow(next);
+        await Promise.all([...this.#pending.values()].map((publish) => publish(next)));
+        if (!next.broken) return;
+      } catch (e) {
+        if (Date.now() >= until || this.#closed) throw e;
+      }
+      if (Date.now() >= until) throw new RabbitStoreError("no broker took over in time");
+      await sleep(FAILOVER_PAUSE_MS);
+    }
   }
 
   /** A batch is in the view: the broker may send more, and whoever waited for it may go on. */
