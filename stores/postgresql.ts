@@ -20,11 +20,10 @@
 import pg from "pg";
 import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
-import { settings } from "./postgresql_settings.ts";
+import { DEFAULT_DATABASE, settings } from "./postgresql_settings.ts";
 import { type Positions, ReadRouter, type Replica } from "./replicas.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
-const DEFAULT_DATABASE = "grand_tour";
 const DEFAULT_PORT = 5432;
 /** Server-side limit of one statement; the client gives up 100 ms later (a server that stopped answering). */
 const STATEMENT_TIMEOUT_MS = 1_500;

@@ -7,10 +7,14 @@
  */
 import type { StoreSettings } from "./settings.ts";
 
+/** The database when the URL names none. */
+export const DEFAULT_DATABASE = "grand_tour";
+
 /** What `POSTGRESQL_*` variables the gateway reads. */
 export const settings: StoreSettings = {
   store: "POSTGRESQL",
   schemes: ["postgres", "postgresql"],
   nodes: "one",
   replicas: true,
+  database: { default: DEFAULT_DATABASE },
 };

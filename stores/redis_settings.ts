@@ -13,4 +13,5 @@ export const settings: StoreSettings = {
   schemes: ["redis", "rediss"],
   nodes: "one",
   replicas: true,
+  database: { default: "0" },
 };

@@ -47,6 +47,12 @@ export interface StoreSettings {
   checkUrl?(url: string): string | undefined;
   /** Parses the store's own variables into `StoreConfig.options`; throws {@linkcode ConfigError}. */
   options?(env: Env): Record<string, string>;
+  /**
+   * Set when a URL's path names the database (`default` when it names none).
+   * Read replicas serve the primary's database: a `<STORE>_READ_URL` naming
+   * another is refused, and one naming none is given the primary's.
+   */
+  database?: { default: string };
 }
 
 /** Store URL variables, new name first, then the classic tutorials' name. */
@@ -106,8 +112,9 @@ export function parseStoreSettings(
     return undefined;
   }
   checkList(settings, url, `${store}_URL`, settings.nodes === "many");
-  const readUrls = readUrl === undefined ? [] : splitNodes(readUrl);
+  let readUrls = readUrl === undefined ? [] : splitNodes(readUrl);
   if (readUrl !== undefined) checkList(settings, readUrl, readVar, true);
+  if (settings.database) readUrls = onPrimaryDatabase(settings, url, readUrls);
   return {
     url,
     ...(readUrls.length ? { readUrls } : {}),
@@ -115,6 +122,34 @@ export function parseStoreSettings(
     connectTimeoutMs,
     options: settings.options?.(env) ?? {},
   };
+}
+
+/** The database a URL's path names, if any. */
+function databaseOf(url: URL): string | undefined {
+  return decodeURIComponent(url.pathname.replace(/^\//, "")) || undefined;
+}
+
+/** `readUrls`, each on the primary's database (named in it when it names none); refuses another. */
+function onPrimaryDatabase(settings: StoreSettings, url: string, readUrls: string[]): string[] {
+  const want = databaseOf(new URL(url)) ?? settings.database!.default;
+  return readUrls.map((raw) => {
+    const replica = new URL(raw);
+    const named = databaseOf(replica);
+    if (named === undefined) {
+      replica.pathname = `/${encodeURIComponent(want)}`;
+      return replica.toString();
+    }
+    if (named !== want) {
+      throw new ConfigError(
+        `${readUrlVariable(settings.store)} names database ${
+          JSON.stringify(named)
+        } and ${settings.store}_URL ${
+          JSON.stringify(want)
+        }: a replica serves the primary's database`,
+      );
+    }
+    return raw;
+  });
 }
 
 /** Checks each node of `list` without ever echoing it. */

@@ -1,4 +1,4 @@
-import { assertEquals, assertOk, assertThrows } from "./support/assert.ts";
+import { assertEquals, assertOk, assertStringIncludes, assertThrows } from "./support/assert.ts";
 import { ConfigError, parseConfig } from "../server/config.ts";
 
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -64,6 +64,36 @@ Deno.test("<STORE>_READ_URL lists read replicas of PostgreSQL, MySQL and Redis, 
   assertEquals(c.stores.MYSQL?.readUrls, ["mariadb://u:p@replica/db"]);
   assertEquals(c.stores.REDIS?.readUrls, ["rediss://u:p@replica:6380/0"]);
   assertEquals(parseConfig({ REDIS_URL: "redis://h" }, files).stores.REDIS?.readUrls, undefined);
+});
+
+Deno.test("a read replica serves the primary's database: named when the read URL names none", () => {
+  const c = parseConfig({
+    POSTGRESQL_URL: "postgres://u:p@primary/words",
+    POSTGRESQL_READ_URL: "postgres://u:p@standby-1, postgres://u:p@standby-2/words",
+    REDIS_URL: "redis://primary/3",
+    REDIS_READ_URL: "redis://replica",
+  }, files);
+  assertEquals(c.stores.POSTGRESQL?.readUrls, [
+    "postgres://u:p@standby-1/words",
+    "postgres://u:p@standby-2/words",
+  ]);
+  assertEquals(c.stores.REDIS?.readUrls, ["redis://replica/3"]);
+  // The primary's URL names none: its default.
+  const d = parseConfig({ REDIS_URL: "redis://primary", REDIS_READ_URL: "redis://r/0" }, files);
+  assertEquals(d.stores.REDIS?.readUrls, ["redis://r/0"]);
+  for (
+    const env of [
+      {
+        POSTGRESQL_URL: "postgres://u:p@h/words",
+        POSTGRESQL_READ_URL: "postgres://u:secret-pw@r/x",
+      },
+      { REDIS_URL: "redis://h/1", REDIS_READ_URL: "redis://u:secret-pw@r/2" },
+    ]
+  ) {
+    const e = assertThrows(() => parseConfig(env, files), ConfigError);
+    assertStringIncludes(e.message, "a replica serves the primary's database");
+    assertOk(!e.message.includes("secret-pw"), e.message);
+  }
 });
 
 Deno.test("ELASTICSEARCH_URL and RABBITMQ_URL may list every node of a cluster", () => {
