@@ -241,6 +241,17 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
         if (!has.has(name)) await conn.query(`ALTER TABLE ${table} ADD COLUMN ${column}`);
       }
     });
+    if (config.readUrls?.length) {
+      // Read-your-writes compares MariaDB's GTIDs (@@last_gtid, @@gtid_slave_pos); MySQL has
+      // neither, and its writes would fail once the position lookup did.
+      const [rows] = await withConnection(
+        statementTimeoutMs,
+        (conn) => conn.query<mysql.RowDataPacket[]>("SELECT VERSION() AS v"),
+      );
+      if (!/mariadb/i.test(String(rows[0]?.v ?? ""))) {
+        throw new Error("MYSQL_READ_URL works with MariaDB only: this server is MySQL");
+      }
+    }
     await backfillSearchKeys(
       async (after, n) => {
         const [rows] = await withConnection(
