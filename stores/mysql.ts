@@ -20,7 +20,7 @@ import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore 
 import { deadline } from "./deadline.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 import { settings } from "./mysql_settings.ts";
-import { type Positions, ReadRouter, type Replica } from "./replicas.ts";
+import { type Positions, PrimaryLostSchema, ReadRouter, type Replica } from "./replicas.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
 const DEFAULT_PORT = 3306;
@@ -410,7 +410,14 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
         await withConnection(
           statementTimeoutMs,
           (conn) => conn.query(`SELECT 1 FROM ${table} LIMIT 0`),
-        );
+        ).catch((e) => {
+          // ER_NO_SUCH_TABLE, ER_BAD_DB_ERROR: reopening creates them again.
+          const errno = (e as { errno?: number }).errno;
+          if (errno === 1146 || errno === 1049) {
+            throw new PrimaryLostSchema("MYSQL: the words table is gone", { cause: e });
+          }
+          throw e;
+        });
       });
     },
 

@@ -21,7 +21,7 @@ import pg from "pg";
 import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 import { DEFAULT_DATABASE, settings } from "./postgresql_settings.ts";
-import { type Positions, ReadRouter, type Replica } from "./replicas.ts";
+import { type Positions, PrimaryLostSchema, ReadRouter, type Replica } from "./replicas.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 const DEFAULT_PORT = 5432;
@@ -289,7 +289,15 @@ export const open: OpenStore = async (config) => {
     },
     ping() {
       // Touches the table: one dropped under a running gateway fails the ping, and the reconnect recreates it.
-      return router.ping(async () => void await primary.query(PING));
+      return router.ping(async () => {
+        await primary.query(PING).catch((e) => {
+          // undefined_table, invalid_catalog_name: reopening creates them again.
+          if (codeOf(e) === "42P01" || codeOf(e) === "3D000") {
+            throw new PrimaryLostSchema("POSTGRESQL: the words table is gone", { cause: e });
+          }
+          throw e;
+        });
+      });
     },
     nodes: () => router.nodes(),
     async close() {

@@ -61,6 +61,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { deadline } from "./deadline.ts";
 
+/**
+ * Thrown by a store's primary ping when the primary answers but cannot serve
+ * until the store is opened again (its table or database was dropped): it
+ * fails the store's ping even while replicas serve reads, so the gateway's
+ * wrapper reconnects and the store creates what is missing.
+ */
+export class PrimaryLostSchema extends Error {
+  override name = "PrimaryLostSchema";
+}
+
 /** How a store reads and compares its replication positions. */
 export interface Positions<P> {
   /** Whether a replica that applied `applied` has every change up to `target`. */
@@ -326,6 +336,7 @@ export class ReadRouter<P, R> {
       await this.#pingPrimary(primaryPing);
       this.#primaryDown = undefined;
     } catch (e) {
+      if (e instanceof PrimaryLostSchema) throw e;
       this.#primaryDown = "not answering";
       if (!this.anyReplicaServing) throw e;
     }

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { assertEquals, assertOk } from "./support/assert.ts";
-import { type Positions, ReadRouter, type Replica } from "../stores/replicas.ts";
+import { type Positions, PrimaryLostSchema, ReadRouter, type Replica } from "../stores/replicas.ts";
 import { settlesWithin } from "../stores/deadline.ts";
 
 /** Positions as plain numbers, as a Redis replication offset is. */
@@ -313,6 +313,16 @@ Deno.test("a primary that does not answer fails the ping only when no replica se
     assertOk(failed, "with every node down the ping fails");
     await router.ping(() => Promise.resolve());
     assertEquals(router.nodes()[0], { role: "primary", healthy: true, reads: 0 });
+  });
+});
+
+Deno.test("a primary that answers without its table fails the ping even while a replica serves", async () => {
+  await withRouter([new FakeReplica("r1")], async (router) => {
+    const lost = () => Promise.reject(new PrimaryLostSchema("the words table is gone"));
+    let failed: unknown;
+    await router.ping(lost).catch((e) => failed = e);
+    assertOk(failed instanceof PrimaryLostSchema, "the store must be opened again to create it");
+    assertEquals(router.nodes()[0].healthy, true, "the primary answers: it is not down");
   });
 });
 
