@@ -16,20 +16,15 @@ import type { NewWord, StoreConfig, WordRecord, WordStore } from "../../stores/t
 import { firstUrl, storeTest } from "../support/env.ts";
 import { uniqueTag } from "../support/gateway.ts";
 import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
+import { withOpened } from "../support/stores.ts";
 
 /** A raw client on the same server as `config`, with generous timeouts for test set-up. */
 function rawClient(config: StoreConfig): Client {
   return new Client({ nodes: config.url.split(","), requestTimeout: 60_000, maxRetries: 0 });
 }
 
-async function withStore(config: StoreConfig, fn: (store: WordStore) => Promise<void>) {
-  const store = await open(config);
-  try {
-    await fn(store);
-  } finally {
-    await store.close();
-  }
-}
+const withStore = <T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>) =>
+  withOpened(open, config, fn);
 
 const ids = (records: WordRecord[]) => records.map((r) => r.id);
 

@@ -17,6 +17,7 @@ import type { StoreConfig, WordStore } from "../../stores/types.ts";
 import { storeConfig, storeTest, tlsStoreConfig } from "../support/env.ts";
 import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 import { strangerCa } from "../support/tls.ts";
+import { onDatabase, withOpened } from "../support/stores.ts";
 
 const tls = tlsStoreConfig("MYSQL");
 
@@ -52,28 +53,8 @@ async function withRaw<T>(config: StoreConfig, fn: (c: mysql.Connection) => Prom
   }
 }
 
-async function withStore<T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>): Promise<T> {
-  const store = await open(config);
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
-/** Opens `config` with the URL's database replaced by `database`. */
-function onDatabase(config: StoreConfig, database: string): StoreConfig {
-  const on = (url: string) => {
-    const u = new URL(url);
-    u.pathname = `/${database}`;
-    return u.toString();
-  };
-  return {
-    ...config,
-    url: on(config.url),
-    ...(config.readUrls ? { readUrls: config.readUrls.map(on) } : {}),
-  };
-}
+const withStore = <T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>) =>
+  withOpened(open, config, fn);
 
 /** Successful server-side TLS handshakes so far. */
 async function tlsHandshakes(config: StoreConfig): Promise<number> {

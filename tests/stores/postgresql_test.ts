@@ -16,6 +16,7 @@ import type { StoreConfig, WordStore } from "../../stores/types.ts";
 import { storeConfig, storeTest, tlsStoreConfig } from "../support/env.ts";
 import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 import { strangerCa } from "../support/tls.ts";
+import { onDatabase, withOpened } from "../support/stores.ts";
 
 const tls = tlsStoreConfig("POSTGRESQL");
 
@@ -40,28 +41,8 @@ async function rawClient(config: StoreConfig, database?: string): Promise<pg.Cli
   return client;
 }
 
-async function withStore<T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>): Promise<T> {
-  const store = await open(config);
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
-/** Opens `config` with the URL's database replaced by `database`. */
-function onDatabase(config: StoreConfig, database: string): StoreConfig {
-  const on = (url: string) => {
-    const u = new URL(url);
-    u.pathname = `/${database}`;
-    return u.toString();
-  };
-  return {
-    ...config,
-    url: on(config.url),
-    ...(config.readUrls ? { readUrls: config.readUrls.map(on) } : {}),
-  };
-}
+const withStore = <T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>) =>
+  withOpened(open, config, fn);
 
 /** Drops a database this test made, after every connection to it is gone. */
 async function dropDatabase(config: StoreConfig, database: string): Promise<void> {

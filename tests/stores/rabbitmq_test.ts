@@ -25,6 +25,7 @@ import type { NewWord, StoreConfig, WordRecord, WordStore } from "../../stores/t
 import { listed } from "../support/records.ts";
 import { firstUrl, storeTest, tlsStoreConfig } from "../support/env.ts";
 import { strangerCa } from "../support/tls.ts";
+import { withOpened } from "../support/stores.ts";
 
 const tls = tlsStoreConfig("RABBITMQ");
 
@@ -71,14 +72,8 @@ async function openStore(config: StoreConfig): Promise<WordStore> {
   }
 }
 
-async function withStore<T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>) {
-  const store = await openStore(config);
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
+const withStore = <T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>) =>
+  withOpened(openStore, config, fn);
 
 /** Reads every message of the `words` stream straight through amqplib, without the store. */
 async function rawStream(config: StoreConfig): Promise<{ body: Buffer; type?: string }[]> {

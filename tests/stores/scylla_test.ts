@@ -27,6 +27,7 @@ import { listed } from "../support/records.ts";
 import { storeTest, tlsStoreConfig } from "../support/env.ts";
 import { assertRecreatedAfterDrop } from "../support/schema_loss.ts";
 import { strangerCa } from "../support/tls.ts";
+import { withOpened } from "../support/stores.ts";
 
 const tls = tlsStoreConfig("SCYLLA");
 /** Nothing listens here on the matrix machine. */
@@ -320,14 +321,8 @@ async function assertMigrated(
   });
 }
 
-async function withStore<T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>): Promise<T> {
-  const store = await open(config);
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
+const withStore = <T>(config: StoreConfig, fn: (s: WordStore) => Promise<T>) =>
+  withOpened(open, config, fn);
 
 Deno.test("SCYLLA_URL parsing takes host:port lists and URLs with percent-encoded credentials", () => {
   assert.deepEqual(parseContactPoints("10.0.0.1:9142, db.example, [::1]:9043"), {
