@@ -371,9 +371,12 @@ class ElasticsearchStore implements WordStore {
 
   /**
    * True once `write` succeeded; false when it lost to another writer (409)
-   * or the document is gone (404), unless the document is now as `write`
-   * leaves it (`landed`): the client sent it again on another node after
-   * its node died, and the first copy had applied.
+   * or the document is gone (404), unless the client sent it more than once
+   * (again on another node after its node died) and the document is now as
+   * `write` leaves it (`landed`): then the first copy had applied. A
+   * conflict met by the only copy sent is a lost race, even when the
+   * document ends as this write would have left it (two deletions of one
+   * revision: one deleted it, the other is answered that it lost).
    */
   async #unlessConflict(
     id: string,
@@ -385,6 +388,7 @@ class ElasticsearchStore implements WordStore {
       return true;
     } catch (e) {
       if (e instanceof errors.ResponseError && (e.statusCode === 409 || e.statusCode === 404)) {
+        if (!(e.meta.meta.attempts > 0)) return false;
         const now = await this.#read(id);
         return landed(now ? toRecord(now._source) : undefined);
       }

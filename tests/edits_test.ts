@@ -188,6 +188,26 @@ for (const store of STORE_NAMES) {
 
   storeTest(
     store,
+    "two concurrent deletions of one revision: one is acknowledged, the other answers NOT_FOUND",
+    async () => {
+      const g = await gw(store);
+      for (let round = 0; round < 5; round++) {
+        const w = await add(g, store, `${uniqueTag()} deleted twice`, "once");
+        const revision = w.updatedAt ?? w.createdAt;
+        const outcomes = await Promise.all(
+          [0, 1].map(() => tryDelete(g, store, { id: w.id, expectedUpdatedAt: revision })),
+        );
+        assertEquals(
+          outcomes.map((o) => o.word ? "deleted" : codeOf(o.body)).sort(),
+          ["NOT_FOUND", "deleted"],
+          `round ${round}`,
+        );
+      }
+    },
+  );
+
+  storeTest(
+    store,
     "concurrent edits and a deletion of one word leave it whole or gone, never partial",
     async () => {
       const g = await gw(store);
