@@ -20,6 +20,7 @@ import { parseSecurity, type SecurityConfig } from "./config.ts";
 import { useErrorCodes } from "./error_codes.ts";
 import { renderGraphiQLPage } from "./graphiql.ts";
 import { safeLogger } from "./log.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import { useQueryLimits } from "./query_limits.ts";
 import { useMutationRateLimit } from "./rate_limit.ts";
 import { useRequestGuards } from "./request_guards.ts";
@@ -43,6 +44,8 @@ export interface GraphQLOptions {
   secrets?: readonly string[];
   /** Add a `Server-Timing` header with each store call's duration (server/server_timing.ts). */
   serverTiming?: boolean;
+  /** Count and time every executed operation (`METRICS`). */
+  metrics?: GatewayMetrics;
 }
 
 /** Builds the `/graphql` handler. */
@@ -62,6 +65,8 @@ export function createGraphQL(options: GraphQLOptions) {
     multipart: false,
     maxRequestBodySize: security.maxBodyBytes,
     plugins: [
+      // First, so operations the plugins after it refuse (tokens) are counted too.
+      options.metrics?.graphqlPlugin() ?? {},
       ...useRequestGuards(),
       useQueryLimits(security),
       options.graphiql ? {} : useDisableIntrospection(),

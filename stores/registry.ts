@@ -116,6 +116,11 @@ export class StoreRegistry {
     return this.get("SQLITE").whenReady(ms);
   }
 
+  /** The configured stores, SQLite first, in {@linkcode STORE_NAMES} order. */
+  configured(): StoreName[] {
+    return [...this.#stores.keys()];
+  }
+
   /** The managed store for `name`; throws {@linkcode StoreNotConfiguredError} when it has no URL. */
   get(name: StoreName): ManagedStore {
     const store = this.#stores.get(name);
