@@ -12,6 +12,7 @@ import { createGraphQL } from "./server/graphql.ts";
 import { StoreRegistry } from "./stores/registry.ts";
 import { secretsOfConfig } from "./stores/errors.ts";
 import { storeLog } from "./server/log.ts";
+import { GatewayMetrics } from "./server/metrics.ts";
 
 let config;
 try {
@@ -24,9 +25,16 @@ try {
 
 const secrets = [
   ...Object.values(config.stores).flatMap((s) => secretsOfConfig(s)),
-  ...[config.security.writeToken, config.security.readToken].filter((t) => t !== undefined),
+  ...[config.security.writeToken, config.security.readToken, config.metrics.token]
+    .filter((t) => t !== undefined),
 ];
-const registry = new StoreRegistry({ ...config, log: storeLog(secrets) }).start();
+const metrics = config.metrics.enabled ? new GatewayMetrics() : undefined;
+const registry = new StoreRegistry({
+  ...config,
+  log: storeLog(secrets),
+  observe: metrics?.observeStoreCall,
+}).start();
+metrics?.watchStores(registry);
 try {
   await registry.embeddedReady();
 } catch {
@@ -39,6 +47,7 @@ const graphql = createGraphQL({
   security: config.security,
   secrets,
   serverTiming: config.serverTiming,
+  metrics,
 });
 const bodies = new BodyTimeout({
   idleMs: config.security.bodyIdleTimeoutMs,
@@ -52,6 +61,7 @@ const app = createApp({
   security: config.security,
   bodyTimeout: bodies.middleware,
   draining: () => stopping,
+  metrics: metrics && { metrics, token: config.metrics.token },
 });
 
 const server = Deno.serve({
