@@ -16,7 +16,7 @@ import { useGraphQlJit } from "@envelop/graphql-jit";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import { type GatewayContext, resolvers } from "../resolvers/mod.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
-import { parseSecurity, type SecurityConfig } from "./config.ts";
+import { type LogFormat, parseSecurity, type SecurityConfig } from "./config.ts";
 import { useErrorCodes } from "./error_codes.ts";
 import { renderGraphiQLPage } from "./graphiql.ts";
 import { safeLogger } from "./log.ts";
@@ -46,6 +46,8 @@ export interface GraphQLOptions {
   serverTiming?: boolean;
   /** Count and time every executed operation (`METRICS`). */
   metrics?: GatewayMetrics;
+  /** How yoga's warnings and errors are written (`LOG_FORMAT`, default text). */
+  logFormat?: LogFormat;
 }
 
 /** Builds the `/graphql` handler. */
@@ -59,7 +61,7 @@ export function createGraphQL(options: GraphQLOptions) {
     landingPage: false,
     maskedErrors: { isDev: false },
     context: (): GatewayContext => ({ registry: options.registry }),
-    logging: safeLogger(options.secrets),
+    logging: safeLogger(options.secrets, options.logFormat),
     cors: false, // CORS is Hono's job (server/cors.ts), limited to CORS_ORIGINS
     batching: false,
     multipart: false,
