@@ -9,7 +9,11 @@ import { StoreNotConfiguredError, StoreUnavailableError } from "../stores/errors
 import { ConflictError, NotFoundError } from "../stores/edits.ts";
 
 /** The `extensions.code` {@linkcode storeCall} gives each store error it maps. */
-export type StoreErrorCode = "STORE_NOT_CONFIGURED" | "NOT_FOUND" | "CONFLICT" | "STORE_UNAVAILABLE";
+export type StoreErrorCode =
+  | "STORE_NOT_CONFIGURED"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "STORE_UNAVAILABLE";
 
 /**
  * The code a client sees for store error `e` (as {@linkcode storeCall} maps
