@@ -4,33 +4,42 @@
  *
  * @module
  */
-import { ConfigError, loadConfig } from "./server/config.ts";
+import { ConfigError, loadConfig, startupLogFormat } from "./server/config.ts";
 import { createApp } from "./server/app.ts";
 import { BodyTimeout } from "./server/body_timeout.ts";
 import { exitOnSignal } from "./server/shutdown.ts";
 import { createGraphQL } from "./server/graphql.ts";
 import { StoreRegistry } from "./stores/registry.ts";
 import { secretsOfConfig } from "./stores/errors.ts";
-import { storeLog } from "./server/log.ts";
+import { gatewayLog, storeLog } from "./server/log.ts";
+import { GatewayMetrics } from "./server/metrics.ts";
 
 let config;
 try {
   config = loadConfig();
 } catch (e) {
   if (!(e instanceof ConfigError)) throw e;
-  console.error(`configuration error: ${e.message}`);
+  gatewayLog(startupLogFormat()).error(`configuration error: ${e.message}`);
   Deno.exit(1);
 }
 
 const secrets = [
   ...Object.values(config.stores).flatMap((s) => secretsOfConfig(s)),
-  ...[config.security.writeToken, config.security.readToken].filter((t) => t !== undefined),
+  ...[config.security.writeToken, config.security.readToken, config.metrics.token]
+    .filter((t) => t !== undefined),
 ];
-const registry = new StoreRegistry({ ...config, log: storeLog(secrets) }).start();
+const log = gatewayLog(config.logFormat, secrets);
+const metrics = config.metrics.enabled ? new GatewayMetrics() : undefined;
+const registry = new StoreRegistry({
+  ...config,
+  log: storeLog(secrets, config.logFormat),
+  observe: metrics?.observeStoreCall,
+}).start();
+metrics?.watchStores(registry);
 try {
   await registry.embeddedReady();
 } catch {
-  console.error(`the embedded SQLite store did not open (SQLITE_PATH=${config.sqlitePath})`);
+  log.error(`the embedded SQLite store did not open (SQLITE_PATH=${config.sqlitePath})`);
   Deno.exit(1);
 }
 const graphql = createGraphQL({
@@ -39,6 +48,8 @@ const graphql = createGraphQL({
   security: config.security,
   secrets,
   serverTiming: config.serverTiming,
+  metrics,
+  logFormat: config.logFormat,
 });
 const bodies = new BodyTimeout({
   idleMs: config.security.bodyIdleTimeoutMs,
@@ -52,6 +63,7 @@ const app = createApp({
   security: config.security,
   bodyTimeout: bodies.middleware,
   draining: () => stopping,
+  metrics: metrics && { metrics, token: config.metrics.token },
 });
 
 const server = Deno.serve({
@@ -59,7 +71,7 @@ const server = Deno.serve({
   hostname: config.hostname,
   onListen: ({ port }) => {
     const configured = ["SQLITE", ...Object.keys(config.stores)].join(", ");
-    console.log(
+    log.info(
       `Listening on http://localhost:${port}/ (GraphQL at /graphql; stores: ${configured})`,
     );
   },
@@ -73,4 +85,4 @@ exitOnSignal({
   releaseBodies: () => bodies.release(),
   closeServer: () => server.shutdown(),
   closeStores: () => registry.close(),
-});
+}, log.info);

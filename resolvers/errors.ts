@@ -8,6 +8,25 @@ import { GraphQLError } from "graphql";
 import { StoreNotConfiguredError, StoreUnavailableError } from "../stores/errors.ts";
 import { ConflictError, NotFoundError } from "../stores/edits.ts";
 
+/** The `extensions.code` {@linkcode storeCall} gives each store error it maps. */
+export type StoreErrorCode =
+  | "STORE_NOT_CONFIGURED"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "STORE_UNAVAILABLE";
+
+/**
+ * The code a client sees for store error `e` (as {@linkcode storeCall} maps
+ * it), or undefined for an error left to yoga to mask (INTERNAL_SERVER_ERROR).
+ */
+export function storeErrorCode(e: unknown): StoreErrorCode | undefined {
+  if (e instanceof StoreNotConfiguredError) return "STORE_NOT_CONFIGURED";
+  if (e instanceof NotFoundError) return "NOT_FOUND";
+  if (e instanceof ConflictError) return "CONFLICT";
+  if (e instanceof StoreUnavailableError) return "STORE_UNAVAILABLE";
+  return undefined;
+}
+
 /** Runs `fn`, turning store errors into client-facing GraphQL errors. */
 export async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
   try {

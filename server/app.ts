@@ -1,7 +1,7 @@
 /**
  * HTTP routing with Hono: `/graphql` to graphql-yoga, `/healthz` and
- * `/readyz` probes, GraphiQL's files and the static frontend from
- * `static/`. Every response gets the security headers; `/graphql` gets the
+ * `/readyz` probes, `/metrics` for Prometheus, GraphiQL's files and the
+ * static frontend from `static/`. Every response gets the security headers; `/graphql` gets the
  * body deadlines, the body limit and CORS.
  *
  * @module
@@ -9,12 +9,14 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { serveStatic } from "hono/deno";
 import type { StoreRegistry } from "../stores/registry.ts";
+import { bearerCheck } from "./auth.ts";
 import { limitBody } from "./body_limit.ts";
 import type { SecurityConfig } from "./config.ts";
 import { corsFor } from "./cors.ts";
 import { withGraphQLErrorBody } from "./error_response.ts";
 import { GRAPHIQL_ASSETS, graphiqlAssets } from "./graphiql.ts";
 import { securityHeaders, withGraphiQLPolicy } from "./headers.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import type { ClientContext } from "./rate_limit.ts";
 
 /** The pieces the app routes to. */
@@ -28,6 +30,8 @@ export interface AppOptions {
   bodyTimeout: MiddlewareHandler<Env>;
   /** True once the gateway is shutting down: every response then asks the client to close. */
   draining?: () => boolean;
+  /** Serve `/metrics` (absent: 404), with the bearer token a scrape needs, if any. */
+  metrics?: { metrics: GatewayMetrics; token?: string };
 }
 
 /** What `Deno.serve` passes next to the request (absent when the app is called directly). */
@@ -37,7 +41,7 @@ const STATIC_ROOT = new URL("../static/", import.meta.url).pathname;
 
 /** Builds the Hono app. */
 export function createApp(
-  { registry, graphql, graphiql, security, bodyTimeout, draining }: AppOptions,
+  { registry, graphql, graphiql, security, bodyTimeout, draining, metrics }: AppOptions,
 ): Hono<Env> {
   const app = new Hono<Env>();
   if (draining) {
@@ -58,6 +62,7 @@ export function createApp(
     const ready = !draining?.() && stores.every((s) => !s.configured || s.healthy);
     return c.json({ ready, stores }, ready ? 200 : 503);
   });
+  if (metrics) app.get("/metrics", metricsHandler(metrics.metrics, metrics.token));
   if (graphiql) app.route(GRAPHIQL_ASSETS, graphiqlAssets());
   app.use("/graphql", corsFor(security.corsOrigins));
   app.all("/graphql", async (c) => {
@@ -66,6 +71,20 @@ export function createApp(
   });
   app.use("/*", serveStatic({ root: relativeToCwd(STATIC_ROOT) }));
   return app;
+}
+
+/** The Prometheus scrape, refused with 401 without the right bearer token when one is set. */
+function metricsHandler(metrics: GatewayMetrics, token?: string) {
+  const authorized = token ? bearerCheck(token) : () => true;
+  return async (c: Context<Env>) => {
+    if (!authorized(c.req.raw)) {
+      c.header("WWW-Authenticate", 'Bearer realm="grand-tour-metrics"');
+      return c.text("/metrics needs the bearer token METRICS_TOKEN\n", 401);
+    }
+    c.header("Content-Type", metrics.contentType);
+    c.header("Cache-Control", "no-store");
+    return c.body(await metrics.scrape());
+  };
 }
 
 /** The TCP peer's address: the client, or the last proxy in front of it. */

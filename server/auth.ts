@@ -20,10 +20,6 @@ export function useBearerTokens({ writeToken, readToken }: Tokens): Plugin {
   if (!writeToken) return {};
   const write = digest(writeToken);
   const read = readToken ? digest(readToken) : undefined;
-  const presented = (request: Request) => {
-    const m = request.headers.get("authorization")?.match(/^Bearer +(\S+) *$/i);
-    return m ? digest(m[1]) : undefined;
-  };
   return {
     // reads: refused before the document is even parsed
     onParams({ request, setResult }) {
@@ -43,6 +39,24 @@ export function useBearerTokens({ writeToken, readToken }: Tokens): Plugin {
       });
     },
   };
+}
+
+/**
+ * A check that a request carries `Authorization: Bearer <token>`, compared
+ * in constant time as the GraphQL tokens are (for `METRICS_TOKEN`).
+ */
+export function bearerCheck(token: string): (request: Request) => boolean {
+  const expected = digest(token);
+  return (request) => {
+    const token = presented(request);
+    return token !== undefined && same(token, expected);
+  };
+}
+
+/** The digest of the request's bearer token, if it sent one. */
+function presented(request: Request): Uint8Array | undefined {
+  const m = request.headers.get("authorization")?.match(/^Bearer +(\S+) *$/i);
+  return m ? digest(m[1]) : undefined;
 }
 
 function unauthenticated(message: string) {

@@ -31,7 +31,25 @@ export interface Config {
   serverTiming: boolean;
   /** Limits and access rules of the HTTP and GraphQL layer. */
   security: SecurityConfig;
+  /** The Prometheus endpoint `/metrics`. */
+  metrics: MetricsConfig;
+  /** How log lines are written (`LOG_FORMAT`): `text`, or one JSON object per line. */
+  logFormat: LogFormat;
 }
+
+/** Whether `/metrics` is served, and to whom. */
+export interface MetricsConfig {
+  /** `METRICS` (default true); false = `/metrics` answers 404. */
+  enabled: boolean;
+  /** Bearer token a scrape needs (`METRICS_TOKEN`); unset = open. Independent of the GraphQL tokens. */
+  token?: string;
+}
+
+/** The values of `LOG_FORMAT`. */
+export const LOG_FORMATS = ["text", "json"] as const;
+
+/** One of {@linkcode LOG_FORMATS}. */
+export type LogFormat = typeof LOG_FORMATS[number];
 
 /** What the gateway refuses, and to whom: see the README's Security section. */
 export interface SecurityConfig {
@@ -108,7 +126,39 @@ export function parseConfig(
     graphiql: bool(env, "GRAPHIQL", true),
     serverTiming: bool(env, "SERVER_TIMING", false),
     security: parseSecurity(env),
+    metrics: parseMetrics(env),
+    logFormat: parseLogFormat(env),
   });
+}
+
+/** `METRICS` and `METRICS_TOKEN`; the token must not be the write token, which can change data. */
+export function parseMetrics(env: Env): MetricsConfig {
+  const metricsToken = token(env, "METRICS_TOKEN");
+  if (metricsToken && metricsToken === token(env, "WRITE_TOKEN")) {
+    throw new ConfigError("METRICS_TOKEN must differ from WRITE_TOKEN");
+  }
+  return Object.freeze({ enabled: bool(env, "METRICS", true), token: metricsToken });
+}
+
+/** `LOG_FORMAT`: `text` (default) or `json`. */
+export function parseLogFormat(env: Env): LogFormat {
+  const raw = env.LOG_FORMAT?.trim().toLowerCase();
+  if (!raw) return "text";
+  const format = LOG_FORMATS.find((f) => f === raw);
+  if (!format) throw new ConfigError(`LOG_FORMAT must be text or json, got "${raw}"`);
+  return format;
+}
+
+/**
+ * The format to report a configuration error in: `LOG_FORMAT` when it is
+ * readable and valid, else `text` (the error may be about it).
+ */
+export function startupLogFormat(): LogFormat {
+  try {
+    return parseLogFormat(readEnvironment());
+  } catch {
+    return "text";
+  }
 }
 
 /** The settings of {@linkcode SecurityConfig}, each validated; tokens are never echoed. */

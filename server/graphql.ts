@@ -16,10 +16,11 @@ import { useGraphQlJit } from "@envelop/graphql-jit";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import { type GatewayContext, resolvers } from "../resolvers/mod.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
-import { parseSecurity, type SecurityConfig } from "./config.ts";
+import { type LogFormat, parseSecurity, type SecurityConfig } from "./config.ts";
 import { useErrorCodes } from "./error_codes.ts";
 import { renderGraphiQLPage } from "./graphiql.ts";
 import { safeLogger } from "./log.ts";
+import type { GatewayMetrics } from "./metrics.ts";
 import { useQueryLimits } from "./query_limits.ts";
 import { useMutationRateLimit } from "./rate_limit.ts";
 import { useRequestGuards } from "./request_guards.ts";
@@ -43,6 +44,10 @@ export interface GraphQLOptions {
   secrets?: readonly string[];
   /** Add a `Server-Timing` header with each store call's duration (server/server_timing.ts). */
   serverTiming?: boolean;
+  /** Count and time every executed operation (`METRICS`). */
+  metrics?: GatewayMetrics;
+  /** How yoga's warnings and errors are written (`LOG_FORMAT`, default text). */
+  logFormat?: LogFormat;
 }
 
 /** Builds the `/graphql` handler. */
@@ -56,12 +61,14 @@ export function createGraphQL(options: GraphQLOptions) {
     landingPage: false,
     maskedErrors: { isDev: false },
     context: (): GatewayContext => ({ registry: options.registry }),
-    logging: safeLogger(options.secrets),
+    logging: safeLogger(options.secrets, options.logFormat),
     cors: false, // CORS is Hono's job (server/cors.ts), limited to CORS_ORIGINS
     batching: false,
     multipart: false,
     maxRequestBodySize: security.maxBodyBytes,
     plugins: [
+      // First, so operations the plugins after it refuse (tokens) are counted too.
+      options.metrics?.graphqlPlugin() ?? {},
       ...useRequestGuards(),
       useQueryLimits(security),
       options.graphiql ? {} : useDisableIntrospection(),

@@ -42,9 +42,30 @@ export interface ManagedStoreOptions {
   reconnectMaxMs: number;
   /** Strings never to be logged (passwords, URLs). */
   secrets: readonly string[];
-  /** Where connection events go; defaults to console.error. */
-  log?: (line: string) => void;
+  /** Where connection events go, with how much they matter; defaults to console.error. */
+  log?: StoreLog;
+  /** Told of every call and ping once it settled (the gateway's metrics); must not throw. */
+  observe?: StoreCallObserver;
 }
+
+/** A store's log: one line, and `info` for good news, `warn` for the rest. */
+export type StoreLog = (line: string, level: "info" | "warn") => void;
+
+/** The operations a managed store passes to its database. */
+export type StoreOperation = "add" | "get" | "replace" | "remove" | "list" | "ping";
+
+/** One settled call: what, on which store, how long it took, and its error when it failed. */
+export interface StoreCall {
+  store: StoreName;
+  operation: StoreOperation;
+  /** Milliseconds from the call to its answer, including a refusal while disconnected. */
+  ms: number;
+  /** What the call threw (a {@linkcode StoreUnavailableError} from a managed store); absent on success. */
+  error?: unknown;
+}
+
+/** Receives every {@linkcode StoreCall}; knows nothing of the store. */
+export type StoreCallObserver = (call: StoreCall) => void;
 
 /** Time on top of the connect timeout that creating the schema may take on first use. */
 const OPEN_GRACE_MS = 15_000;
@@ -95,27 +116,27 @@ export class ManagedStore {
 
   /** Stores a record; see {@linkcode WordStore.add}. */
   add(record: NewWord): Promise<void> {
-    return this.#call((s) => s.add(record));
+    return this.#call("add", (s) => s.add(record));
   }
 
   /** Reads one record; see {@linkcode WordStore.get}. */
   get(id: string): Promise<WordRecord | undefined> {
-    return this.#call((s) => s.get(id));
+    return this.#call("get", (s) => s.get(id));
   }
 
   /** Compare-and-set; see {@linkcode WordStore.replace}. */
   replace(record: NewWord, revision: string): Promise<boolean> {
-    return this.#call((s) => s.replace(record, revision));
+    return this.#call("replace", (s) => s.replace(record, revision));
   }
 
   /** Compare-and-delete; see {@linkcode WordStore.remove}. */
   remove(id: string, revision: string): Promise<boolean> {
-    return this.#call((s) => s.remove(id, revision));
+    return this.#call("remove", (s) => s.remove(id, revision));
   }
 
   /** Lists records; see {@linkcode WordStore.list}. */
   list(query: ListQuery): Promise<WordRecord[]> {
-    return this.#call((s) => s.list(query));
+    return this.#call("list", (s) => s.list(query));
   }
 
   /** Pings the database and reports whether it serves, with the round-trip time. */
@@ -128,11 +149,12 @@ export class ManagedStore {
     const t0 = performance.now();
     let health: StoreHealth;
     try {
-      await this.#withTimeout(() => state.store.ping());
+      await this.#ping(state.store);
       health = { healthy: true, latencyMs: round(performance.now() - t0) };
     } catch (e) {
       this.#suspect(state.store);
-      health = { healthy: false, latencyMs: round(performance.now() - t0), message: reason(e) };
+      const message = (e as StoreUnavailableError).reason;
+      health = { healthy: false, latencyMs: round(performance.now() - t0), message };
     }
     const nodes = state.store.nodes?.() ?? [];
     return nodes.length ? { ...health, nodes } : health;
@@ -146,16 +168,49 @@ export class ManagedStore {
     if (state.kind === "ready") await closeQuietly(state.store, this.#opts.requestTimeoutMs);
   }
 
-  async #call<T>(fn: (s: WordStore) => Promise<T>): Promise<T> {
-    const state = this.#state;
-    if (state.kind === "connecting") throw new StoreUnavailableError(this.name, "not connected");
-    if (state.kind === "closed") throw new StoreUnavailableError(this.name, "shutting down");
+  /** Whether a connection is open (it may still fail its next ping). */
+  get connected(): boolean {
+    return this.#state.kind === "ready";
+  }
+
+  #call<T>(operation: StoreOperation, fn: (s: WordStore) => Promise<T>): Promise<T> {
+    return this.#observed(operation, async () => {
+      const state = this.#state;
+      if (state.kind === "connecting") throw new StoreUnavailableError(this.name, "not connected");
+      if (state.kind === "closed") throw new StoreUnavailableError(this.name, "shutting down");
+      try {
+        return await this.#withTimeout(() => fn(state.store));
+      } catch (e) {
+        this.#log(`call failed: ${this.#redact(e)}`);
+        this.#suspect(state.store);
+        throw new StoreUnavailableError(this.name, reason(e));
+      }
+    });
+  }
+
+  /** A bounded ping, observed like a call; rejects with {@linkcode StoreUnavailableError}. */
+  #ping(store: WordStore): Promise<void> {
+    return this.#observed("ping", async () => {
+      try {
+        await this.#withTimeout(() => store.ping());
+      } catch (e) {
+        throw new StoreUnavailableError(this.name, reason(e));
+      }
+    });
+  }
+
+  /** Runs `fn` and tells the observer, if any, how it went. */
+  async #observed<T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> {
+    const observe = this.#opts.observe;
+    if (!observe) return fn();
+    const t0 = performance.now();
     try {
-      return await this.#withTimeout(() => fn(state.store));
+      const result = await fn();
+      observe({ store: this.name, operation, ms: performance.now() - t0 });
+      return result;
     } catch (e) {
-      this.#log(`call failed: ${this.#redact(e)}`);
-      this.#suspect(state.store);
-      throw new StoreUnavailableError(this.name, reason(e));
+      observe({ store: this.name, operation, ms: performance.now() - t0, error: e });
+      throw e;
     }
   }
 
@@ -168,7 +223,7 @@ export class ManagedStore {
     if (this.#checking) return;
     this.#checking = (async () => {
       try {
-        await this.#withTimeout(() => store.ping());
+        await this.#ping(store);
       } catch {
         const state = this.#state;
         if (state.kind === "ready" && state.store === store) {
@@ -208,7 +263,7 @@ export class ManagedStore {
         return;
       }
       this.#state = { kind: "ready", store };
-      this.#log("connected");
+      this.#log("connected", "info");
     }, this.#abort.signal).catch(() => {
       // only cancellation ends the loop
     }).finally(() => {
@@ -233,8 +288,10 @@ export class ManagedStore {
     return redact(text, this.#opts.secrets).slice(0, 300);
   }
 
-  #log(line: string): void {
-    (this.#opts.log ?? console.error)(`[store ${this.name}] ${line}`);
+  #log(line: string, level: "info" | "warn" = "warn"): void {
+    const text = `[store ${this.name}] ${line}`;
+    if (this.#opts.log) this.#opts.log(text, level);
+    else console.error(text);
   }
 }
 

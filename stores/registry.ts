@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { ManagedStore, type StoreHealth } from "./managed.ts";
+import {
+  ManagedStore,
+  type StoreCallObserver,
+  type StoreHealth,
+  type StoreLog,
+} from "./managed.ts";
 import { secretsOfConfig, StoreNotConfiguredError } from "./errors.ts";
 import { settings as elasticsearch } from "./elasticsearch_settings.ts";
 import { settings as mongodb } from "./mongodb_settings.ts";
@@ -56,7 +61,10 @@ export interface RegistryOptions {
   requestTimeoutMs: number;
   connectTimeoutMs: number;
   reconnectMaxMs: number;
-  log?: (line: string) => void;
+  /** Where the stores' connection events go (server/log.ts `storeLog`). */
+  log?: StoreLog;
+  /** Told of every store call and ping (server/metrics.ts); stores know nothing of metrics. */
+  observe?: StoreCallObserver;
 }
 
 /** One store's status for `/readyz` and the `stores` query. */
@@ -87,6 +95,7 @@ export class StoreRegistry {
           reconnectMaxMs: options.reconnectMaxMs,
           secrets: secretsOfConfig(config),
           log: options.log,
+          observe: options.observe,
         }),
       );
     }
@@ -105,6 +114,11 @@ export class StoreRegistry {
    */
   embeddedReady(ms = 10_000): Promise<void> {
     return this.get("SQLITE").whenReady(ms);
+  }
+
+  /** The configured stores, SQLite first, in {@linkcode STORE_NAMES} order. */
+  configured(): StoreName[] {
+    return [...this.#stores.keys()];
   }
 
   /** The managed store for `name`; throws {@linkcode StoreNotConfiguredError} when it has no URL. */

@@ -257,3 +257,36 @@ Deno.test("malformed security settings are refused, naming the variable and neve
     assertOk(!e.message.includes(secret), `the token leaked: ${e.message}`);
   }
 });
+
+Deno.test("metrics are served openly and logs are text by default", () => {
+  const c = parseConfig({}, files);
+  assertEquals(c.metrics, { enabled: true, token: undefined });
+  assertEquals(c.logFormat, "text");
+});
+
+Deno.test("METRICS, METRICS_TOKEN and LOG_FORMAT are read from their variables", () => {
+  const c = parseConfig({
+    METRICS: "false",
+    METRICS_TOKEN: " m-0123456789abcdef ",
+    WRITE_TOKEN: "w-0123456789abcdef",
+    LOG_FORMAT: " JSON ",
+  }, files);
+  assertEquals(c.metrics, { enabled: false, token: "m-0123456789abcdef" });
+  assertEquals(c.logFormat, "json");
+});
+
+Deno.test("malformed metrics and log settings are refused, naming the variable and never the token", () => {
+  const secret = "s3cret-0123456789abcdef";
+  const cases: [Record<string, string>, string][] = [
+    [{ METRICS: "maybe" }, "METRICS"],
+    [{ METRICS_TOKEN: "short" }, "METRICS_TOKEN"],
+    [{ METRICS_TOKEN: `${secret} with spaces` }, "METRICS_TOKEN"],
+    [{ METRICS_TOKEN: secret, WRITE_TOKEN: secret }, "METRICS_TOKEN"],
+    [{ LOG_FORMAT: "logfmt" }, "LOG_FORMAT"],
+  ];
+  for (const [env, name] of cases) {
+    const e = assertThrows(() => parseConfig(env, files), ConfigError);
+    assertOk(e.message.includes(name), `${e.message} should name ${name}`);
+    assertOk(!e.message.includes(secret), `the token leaked: ${e.message}`);
+  }
+});

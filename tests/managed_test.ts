@@ -6,7 +6,7 @@
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { StoreUnavailableError } from "../stores/errors.ts";
-import { ManagedStore } from "../stores/managed.ts";
+import { ManagedStore, type StoreCall } from "../stores/managed.ts";
 import { newRecord } from "../stores/records.ts";
 import type { ListQuery, NewWord, WordRecord, WordStore } from "../stores/types.ts";
 
@@ -91,6 +91,7 @@ class FakeStore implements WordStore {
 function managed(opts: { requestTimeoutMs?: number; gate?: Promise<void> } = {}) {
   const opened: FakeStore[] = [];
   const lines: string[] = [];
+  const calls: StoreCall[] = [];
   const store = new ManagedStore({
     name: "REDIS",
     open: async () => {
@@ -104,8 +105,9 @@ function managed(opts: { requestTimeoutMs?: number; gate?: Promise<void> } = {})
     reconnectMaxMs: 20,
     secrets: [],
     log: (line) => lines.push(line),
+    observe: (call) => calls.push(call),
   });
-  return { store, opened, lines };
+  return { store, opened, lines, calls };
 }
 
 /** Waits until `ok()` holds, failing after `ms`. */
@@ -219,4 +221,37 @@ Deno.test("a store that finishes opening after close is closed at once and never
   await until(() => opened[0].closed === 1, 2_000, "the late store to be closed");
   assertEquals(await unavailable(store.list(page)), "shutting down");
   assertEquals((await store.health()).message, "closed");
+});
+
+Deno.test("the observer hears every call and ping once it settled, with its error when it failed", async () => {
+  let letOpen = () => {};
+  const gate = new Promise<void>((r) => (letOpen = r));
+  const { store, opened, calls } = managed({ gate });
+  store.start();
+  try {
+    await unavailable(store.list(page)); // refused while connecting: observed too
+    letOpen();
+    await store.whenReady(2_000);
+    const word = newRecord("seen", "by the observer");
+    await store.add(word);
+    await store.get(word.id);
+    await store.replace(word, word.createdAt);
+    await store.remove(word.id, word.createdAt);
+    await store.health();
+    opened[0].failPing = true;
+    await store.health();
+    const seen = calls.map((c) => [c.operation, c.store, c.error?.constructor.name ?? "ok"]);
+    assertEquals(seen, [
+      ["list", "REDIS", "StoreUnavailableError"],
+      ["add", "REDIS", "ok"],
+      ["get", "REDIS", "ok"],
+      ["replace", "REDIS", "ok"],
+      ["remove", "REDIS", "ok"],
+      ["ping", "REDIS", "ok"],
+      ["ping", "REDIS", "StoreUnavailableError"],
+    ]);
+    assertOk(calls.every((c) => c.ms >= 0 && c.ms < 2_000), JSON.stringify(calls));
+  } finally {
+    await store.close();
+  }
 });
