@@ -124,10 +124,14 @@ async function readChecked(
 
 /**
  * After a failed compare-and-set: a caller who named a revision learns that
- * the word is gone or changed; anyone else retries on top of the new state.
+ * the word is gone or changed (and asks again while it is still at that
+ * revision); anyone else retries on top of the new state.
  */
 async function lost(store: EditableStore, id: string, expected: string | undefined) {
   if (expected === undefined) return new LostRace();
   const now = await store.get(id);
-  return now ? new ConflictError(now) : new NotFoundError(id);
+  if (!now) return new NotFoundError(id);
+  // Still at the expected revision: another writer's change of it is landing (MongoDB's claim is
+  // in, its write not yet); ask again, and its outcome decides between CONFLICT and NOT_FOUND.
+  return revisionOf(now) === expected ? new LostRace() : new ConflictError(now);
 }

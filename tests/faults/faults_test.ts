@@ -133,26 +133,33 @@ async function withGateway(fn: (g: Gateway, run: Run) => Promise<void>): Promise
 /**
  * Runs `scenario` with a fresh gateway on empty databases, reports its row
  * and requires no breach. A run whose only breaches are of the healthy-p99
- * rule is measured once more from scratch: both rows are reported, and the
- * second must pass. Failed requests, lost writes and every other rule fail
- * at once.
+ * rule is measured again from scratch, up to {@linkcode REMEASURES} times:
+ * every row is reported, and one of them must pass. Failed requests, lost
+ * writes and every other rule fail at once.
  */
 async function judged(scenario: (g: Gateway, run: Run) => Promise<SummaryRow>): Promise<void> {
-  let row: SummaryRow | undefined;
-  await withGateway(async (g, run) => {
-    row = await scenario(g, run);
-    await report(row);
-    if (row.breaches.length) printStoreLog(g);
-  });
-  if (!onlyP99Breaches(row!.breaches)) return assertEquals(row!.breaches, []);
-  console.log("only the healthy-p99 rule was breached: measuring the scenario once more");
-  await withGateway(async (g, run) => {
-    const again = await scenario(g, run);
-    await report({ ...again, scenario: `${again.scenario} (measured again)` });
-    if (again.breaches.length) printStoreLog(g);
-    assertEquals(again.breaches, []);
-  });
+  for (let attempt = 0;; attempt++) {
+    let row: SummaryRow | undefined;
+    await withGateway(async (g, run) => {
+      row = await scenario(g, run);
+      await report(attempt ? { ...row, scenario: `${row.scenario} (measured again)` } : row);
+      if (row.breaches.length) printStoreLog(g);
+    });
+    if (!row!.breaches.length) return;
+    if (!onlyP99Breaches(row!.breaches) || attempt === REMEASURES) {
+      return assertEquals(row!.breaches, []);
+    }
+    console.log("only the healthy-p99 rule was breached: measuring the scenario again");
+  }
 }
+
+/**
+ * Measurements after the first when only the healthy-p99 rule broke: a CI
+ * run of 2026-11-29 saw every other store's p99 ×3–5 in two measurements in
+ * a row of one scenario (a PostgreSQL standby killed) that passed in every
+ * run before and after it, alone and in the same order of scenarios.
+ */
+const REMEASURES = 2;
 
 /** The gateway's store log lines (redacted by the gateway), the latest last: why calls failed. */
 function printStoreLog(g: Gateway): void {
