@@ -16,7 +16,8 @@ import { sampleEventLoopDelay } from "../server/process_metrics.ts";
 import { ConflictError, NotFoundError } from "../stores/edits.ts";
 import { StoreNotConfiguredError, StoreUnavailableError } from "../stores/errors.ts";
 import { newRecord } from "../stores/records.ts";
-import { StoreRegistry, type StoreStatus } from "../stores/registry.ts";
+import type { StoreStatus } from "../stores/registry.ts";
+import { testRegistry } from "./support/gateway.ts";
 
 Deno.test("a store failure counts under the extensions.code storeCall answers the client with", async () => {
   const failures: Error[] = [
@@ -123,15 +124,7 @@ Deno.test("each scrape reads store health, connection and every replica node, an
 
 Deno.test("GraphQL operations are counted and timed by type; a write refused for its token is an error", async () => {
   const metrics = new GatewayMetrics();
-  const registry = new StoreRegistry({
-    sqlitePath: ":memory:",
-    stores: {},
-    requestTimeoutMs: 5000,
-    connectTimeoutMs: 1500,
-    reconnectMaxMs: 1000,
-    log: () => {},
-    observe: metrics.observeStoreCall,
-  }).start();
+  const registry = testRegistry({}, { observe: metrics.observeStoreCall });
   metrics.watchStores(registry);
   const graphql = createGraphQL({
     registry,

@@ -5,10 +5,9 @@
  * a request over the limit is refused whole and writes nothing.
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
-import { type GraphQLBody, uniqueTag } from "./support/gateway.ts";
+import { type GraphQLBody, testRegistry, uniqueTag } from "./support/gateway.ts";
 import { parseSecurity } from "../server/config.ts";
 import { createGraphQL } from "../server/graphql.ts";
-import { StoreRegistry } from "../stores/registry.ts";
 
 /** One reply of the limited gateway. */
 interface Reply {
@@ -19,14 +18,7 @@ interface Reply {
 
 /** The gateway in-process with a rate limit of `perMinute` writes. */
 class LimitedGateway {
-  readonly #registry = new StoreRegistry({
-    sqlitePath: ":memory:",
-    stores: {},
-    requestTimeoutMs: 5000,
-    connectTimeoutMs: 1500,
-    reconnectMaxMs: 1000,
-    log: () => {},
-  }).start();
+  readonly #registry = testRegistry();
   readonly #graphql;
   #clients = 0;
 

@@ -7,13 +7,33 @@
 import { type ServerProcess, startProcess } from "../../scripts/server_process.ts";
 import { startArgs } from "../../scripts/start_command.ts";
 import { createGraphQL } from "../../server/graphql.ts";
-import { StoreRegistry } from "../../stores/registry.ts";
+import { type RegistryOptions, StoreRegistry } from "../../stores/registry.ts";
 import type { NetworkStoreName, StoreConfig } from "../../stores/types.ts";
 
 /** A GraphQL response body. */
 export interface GraphQLBody {
   data?: Record<string, unknown> | null;
   errors?: { message: string; extensions?: { code?: string; [k: string]: unknown } }[];
+}
+
+/**
+ * A started store registry as the in-process tests use it: SQLite in memory,
+ * `stores` (none by default), short timeouts, silent unless `TEST_STORE_LOG`
+ * is set; `extra` overrides any of it.
+ */
+export function testRegistry(
+  stores: Partial<Record<NetworkStoreName, StoreConfig>> = {},
+  extra: Partial<RegistryOptions> = {},
+): StoreRegistry {
+  return new StoreRegistry({
+    sqlitePath: ":memory:",
+    stores,
+    requestTimeoutMs: 5000,
+    connectTimeoutMs: 1500,
+    reconnectMaxMs: 1000,
+    log: Deno.env.get("TEST_STORE_LOG") ? console.error : () => {},
+    ...extra,
+  }).start();
 }
 
 /** The gateway without HTTP: runs operations against real stores. */
@@ -25,14 +45,7 @@ export class TestGateway {
     stores: Partial<Record<NetworkStoreName, StoreConfig>>,
     sqlitePath = ":memory:",
   ) {
-    this.registry = new StoreRegistry({
-      sqlitePath,
-      stores,
-      requestTimeoutMs: 5000,
-      connectTimeoutMs: 1500,
-      reconnectMaxMs: 1000,
-      log: Deno.env.get("TEST_STORE_LOG") ? console.error : () => {},
-    }).start();
+    this.registry = testRegistry(stores, { sqlitePath });
     this.#graphql = createGraphQL({ registry: this.registry, graphiql: false });
   }
 
