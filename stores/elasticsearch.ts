@@ -12,6 +12,11 @@
  * keys gets the field added to its mapping and its documents a backfill when
  * the store opens.
  *
+ * Deleting leaves a tombstone first (`deleted`, see `remove`), hidden from
+ * every read, then deletes it; every conditional write carries a `writeId`
+ * of its own, so a write Elasticsearch ran twice (a primary lost mid-write)
+ * is not mistaken for a conflict.
+ *
  * Writes use `refresh: "wait_for"`: `add` resolves once the document is
  * indexed and visible to search, so a following `list` sees it. The index
  * refreshes every 250 ms ({@linkcode SETTINGS}), so that wait stays short.
@@ -76,11 +81,13 @@ export const MAPPINGS: estypes.MappingTypeMapping = {
     createdAt: { type: "date", format: "strict_date_optional_time" },
     searchKey: { type: "keyword" },
     updatedAt: { type: "date", format: "strict_date_optional_time" },
+    deleted: { type: "boolean" },
+    writeId: { type: "keyword" },
   },
 };
 
 /** Fields newer than the first mapping: added to an existing index on open. */
-const ADDED_FIELDS = ["searchKey", "updatedAt"] as const;
+const ADDED_FIELDS = ["searchKey", "updatedAt", "deleted", "writeId"] as const;
 
 /**
  * One primary shard; a replica only where there is a second node to hold it.
@@ -97,15 +104,27 @@ export const SETTINGS: estypes.IndicesIndexSettings = {
 /** The fields a page reads back (not the search key). */
 const SOURCE = ["id", "word", "definition", "createdAt", "updatedAt"];
 
+/** What a single-document read returns: a page's fields, and the marks of edits and deletions. */
+const DOC_SOURCE = [...SOURCE, "deleted", "writeId"];
+
+/** A stored document: a record, a tombstone (`deleted`), and which write left it (`writeId`). */
+type Doc = WordRecord & { deleted?: boolean; writeId?: string };
+
 /** `text` as a Lucene wildcard pattern that matches it literally. */
 export function escapeWildcard(text: string): string {
   return text.replace(/[\\*?]/g, "\\$&");
 }
 
-/** The query for a search needle (everything when there is none). */
+/** The query for a search needle (every live word when there is none); tombstones never match. */
 export function searchQuery(search: string | undefined): estypes.QueryDslQueryContainer {
-  if (search === undefined || search === "") return { match_all: {} };
-  return { wildcard: { searchKey: { value: `*${escapeWildcard(search)}*` } } };
+  const live = { must_not: [{ term: { deleted: true } }] };
+  if (search === undefined || search === "") return { bool: live };
+  return {
+    bool: {
+      ...live,
+      filter: [{ wildcard: { searchKey: { value: `*${escapeWildcard(search)}*` } } }],
+    },
+  };
 }
 
 /**
@@ -221,7 +240,9 @@ async function backfill(client: Client): Promise<void> {
     async (after, size) => {
       const res = await client.search<Unkeyed>({
         index: INDEX,
-        query: { bool: { must_not: { exists: { field: "searchKey" } } } },
+        query: {
+          bool: { must_not: [{ exists: { field: "searchKey" } }, { term: { deleted: true } }] },
+        },
         sort: [{ id: "asc" }],
         size,
         _source: ["id", "word", "definition"],
@@ -309,17 +330,26 @@ class ElasticsearchStore implements WordStore {
     }));
   }
 
-  /** The document and its sequence number (realtime: sees every acknowledged write). */
+  /**
+   * The document and its sequence number (realtime: sees every acknowledged
+   * write), tombstones included.
+   */
   async #read(id: string) {
-    const doc = await this.client.get<WordRecord>(
-      { index: INDEX, id, _source: SOURCE, realtime: true },
+    const doc = await this.client.get<Doc>(
+      { index: INDEX, id, _source: DOC_SOURCE, realtime: true },
       { ignore: [404] },
     );
     return doc.found ? doc : undefined;
   }
 
-  async get(id: string): Promise<WordRecord | undefined> {
+  /** The live document (not a tombstone), if any. */
+  async #live(id: string) {
     const doc = await this.#read(id);
+    return doc && !doc._source?.deleted ? doc : undefined;
+  }
+
+  async get(id: string): Promise<WordRecord | undefined> {
+    const doc = await this.#live(id);
     return doc ? toRecord(doc._source) : undefined;
   }
 
@@ -328,41 +358,27 @@ class ElasticsearchStore implements WordStore {
    * revision, and writes only if the document is still at that sequence
    * number (`if_seq_no`/`if_primary_term`): a writer in between, or a
    * deletion, makes the write a version conflict, and nothing is created.
+   * The new document carries a `writeId` of this call alone, so a conflict
+   * can be told apart from this call's own write applied twice
+   * ({@linkcode ElasticsearchStore.#unlessConflict}).
    */
   async replace(r: NewWord, revision: string): Promise<boolean> {
-    const doc = await this.#read(r.id);
+    const doc = await this.#live(r.id);
     if (!doc || revisionOf(toRecord(doc._source)) !== revision) return false;
-    return await this.#unlessConflict(
-      r.id,
-      (now) =>
-        now !== undefined && now.updatedAt === r.updatedAt && now.word === r.word &&
-        now.definition === r.definition,
-      () =>
-        this.client.index({
-          index: INDEX,
-          id: r.id,
-          document: {
-            id: r.id,
-            word: r.word,
-            definition: r.definition,
-            createdAt: r.createdAt,
-            searchKey: r.searchKey,
-            updatedAt: r.updatedAt,
-          },
-          if_seq_no: doc._seq_no,
-          if_primary_term: doc._primary_term,
-          refresh: "wait_for",
-        }),
-    );
-  }
-
-  async remove(id: string, revision: string): Promise<boolean> {
-    const doc = await this.#read(id);
-    if (!doc || revisionOf(toRecord(doc._source)) !== revision) return false;
-    return await this.#unlessConflict(id, (now) => now === undefined, () =>
-      this.client.delete({
+    const writeId = crypto.randomUUID();
+    return await this.#unlessConflict(r.id, writeId, () =>
+      this.client.index({
         index: INDEX,
-        id,
+        id: r.id,
+        document: {
+          id: r.id,
+          word: r.word,
+          definition: r.definition,
+          createdAt: r.createdAt,
+          searchKey: r.searchKey,
+          updatedAt: r.updatedAt,
+          writeId,
+        },
         if_seq_no: doc._seq_no,
         if_primary_term: doc._primary_term,
         refresh: "wait_for",
@@ -370,17 +386,64 @@ class ElasticsearchStore implements WordStore {
   }
 
   /**
+   * Deletes in two steps: a compare-and-set like {@linkcode replace} turns
+   * the document into a tombstone (`deleted`, with this call's `writeId`),
+   * which every read and page skips; then the tombstone itself is deleted,
+   * on its own sequence number, without waiting. The tombstone is what lets
+   * a deletion that Elasticsearch applied and then ran again (below) know
+   * it was its own: a plain `delete` that finds nothing cannot tell whose
+   * deletion it met. A tombstone whose own deletion failed stays, hidden.
+   */
+  async remove(id: string, revision: string): Promise<boolean> {
+    const doc = await this.#live(id);
+    if (!doc || revisionOf(toRecord(doc._source)) !== revision) return false;
+    const writeId = crypto.randomUUID();
+    const deleted = await this.#unlessConflict(id, writeId, () =>
+      this.client.index({
+        index: INDEX,
+        id,
+        document: { ...doc._source, deleted: true, writeId },
+        if_seq_no: doc._seq_no,
+        if_primary_term: doc._primary_term,
+        refresh: "wait_for",
+      }));
+    if (deleted) this.#purge(id, writeId);
+    return deleted;
+  }
+
+  /** Deletes the tombstone `writeId` left, unless something replaced it; never fails a caller. */
+  #purge(id: string, writeId: string): void {
+    const purging = (async () => {
+      const tomb = await this.#read(id);
+      if (tomb?._source?.writeId !== writeId) return;
+      await this.client.delete({
+        index: INDEX,
+        id,
+        if_seq_no: tomb._seq_no,
+        if_primary_term: tomb._primary_term,
+      });
+    })().catch(() => {
+      // a tombstone left behind is hidden from every read
+    });
+    this.#purges.add(purging);
+    purging.finally(() => this.#purges.delete(purging));
+  }
+
+  /** Tombstone deletions still in flight (awaited by `close`). */
+  readonly #purges = new Set<Promise<void>>();
+
+  /**
    * True once `write` succeeded; false when it lost to another writer (409)
-   * or the document is gone (404), unless the client sent it more than once
-   * (again on another node after its node died) and the document is now as
-   * `write` leaves it (`landed`): then the first copy had applied. A
-   * conflict met by the only copy sent is a lost race, even when the
-   * document ends as this write would have left it (two deletions of one
-   * revision: one deleted it, the other is answered that it lost).
+   * or the document is gone (404), unless the document now carries this
+   * call's `writeId`: then the write had applied, and what answered was a
+   * second run of it. Elasticsearch runs a write again on its own when the
+   * primary shard's node dies mid-write (the coordinating node retries on
+   * the promoted replica), and the client does when a node's connection
+   * dies; either meets the first run's result as a conflict.
    */
   async #unlessConflict(
     id: string,
-    landed: (now: WordRecord | undefined) => boolean,
+    writeId: string,
     write: () => Promise<unknown>,
   ): Promise<boolean> {
     try {
@@ -388,9 +451,7 @@ class ElasticsearchStore implements WordStore {
       return true;
     } catch (e) {
       if (e instanceof errors.ResponseError && (e.statusCode === 409 || e.statusCode === 404)) {
-        if (!(e.meta.meta.attempts > 0)) return false;
-        const now = await this.#read(id);
-        return landed(now ? toRecord(now._source) : undefined);
+        return (await this.#read(id))?._source?.writeId === writeId;
       }
       throw e;
     }
@@ -450,6 +511,7 @@ class ElasticsearchStore implements WordStore {
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.#purges);
     try {
       await this.client.close();
     } catch {

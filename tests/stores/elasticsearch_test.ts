@@ -1,12 +1,14 @@
 /**
  * Elasticsearch-specific behaviour against the real server of the matrix:
  * literal matches only (exact words found, no fuzzy extras), query-string
- * syntax searched and never parsed, older documents given their search key, the explicit mapping, the data as seen straight
+ * syntax searched and never parsed, older documents given their search key, deletions' tombstones hidden and purged, the explicit mapping, the data as seen straight
  * through the client, deep offsets past the 10 000 result window, and failing
  * fast (without secrets) when nothing answers.
  */
 import assert from "node:assert/strict";
 import { Client } from "@elastic/elasticsearch";
+import { setTimeout as delay } from "node:timers/promises";
+import { revisionOf } from "../../stores/edits.ts";
 import { fold } from "../../stores/fold.ts";
 import { newRecord } from "../../stores/records.ts";
 import { assertFoundAfterBackfill, oldWords, unkeyed } from "../support/backfill.ts";
@@ -296,5 +298,50 @@ storeTest(
       await raw.indices.delete({ index: INDEX }).catch(() => {});
       await raw.close();
     }
+  },
+);
+
+storeTest(
+  "ELASTICSEARCH",
+  "a deletion purges the document, and a tombstone left behind is hidden from reads, pages, search and edits",
+  async (config) => {
+    await withStore(config, async (store) => {
+      const raw = rawClient(config);
+      try {
+        const tag = uniqueTag();
+        const gone = newRecord(`${tag}gone`, "deleted through the store");
+        const left = newRecord(`${tag}left`, "a tombstone whose purge never ran");
+        await store.add(gone);
+        await store.add(left);
+        assert.equal(await store.remove(gone.id, revisionOf(gone)), true);
+        // The tombstone's own deletion runs after the call answers: wait for it.
+        for (let i = 0; i < 50; i++) {
+          const doc = await raw.get({ index: INDEX, id: gone.id }, { ignore: [404] });
+          if (!doc.found) break;
+          await delay(100);
+        }
+        assert.equal(
+          (await raw.get({ index: INDEX, id: gone.id }, { ignore: [404] })).found,
+          false,
+        );
+        // A tombstone as a gateway that died between the two steps leaves it.
+        await raw.index({
+          index: INDEX,
+          id: left.id,
+          document: { ...left, deleted: true, writeId: crypto.randomUUID() },
+          refresh: true,
+        });
+        assert.equal(await store.get(left.id), undefined);
+        assert.deepStrictEqual(await find(store, tag), []);
+        // The page right after `gone` (ids are in insertion order) would start with `left`.
+        const next = await store.list({ limit: 1, offset: 0, after: gone.id });
+        assert.notDeepStrictEqual(ids(next), [left.id]);
+        const edit = { ...left, definition: "edited", updatedAt: new Date().toISOString() };
+        assert.equal(await store.replace(edit, revisionOf(left)), false);
+        assert.equal(await store.remove(left.id, revisionOf(left)), false);
+      } finally {
+        await raw.close();
+      }
+    });
   },
 );
