@@ -15,21 +15,33 @@
  * second value beside the first, and both are exported. So the gateway runs
  * with `OTEL_TRACES_SAMPLER=parentbased_always_off` and `OTEL_PROPAGATORS=none`
  * (`parseTracing` refuses to start otherwise): Deno's request span is then a
- * root that is never sampled, whatever `traceparent` a client sends, and only
- * the spans made here, under a sampled parent taken from it, are exported.
- * Their attributes are fixed names and codes: never a URL, query string, id,
- * word, search term, client address or connection string.
+ * root that is never sampled, whatever `traceparent` a client sends (Deno
+ * itself reads no `traceparent`), and only the spans made here are exported.
+ *
+ * The caller's trace is joined all the same: the gateway's server span takes
+ * a valid W3C `traceparent` (and `tracestate`) of the request as its parent,
+ * read by `W3CTraceContextPropagator` of `@opentelemetry/core`, so it has the
+ * caller's trace id, the caller's span as parent and the caller's sampling
+ * decision (a caller's "not sampled" exports none of the request's spans);
+ * Deno 2.9 takes a foreign parent's ids and flags, not its `tracestate`.
+ * Without a valid `traceparent` its parent is Deno's request span, marked
+ * sampled. Attributes are fixed names and codes: never a URL, query string,
+ * id, word, search term, client address or connection string.
  *
  * @module
  */
 import {
+  type Context,
+  isSpanContextValid,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
+  type TextMapGetter,
   trace,
   TraceFlags,
 } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { StoreCall } from "../stores/managed.ts";
@@ -59,25 +71,47 @@ export function traceStoreCall(call: StoreCall): void {
   span.end(end);
 }
 
+const w3c = new W3CTraceContextPropagator();
+
+/** Reads `traceparent` and `tracestate` from a request's headers (names are case-insensitive). */
+const headerGetter: TextMapGetter<Headers> = {
+  keys: (headers) => [...headers.keys()],
+  get: (headers, key) => headers.get(key) ?? undefined,
+};
+
+/**
+ * The parent of a request's server span: the caller's span when the request
+ * has a valid W3C `traceparent` (remote, with the caller's sampled flag and
+ * `tracestate`), else Deno's request span `deno`, marked sampled.
+ */
+export function requestParent(headers: Headers, deno: Span): Context {
+  const caller = w3c.extract(ROOT_CONTEXT, headers, headerGetter);
+  const callerSpan = trace.getSpanContext(caller);
+  if (callerSpan && isSpanContextValid(callerSpan)) return caller;
+  const { traceId, spanId } = deno.spanContext();
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId,
+    spanId,
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+  });
+}
+
 /**
  * Hono middleware, first of all: runs the request inside a server span of the
  * gateway's own, named `<METHOD> <route>` with `http.request.method`,
  * `http.route` (the matched pattern, e.g. `/graphql`, never the path a client
- * sent) and `http.response.status_code`. Its parent is Deno's request span,
- * marked sampled; without an active span (the app called without `Deno.serve`,
- * or tracing off) the request runs as it is.
+ * sent) and `http.response.status_code`. Its parent is the caller's span from
+ * a valid `traceparent`, sampled or not as the caller says, else Deno's
+ * request span, marked sampled ({@linkcode requestParent}); without an active
+ * span (the app called without `Deno.serve`, or tracing off) the request runs
+ * as it is.
  */
 export function requestSpans(): MiddlewareHandler {
   return async (c, next) => {
     const deno = trace.getActiveSpan();
     if (!deno) return await next();
-    const { traceId, spanId } = deno.spanContext();
-    const parent = trace.setSpanContext(ROOT_CONTEXT, {
-      traceId,
-      spanId,
-      traceFlags: TraceFlags.SAMPLED,
-      isRemote: true,
-    });
+    const parent = requestParent(c.req.raw.headers, deno);
     const method = c.req.method;
     await tracer.startActiveSpan(
       method,
