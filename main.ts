@@ -13,6 +13,8 @@ import { StoreRegistry } from "./stores/registry.ts";
 import { secretsOfConfig } from "./stores/errors.ts";
 import { gatewayLog, storeLog } from "./server/log.ts";
 import { GatewayMetrics } from "./server/metrics.ts";
+import { traceStoreCall } from "./server/tracing.ts";
+import { observeAll } from "./stores/managed.ts";
 
 let config;
 try {
@@ -33,7 +35,11 @@ const metrics = config.metrics.enabled ? new GatewayMetrics() : undefined;
 const registry = new StoreRegistry({
   ...config,
   log: storeLog(secrets, config.logFormat),
-  observe: metrics?.observeStoreCall,
+  // Without OTEL_DENO no span is even started: the API's tracer would be a no-op anyway.
+  observe: observeAll(
+    metrics?.observeStoreCall,
+    config.tracing.enabled ? traceStoreCall : undefined,
+  ),
 }).start();
 metrics?.watchStores(registry);
 try {
@@ -64,6 +70,7 @@ const app = createApp({
   bodyTimeout: bodies.middleware,
   draining: () => stopping,
   metrics: metrics && { metrics, token: config.metrics.token },
+  tracing: config.tracing.enabled,
 });
 
 const server = Deno.serve({

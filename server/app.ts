@@ -18,6 +18,7 @@ import { GRAPHIQL_ASSETS, graphiqlAssets } from "./graphiql.ts";
 import { securityHeaders, withGraphiQLPolicy } from "./headers.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { ClientContext } from "./rate_limit.ts";
+import { requestSpans } from "./tracing.ts";
 
 /** The pieces the app routes to. */
 export interface AppOptions {
@@ -32,6 +33,8 @@ export interface AppOptions {
   draining?: () => boolean;
   /** Serve `/metrics` (absent: 404), with the bearer token a scrape needs, if any. */
   metrics?: { metrics: GatewayMetrics; token?: string };
+  /** Run each request in a server span of the gateway's own (`requestSpans`): Deno traces. */
+  tracing?: boolean;
 }
 
 /** What `Deno.serve` passes next to the request (absent when the app is called directly). */
@@ -41,9 +44,11 @@ const STATIC_ROOT = new URL("../static/", import.meta.url).pathname;
 
 /** Builds the Hono app. */
 export function createApp(
-  { registry, graphql, graphiql, security, bodyTimeout, draining, metrics }: AppOptions,
+  { registry, graphql, graphiql, security, bodyTimeout, draining, metrics, tracing }: AppOptions,
 ): Hono<Env> {
   const app = new Hono<Env>();
+  // First, so the span covers every other middleware and its status is the final one.
+  if (tracing) app.use("*", requestSpans());
   if (draining) {
     app.use("*", async (c, next) => {
       await next();

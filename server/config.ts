@@ -35,6 +35,14 @@ export interface Config {
   metrics: MetricsConfig;
   /** How log lines are written (`LOG_FORMAT`): `text`, or one JSON object per line. */
   logFormat: LogFormat;
+  /** Whether Deno exports traces (`OTEL_DENO`), and so whether the gateway makes spans. */
+  tracing: TracingConfig;
+}
+
+/** Traces through Deno's OpenTelemetry (server/tracing.ts). */
+export interface TracingConfig {
+  /** Deno's tracing is on: `OTEL_DENO` or `OTEL_DENO_TRACING` true, `OTEL_SDK_DISABLED` not. */
+  enabled: boolean;
 }
 
 /** Whether `/metrics` is served, and to whom. */
@@ -128,7 +136,42 @@ export function parseConfig(
     security: parseSecurity(env),
     metrics: parseMetrics(env),
     logFormat: parseLogFormat(env),
+    tracing: parseTracing(env),
   });
+}
+
+/**
+ * Whether Deno traces, read as Deno reads it (`OTEL_SDK_DISABLED`, `OTEL_DENO`,
+ * `OTEL_DENO_TRACING`; only `true`/`false`, any case). With tracing on, the
+ * gateway needs `OTEL_TRACES_SAMPLER=parentbased_always_off` and no
+ * `tracecontext` in `OTEL_PROPAGATORS` (`none`): otherwise Deno exports its own
+ * request span, full URL and query string included (a GET query's words and
+ * search terms), and a client's `traceparent` could turn that span on.
+ * Deno reads these from the process environment, not from `.env` files.
+ */
+export function parseTracing(env: Env): TracingConfig {
+  const flag = (name: string) => {
+    const raw = env[name]?.toLowerCase();
+    return raw === "true" ? true : raw === "false" ? false : undefined;
+  };
+  const enabled = !(flag("OTEL_SDK_DISABLED") ?? false) &&
+    (flag("OTEL_DENO_TRACING") ?? flag("OTEL_DENO") ?? false);
+  if (enabled) {
+    if (env.OTEL_TRACES_SAMPLER?.trim() !== "parentbased_always_off") {
+      throw new ConfigError(
+        "traces need OTEL_TRACES_SAMPLER=parentbased_always_off: Deno's own request span " +
+          "records the query string, so only the gateway's spans may be sampled",
+      );
+    }
+    const propagators = (env.OTEL_PROPAGATORS ?? "tracecontext").split(",").map((p) => p.trim());
+    if (propagators.includes("tracecontext")) {
+      throw new ConfigError(
+        "traces need OTEL_PROPAGATORS=none: a client's traceparent would make Deno " +
+          "sample its own request span, query string included",
+      );
+    }
+  }
+  return Object.freeze({ enabled });
 }
 
 /** `METRICS` and `METRICS_TOKEN`; the token must not be the write token, which can change data. */

@@ -67,6 +67,17 @@ export interface StoreCall {
 /** Receives every {@linkcode StoreCall}; knows nothing of the store. */
 export type StoreCallObserver = (call: StoreCall) => void;
 
+/** One observer telling each of `observers` in turn (metrics, traces); undefined when none is given. */
+export function observeAll(
+  ...observers: (StoreCallObserver | undefined)[]
+): StoreCallObserver | undefined {
+  const given = observers.filter((o): o is StoreCallObserver => o !== undefined);
+  if (given.length <= 1) return given[0];
+  return (call) => {
+    for (const observe of given) observe(call);
+  };
+}
+
 /** Time on top of the connect timeout that creating the schema may take on first use. */
 const OPEN_GRACE_MS = 15_000;
 /** Failed reconnection attempts logged one by one; after them, one line per {@linkcode LOG_EVERY_ATTEMPTS}. */
