@@ -8,7 +8,10 @@
 
 const ROOT = new URL("../", import.meta.url);
 
-/** `deno` arguments of the `start` task, with `main.ts` as an absolute path. */
+/**
+ * `deno` arguments of the `start` task, with `main.ts` and the lock file as
+ * absolute paths (the tests start it in a temporary working directory).
+ */
 export function startArgs(): string[] {
   const config = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
   const task: unknown = config?.tasks?.start;
@@ -16,5 +19,11 @@ export function startArgs(): string[] {
   if (words[0] !== "deno" || words.at(-1) !== "main.ts") {
     throw new Error(`deno.json: the start task is not "deno run … main.ts": ${String(task)}`);
   }
-  return [...words.slice(1, -1), new URL("main.ts", ROOT).pathname];
+  const absolute = (path: string) => new URL(path, ROOT).pathname;
+  return [
+    ...words.slice(1, -1).map((w) =>
+      w.startsWith("--lock=") ? `--lock=${absolute(w.slice(7))}` : w
+    ),
+    absolute("main.ts"),
+  ];
 }
