@@ -6,6 +6,9 @@
  * `RABBITMQ_VIEW_PATH`, the CA files) and hosts come from the environment
  * and `.env` files, so they are known at start-up only, not in `deno.json`.
  *
+ * An invalid configuration is not reported here: `main.ts` is started with
+ * just enough to read it again, and says why in its own log format.
+ *
  * The child keeps this process's working directory, environment and stdio.
  * SIGINT, SIGTERM and SIGHUP are passed on (the gateway drains on the first
  * two) and this process exits with the child's code. A SIGKILL cannot be
@@ -67,7 +70,7 @@ export interface Placement {
  *   (`debug`, used by ioredis, lists `process.env`; pg reads `PG*` fallbacks);
  * - sys: {@linkcode SYS_CALLS}.
  *
- * Nothing else: no run, ffi or import. Throws {@linkcode ConfigError} for a
+ * Nothing else: no run, ffi or import. Throws {@linkcode LaunchError} for a
  * path that a Deno permission list cannot hold (one with a comma).
  */
 export function permissionFlags(config: Config, env: Env, where: Placement): string[] {
@@ -76,21 +79,63 @@ export function permissionFlags(config: Config, env: Env, where: Placement): str
   if (config.sqlitePath !== ":memory:") data.push(["SQLITE_PATH", dirname(at(config.sqlitePath))]);
   const view = config.stores.RABBITMQ?.options.viewPath;
   if (view && view !== ":memory:") data.push(["RABBITMQ_VIEW_PATH", dirname(at(view))]);
-  const read: [string, string][] = [
-    ...REPOSITORY_READS.map((p): [string, string] => ["the repository", `${where.root}/${p}`]),
-    ...ENV_FILES.map((f): [string, string] => ["the working directory", `${where.cwd}/${f}`]),
-  ];
-  for (const store of Object.keys(config.stores) as NetworkStoreName[]) {
-    const ca = first(env, caVariables(store));
-    if (ca !== undefined) read.push([caVariables(store)[0], at(ca)]);
-  }
-  read.push(...data);
-  const flags = [`--allow-read=${list(read)}`];
+  const stores = Object.keys(config.stores) as NetworkStoreName[];
+  const flags = [`--allow-read=${list([...configurationReads(env, where, stores), ...data])}`];
   if (data.length) flags.push(`--allow-write=${list(data)}`);
   const hosts = netHosts(config);
   flags.push(hosts ? `--allow-net=${hosts.join(",")}` : "--allow-net");
   flags.push("--allow-env", `--allow-sys=${SYS_CALLS.join(",")}`);
   return flags;
+}
+
+/**
+ * The flags of `main.ts` when the configuration is invalid: enough to read
+ * it again (the repository's files, the `.env` files, every CA file `env`
+ * names) and report the error itself, in its own log format, before it
+ * exits with code 1. No write, no network.
+ */
+export function reportingFlags(env: Env, where: Placement): string[] {
+  const stores = Object.keys(STORE_SETTINGS) as NetworkStoreName[];
+  return [`--allow-read=${list(configurationReads(env, where, stores))}`, "--allow-env"];
+}
+
+/**
+ * The flags of `main.ts` for the configuration in `where.cwd` and
+ * `processEnv`: {@linkcode permissionFlags}, or {@linkcode reportingFlags}
+ * when the configuration is invalid (main.ts then says why). Throws
+ * {@linkcode ConfigError} only for what the launcher itself refuses.
+ */
+export function launchFlags(where: Placement, processEnv: Env = Deno.env.toObject()): string[] {
+  let env = processEnv;
+  try {
+    env = readEnvironment(where.cwd, { ...processEnv } as Record<string, string>);
+    return permissionFlags(parseConfig(env), env, where);
+  } catch (e) {
+    if (!(e instanceof ConfigError) || e instanceof LaunchError) throw e;
+    return reportingFlags(env, where);
+  }
+}
+
+/** What the launcher refuses itself: a configuration main.ts accepts but Deno's flags cannot express. */
+export class LaunchError extends ConfigError {
+  override name = "LaunchError";
+}
+
+/** What main.ts reads to parse its configuration: its files, the `.env` files, the CA files of `stores`. */
+function configurationReads(
+  env: Env,
+  where: Placement,
+  stores: NetworkStoreName[],
+): [string, string][] {
+  const read: [string, string][] = [
+    ...REPOSITORY_READS.map((p): [string, string] => ["the repository", `${where.root}/${p}`]),
+    ...ENV_FILES.map((f): [string, string] => ["the working directory", `${where.cwd}/${f}`]),
+  ];
+  for (const store of stores) {
+    const ca = first(env, caVariables(store));
+    if (ca !== undefined) read.push([caVariables(store)[0], resolve(where.cwd, ca)]);
+  }
+  return read;
 }
 
 /**
@@ -117,7 +162,7 @@ function bracketed(host: string): string {
 function list(paths: [string, string][]): string {
   for (const [source, path] of paths) {
     if (path.includes(",")) {
-      throw new ConfigError(
+      throw new LaunchError(
         `${source}: ${path} holds a comma, which a Deno permission list cannot: choose another path`,
       );
     }
@@ -147,10 +192,9 @@ const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 if (import.meta.main) {
   let flags: string[];
   try {
-    const env = readEnvironment();
-    flags = permissionFlags(parseConfig(env), env, { cwd: Deno.cwd(), root: ROOT });
+    flags = launchFlags({ cwd: Deno.cwd(), root: ROOT });
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
+    if (!(e instanceof LaunchError)) throw e;
     console.error(`configuration error: ${e.message}`);
     Deno.exit(1);
   }

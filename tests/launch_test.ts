@@ -10,7 +10,14 @@
 import { assertEquals, assertOk, assertStringIncludes, assertThrows } from "./support/assert.ts";
 import { startServer } from "./support/gateway.ts";
 import { parseConfig } from "../server/config.ts";
-import { childArgs, permissionFlags, ROOT } from "../server/launch.ts";
+import {
+  childArgs,
+  LaunchError,
+  launchFlags,
+  permissionFlags,
+  reportingFlags,
+  ROOT,
+} from "../server/launch.ts";
 import { startArgs } from "../scripts/start_command.ts";
 import { ConfigError, type Env } from "../stores/settings.ts";
 
@@ -81,13 +88,25 @@ Deno.test("MongoDB or Scylla (nodes learnt from the cluster) leave the network o
 });
 
 Deno.test("a path a Deno permission list cannot hold is refused, naming its variable", () => {
-  const e = assertThrows(() => flagsOf({ SQLITE_PATH: "/var/a,b/words.db" }), ConfigError);
+  const e = assertThrows(() => flagsOf({ SQLITE_PATH: "/var/a,b/words.db" }), LaunchError);
   assertStringIncludes(e.message, "SQLITE_PATH");
   const ca = assertThrows(
     () => flagsOf({ MYSQL_URL: "mysql://u:p@db/gt", MYSQL_CA_CERT: "/ca,1.pem" }),
-    ConfigError,
+    LaunchError,
   );
   assertStringIncludes(ca.message, "MYSQL_CA_CERT");
+});
+
+Deno.test("an invalid configuration: main.ts gets only what it needs to read it again and say why", () => {
+  const env = { PORT: "not-a-port", PATH_TO_REDIS_CERT: "redis.pem", SQLITE_PATH: "/var/gt/w.db" };
+  const expected = [
+    "--allow-read=/opt/grand-tour/static,/opt/grand-tour/schema.graphql,/opt/grand-tour/stores," +
+    "/srv/gt/.env,/srv/gt/.env.matrix,/srv/gt/redis.pem",
+    "--allow-env",
+  ];
+  assertEquals(reportingFlags(env, WHERE), expected);
+  assertEquals(launchFlags(WHERE, env), expected);
+  assertThrows(() => parseConfig(env), ConfigError);
 });
 
 Deno.test("the child runs main.ts on the frozen server lock, without prompts, with the flags given", () => {
@@ -205,12 +224,19 @@ Deno.test(
 );
 
 Deno.test(
-  "a configuration error stops the launcher before the gateway, with exit code 1",
+  "a configuration error is reported by main.ts itself with exit code 1; a path Deno cannot grant, by the launcher",
   opts,
   async () => {
     for (
       const [env, message] of [
         [{ PORT: "not-a-port" }, "configuration error: PORT must be a whole number"],
+        [
+          {
+            POSTGRESQL_URL: "postgres://u:p@127.0.0.1/gt",
+            POSTGRESQL_CA_CERT: "/nonexistent/ca.pem",
+          },
+          "configuration error: POSTGRESQL_CA_CERT: cannot read CA certificate at /nonexistent/ca.pem: NotFound",
+        ],
         [
           { SQLITE_PATH: "/tmp/a,b/words.db" },
           "configuration error: SQLITE_PATH: /tmp/a,b holds a comma",
