@@ -13,6 +13,11 @@ import type { StoreName } from "../stores/types.ts";
 export interface ServerProcess {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
+  /**
+   * The process that serves: the one spawned, or its only child when the
+   * spawned one is a launcher (`deno task start` runs server/launch.ts,
+   * which runs `main.ts`). Memory, sockets and CPU are measured on it.
+   */
   readonly pid: number;
   /** What it printed so far (only the last {@linkcode StartOptions.keepOutput} characters when set). */
   output(): string;
@@ -81,7 +86,7 @@ export async function startProcess(options: StartOptions): Promise<ServerProcess
       );
     }
     if (Date.now() > deadline) {
-      child.kill("SIGKILL");
+      killAll([...childrenOf(child.pid), child.pid]);
       await child.status;
       throw new Error(
         `${args.at(-1)} did not listen within ${startMs / 1000} s:\n${text.slice(-ERROR_OUTPUT)}`,
@@ -89,25 +94,53 @@ export async function startProcess(options: StartOptions): Promise<ServerProcess
     }
     await sleep(50);
   }
+  const children = childrenOf(child.pid);
+  const pid = children.length === 1 ? children[0] : child.pid;
   return {
     url: `http://127.0.0.1:${port}`,
-    pid: child.pid,
+    pid,
     output: () => text,
     async stop(signal: Deno.Signal = "SIGTERM", killAfterMs = KILL_AFTER_MS) {
       if (!exited) {
         try {
-          child.kill(signal);
+          // A launcher cannot pass SIGKILL on: its child gets it too.
+          if (signal === "SIGKILL") killAll([pid, child.pid]);
+          else child.kill(signal);
         } catch {
           // exited meanwhile
         }
       }
-      const timer = setTimeout(() => !exited && child.kill("SIGKILL"), killAfterMs);
+      const timer = setTimeout(() => !exited && killAll([pid, child.pid]), killAfterMs);
       const status = await child.status;
       clearTimeout(timer);
       await drained;
       return status;
     },
   };
+}
+
+/** The pids of `pid`'s child processes, whichever thread spawned them (Linux `/proc`); empty when unknown. */
+export function childrenOf(pid: number): number[] {
+  const pids: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      pids.push(...text.trim().split(/\s+/).filter(Boolean).map(Number));
+    }
+  } catch {
+    // exited, or no /proc
+  }
+  return pids;
+}
+
+function killAll(pids: number[]): void {
+  for (const pid of new Set(pids)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // exited meanwhile
+    }
+  }
 }
 
 /**

@@ -17,6 +17,7 @@
  *
  * @module
  */
+// @ts-types="npm:@types/pg@8.23.1"
 import pg from "pg";
 import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
