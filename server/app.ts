@@ -12,6 +12,7 @@ import type { StoreRegistry } from "../stores/registry.ts";
 import { bearerCheck } from "./auth.ts";
 import { limitBody } from "./body_limit.ts";
 import type { SecurityConfig } from "./config.ts";
+import { TrustedProxies } from "./client_address.ts";
 import { corsFor } from "./cors.ts";
 import { withGraphQLErrorBody } from "./error_response.ts";
 import { GRAPHIQL_ASSETS, graphiqlAssets } from "./graphiql.ts";
@@ -26,7 +27,7 @@ export interface AppOptions {
   graphql: { fetch: (request: Request, context: ClientContext) => Response | Promise<Response> };
   /** Serve GraphiQL's files. */
   graphiql: boolean;
-  security: Pick<SecurityConfig, "maxBodyBytes" | "corsOrigins">;
+  security: Pick<SecurityConfig, "maxBodyBytes" | "corsOrigins" | "trustedProxies">;
   /** The request-body deadlines of `/graphql` (`BodyTimeout.middleware`). */
   bodyTimeout: MiddlewareHandler<Env>;
   /** True once the gateway is shutting down: every response then asks the client to close. */
@@ -47,6 +48,7 @@ export function createApp(
   { registry, graphql, graphiql, security, bodyTimeout, draining, metrics, tracing }: AppOptions,
 ): Hono<Env> {
   const app = new Hono<Env>();
+  const proxies = new TrustedProxies(security.trustedProxies);
   // First, so the span covers every other middleware and its status is the final one.
   if (tracing) app.use("*", requestSpans());
   if (draining) {
@@ -71,7 +73,8 @@ export function createApp(
   if (graphiql) app.route(GRAPHIQL_ASSETS, graphiqlAssets());
   app.use("/graphql", corsFor(security.corsOrigins));
   app.all("/graphql", async (c) => {
-    const response = await graphql.fetch(c.req.raw, { clientAddress: clientAddress(c) });
+    const client = proxies.clientOf(peerAddress(c), c.req.header("x-forwarded-for") ?? null);
+    const response = await graphql.fetch(c.req.raw, { clientAddress: client });
     return withGraphiQLPolicy(withGraphQLErrorBody(response));
   });
   app.use("/*", serveStatic({ root: relativeToCwd(STATIC_ROOT) }));
@@ -93,7 +96,7 @@ function metricsHandler(metrics: GatewayMetrics, token?: string) {
 }
 
 /** The TCP peer's address: the client, or the last proxy in front of it. */
-function clientAddress(c: Context<Env>): string | undefined {
+function peerAddress(c: Context<Env>): string | undefined {
   const addr = c.env?.remoteAddr;
   return addr && "hostname" in addr ? addr.hostname : undefined;
 }

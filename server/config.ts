@@ -7,6 +7,7 @@
 import { parse as parseDotenv } from "dotenv";
 import { STORE_SETTINGS } from "../stores/registry.ts";
 import { ConfigError, type Env, intVariable, parseStoreSettings } from "../stores/settings.ts";
+import { canonicalRange } from "./client_address.ts";
 import type { NetworkStoreName, StoreConfig } from "../stores/types.ts";
 
 /** Everything the gateway needs to start. */
@@ -85,6 +86,11 @@ export interface SecurityConfig {
   corsOrigins: string[];
   /** Mutations per client address and minute (`RATE_LIMIT_PER_MINUTE`); 0 = no limit. */
   rateLimitPerMinute: number;
+  /**
+   * Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`), as
+   * canonical CIDR ranges (`10.0.0.0/8`, `192.0.2.7/32`); empty = the TCP peer is the client.
+   */
+  trustedProxies: string[];
 }
 
 export { caVariables, ConfigError, urlVariables } from "../stores/settings.ts";
@@ -236,6 +242,7 @@ export function parseSecurity(env: Env): SecurityConfig {
     readToken,
     corsOrigins: origins(env, "CORS_ORIGINS"),
     rateLimitPerMinute: intVariable(env, "RATE_LIMIT_PER_MINUTE", 120, 0, 1_000_000),
+    trustedProxies: trustedProxies(env),
   });
 }
 
@@ -262,6 +269,25 @@ function token(env: Env, name: string): string | undefined {
     );
   }
   return raw;
+}
+
+/**
+ * `TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges (IPv4 or IPv6),
+ * canonical. A bad entry is named by its position (from 1), not echoed.
+ */
+function trustedProxies(env: Env): string[] {
+  const raw = env.TRUSTED_PROXIES?.trim();
+  if (!raw) return [];
+  return raw.split(",").map((entry, i) => {
+    const range = canonicalRange(entry);
+    if (!range) {
+      throw new ConfigError(
+        `TRUSTED_PROXIES entry ${i + 1} is not an IP address or CIDR range ` +
+          `(such as 10.0.0.0/8, 192.0.2.7 or 2001:db8::/32)`,
+      );
+    }
+    return range;
+  });
 }
 
 /** A comma-separated list of origins like `https://app.example.com` (scheme, host, optional port). */

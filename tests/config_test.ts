@@ -183,6 +183,7 @@ Deno.test("security defaults: 64 KiB bodies, 10 s body pauses, 30 s bodies, armo
     readToken: undefined,
     corsOrigins: [],
     rateLimitPerMinute: 120,
+    trustedProxies: [],
   });
 });
 
@@ -200,6 +201,7 @@ Deno.test("security settings are read from their variables", () => {
     READ_TOKEN: "r-0123456789abcdef==",
     CORS_ORIGINS: "https://app.example.com, http://localhost:5173",
     RATE_LIMIT_PER_MINUTE: "0",
+    TRUSTED_PROXIES: " 10.0.0.0/8, 192.0.2.7,::ffff:172.16.0.0/108 , 2001:DB8:0::/32, ::1",
   }, files).security;
   assertEquals(s, {
     maxBodyBytes: 2048,
@@ -214,6 +216,7 @@ Deno.test("security settings are read from their variables", () => {
     readToken: "r-0123456789abcdef==",
     corsOrigins: ["https://app.example.com", "http://localhost:5173"],
     rateLimitPerMinute: 0,
+    trustedProxies: ["10.0.0.0/8", "192.0.2.7/32", "172.16.0.0/12", "2001:db8::/32", "::1/128"],
   });
 });
 
@@ -250,6 +253,12 @@ Deno.test("malformed security settings are refused, naming the variable and neve
     [{ CORS_ORIGINS: "https://app.example.com/" }, "CORS_ORIGINS"],
     [{ CORS_ORIGINS: "app.example.com" }, "CORS_ORIGINS"],
     [{ CORS_ORIGINS: "ftp://files.example.com" }, "CORS_ORIGINS"],
+    [{ TRUSTED_PROXIES: `10.0.0.1, ${secret}` }, "TRUSTED_PROXIES entry 2 is not"],
+    [{ TRUSTED_PROXIES: "10.0.0.0/33" }, "TRUSTED_PROXIES entry 1 is not"],
+    [{ TRUSTED_PROXIES: "10.0.0.1,,10.0.0.2" }, "TRUSTED_PROXIES entry 2 is not"],
+    [{ TRUSTED_PROXIES: "10.1" }, "TRUSTED_PROXIES entry 1 is not"],
+    [{ TRUSTED_PROXIES: "10.0.0.0/8, 192.0.2.1:80" }, "TRUSTED_PROXIES entry 2 is not"],
+    [{ TRUSTED_PROXIES: "*" }, "TRUSTED_PROXIES entry 1 is not"],
   ];
   for (const [env, name] of cases) {
     const e = assertThrows(() => parseConfig(env, files), ConfigError);
