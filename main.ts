@@ -27,6 +27,7 @@ try {
 
 const secrets = [
   ...Object.values(config.stores).flatMap((s) => secretsOfConfig(s)),
+  ...(config.rateLimitRedis ? secretsOfConfig(config.rateLimitRedis) : []),
   ...[config.security.writeToken, config.security.readToken, config.metrics.token]
     .filter((t) => t !== undefined),
 ];
@@ -56,6 +57,7 @@ const graphql = createGraphQL({
   serverTiming: config.serverTiming,
   metrics,
   logFormat: config.logFormat,
+  rateLimitRedis: config.rateLimitRedis,
 });
 const bodies = new BodyTimeout({
   idleMs: config.security.bodyIdleTimeoutMs,

@@ -6,7 +6,14 @@
  */
 import { parse as parseDotenv } from "dotenv";
 import { STORE_SETTINGS } from "../stores/registry.ts";
-import { ConfigError, type Env, intVariable, parseStoreSettings } from "../stores/settings.ts";
+import { settings as REDIS_SETTINGS } from "../stores/redis_settings.ts";
+import {
+  ConfigError,
+  type Env,
+  intVariable,
+  parseStoreSettings,
+  type StoreSettings,
+} from "../stores/settings.ts";
 import { canonicalRange } from "./client_address.ts";
 import type { NetworkStoreName, StoreConfig } from "../stores/types.ts";
 
@@ -38,6 +45,11 @@ export interface Config {
   logFormat: LogFormat;
   /** Whether Deno exports traces (`OTEL_DENO`), and so whether the gateway makes spans. */
   tracing: TracingConfig;
+  /**
+   * The Redis that gateway instances share the rate limit's counters in
+   * (`RATE_LIMIT_REDIS_URL`, `RATE_LIMIT_REDIS_CA_CERT`); unset = each process counts alone.
+   */
+  rateLimitRedis?: StoreConfig;
 }
 
 /** Traces through Deno's OpenTelemetry (server/tracing.ts). */
@@ -143,7 +155,30 @@ export function parseConfig(
     metrics: parseMetrics(env),
     logFormat: parseLogFormat(env),
     tracing: parseTracing(env),
+    ...rateLimitRedis(env, readFile, connectTimeoutMs),
   });
+}
+
+/** How `RATE_LIMIT_REDIS_*` are read: Redis's own rules, one node, no replicas. */
+const RATE_LIMIT_REDIS: StoreSettings = {
+  ...REDIS_SETTINGS,
+  // Not a store: only the variable names derive from it (RATE_LIMIT_REDIS_URL, _CA_CERT).
+  store: "RATE_LIMIT_REDIS" as NetworkStoreName,
+  replicas: false,
+  noReplicas: "the rate limit counts on one Redis",
+};
+
+/**
+ * `RATE_LIMIT_REDIS_URL` (a `redis://` or `rediss://` URL) and its CA,
+ * checked by the stores' parser, so messages never echo the URL.
+ */
+function rateLimitRedis(
+  env: Env,
+  readFile: (path: string) => string,
+  connectTimeoutMs: number,
+): { rateLimitRedis?: StoreConfig } {
+  const redis = parseStoreSettings(RATE_LIMIT_REDIS, env, readFile, connectTimeoutMs);
+  return redis ? { rateLimitRedis: redis } : {};
 }
 
 /**

@@ -16,13 +16,15 @@ import { useGraphQlJit } from "@envelop/graphql-jit";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import { type GatewayContext, resolvers } from "../resolvers/mod.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
+import type { StoreConfig } from "../stores/types.ts";
 import { type LogFormat, parseSecurity, type SecurityConfig } from "./config.ts";
 import { useErrorCodes } from "./error_codes.ts";
 import { renderGraphiQLPage } from "./graphiql.ts";
-import { safeLogger } from "./log.ts";
+import { gatewayLog, safeLogger } from "./log.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { useQueryLimits } from "./query_limits.ts";
-import { useMutationRateLimit } from "./rate_limit.ts";
+import { type Budgets, useMutationRateLimit } from "./rate_limit.ts";
+import { type BudgetsLog, RedisBudgets } from "./rate_limit_redis.ts";
 import { useRequestGuards } from "./request_guards.ts";
 import { useBearerTokens } from "./auth.ts";
 import { useServerTiming } from "./server_timing.ts";
@@ -48,6 +50,13 @@ export interface GraphQLOptions {
   metrics?: GatewayMetrics;
   /** How yoga's warnings and errors are written (`LOG_FORMAT`, default text). */
   logFormat?: LogFormat;
+  /**
+   * Count the rate limit in this Redis, shared by every instance
+   * (`RATE_LIMIT_REDIS_URL`); absent: in this process's memory.
+   */
+  rateLimitRedis?: StoreConfig;
+  /** Tests: the key prefix of the shared counters, and where the limiter's lines go. */
+  rateLimitShared?: { keyPrefix?: string; log?: BudgetsLog };
 }
 
 /** Builds the `/graphql` handler. */
@@ -72,7 +81,7 @@ export function createGraphQL(options: GraphQLOptions) {
       ...useRequestGuards(),
       useQueryLimits(security),
       options.graphiql ? {} : useDisableIntrospection(),
-      useMutationRateLimit(security.rateLimitPerMinute),
+      useMutationRateLimit(security.rateLimitPerMinute, budgets(options, security)),
       useBearerTokens(security),
       useErrorCodes(),
       options.serverTiming ? useServerTiming() : {},
@@ -81,6 +90,19 @@ export function createGraphQL(options: GraphQLOptions) {
       useGraphQlJit({}, { enableIf: ({ document }) => onlyQueriesAndMutations(document) }),
     ],
   });
+}
+
+/** The rate limit's counters: shared in Redis when configured, else the default (memory). */
+function budgets(options: GraphQLOptions, security: SecurityConfig): (() => Budgets) | undefined {
+  const redis = options.rateLimitRedis;
+  if (!redis) return undefined;
+  return () =>
+    new RedisBudgets({
+      limit: security.rateLimitPerMinute,
+      redis,
+      log: options.rateLimitShared?.log ?? gatewayLog(options.logFormat ?? "text", options.secrets),
+      keyPrefix: options.rateLimitShared?.keyPrefix,
+    });
 }
 
 function onlyQueriesAndMutations(document: DocumentNode): boolean {

@@ -14,15 +14,21 @@
  * write, whether or not the store then accepts each write. A request with
  * more writes than the limit itself is always refused.
  *
- * The client is the TCP peer address (Deno's `info.remoteAddr`), passed in
- * the server context as `clientAddress`. Behind a reverse proxy every client
- * has the proxy's address and shares one budget; forwarded-for headers are
- * not trusted, because any client can write them.
+ * The client is the `clientAddress` the HTTP layer puts in the server
+ * context: the TCP peer, or behind `TRUSTED_PROXIES` the address they
+ * forwarded (server/client_address.ts). IPv6 clients are counted by their /64
+ * ({@linkcode budgetKey}).
+ *
+ * The counters live in this process's memory ({@linkcode MemoryBudgets},
+ * hono-rate-limiter's `MemoryStore`), or, with `RATE_LIMIT_REDIS_URL`, in a
+ * Redis every instance shares (server/rate_limit_redis.ts), which falls back
+ * to this process's memory while that Redis cannot answer.
  *
  * @module
  */
 import {
   type DocumentNode,
+  type ExecutionResult,
   type FragmentDefinitionNode,
   getOperationAST,
   getVariableValues,
@@ -32,6 +38,7 @@ import {
 import { collectFields } from "graphql/execution/collectFields.js";
 import { createGraphQLError, type Plugin } from "graphql-yoga";
 import { MemoryStore } from "hono-rate-limiter";
+import { budgetKey } from "./client_address.ts";
 
 /** What the HTTP layer puts in the server context for {@linkcode useMutationRateLimit}. */
 export interface ClientContext {
@@ -39,13 +46,56 @@ export interface ClientContext {
   clientAddress?: string;
 }
 
-const WINDOW_MS = 60_000;
+/** The length of one rate-limit window. */
+export const WINDOW_MS = 60_000;
 
-/** Limits writes (root mutation fields) to `perMinute` per client address; a no-op for 0. */
-export function useMutationRateLimit(perMinute: number): Plugin {
+/** What spending a request's writes gave: accepted, or refused with the window's state. */
+export type Spent =
+  | { accepted: true }
+  | { accepted: false; used: number; leftMs: number };
+
+/**
+ * Where the writes of each client are counted: in one-minute fixed windows,
+ * `limit` per window. `spend` takes all of a request's writes or none.
+ */
+export interface Budgets {
+  /** Spends `writes` of `key`'s window if they all fit; otherwise spends nothing. */
+  spend(key: string, writes: number): Spent | Promise<Spent>;
+  /** Releases timers and connections. */
+  close(): void | Promise<void>;
+}
+
+/** {@linkcode Budgets} in this process's memory (hono-rate-limiter's `MemoryStore`). */
+export class MemoryBudgets implements Budgets {
+  readonly #store = new MemoryStore();
+
+  constructor(readonly limit: number) {
+    this.#store.init({ windowMs: WINDOW_MS } as Parameters<MemoryStore["init"]>[0]);
+  }
+
+  spend(key: string, writes: number): Spent {
+    const { used, leftMs } = currentWindow(this.#store, key);
+    if (used + writes > this.limit) return { accepted: false, used, leftMs };
+    for (let i = 0; i < writes; i++) this.#store.increment(key);
+    return { accepted: true };
+  }
+
+  close(): void {
+    this.#store.shutdown();
+  }
+}
+
+/**
+ * Limits writes (root mutation fields) to `perMinute` per client address; a
+ * no-op for 0. `budgets` counts them (default: {@linkcode MemoryBudgets});
+ * the plugin closes it on dispose.
+ */
+export function useMutationRateLimit(
+  perMinute: number,
+  budgets: () => Budgets = () => new MemoryBudgets(perMinute),
+): Plugin {
   if (perMinute <= 0) return {};
-  const store = new MemoryStore();
-  store.init({ windowMs: WINDOW_MS } as Parameters<MemoryStore["init"]>[0]);
+  const store = budgets();
   return {
     onExecute({ args, setResultAndStopExecution }) {
       const writes = countWrites(
@@ -55,35 +105,45 @@ export function useMutationRateLimit(perMinute: number): Plugin {
         args.variableValues,
       );
       if (writes === 0) return;
-      const key = (args.contextValue as ClientContext).clientAddress ?? "unknown";
-      const { used, leftMs } = currentWindow(store, key);
-      if (used + writes <= perMinute) {
-        for (let i = 0; i < writes; i++) store.increment(key);
-        return;
-      }
-      const retryAfter = Math.max(1, Math.ceil(leftMs / 1000));
-      const advice = writes > perMinute
-        ? `Split it: one request can make at most ${perMinute}.`
-        : `Try again in ${retryAfter} s.`;
-      const left = `${perMinute - used} of ${perMinute} per minute are left`;
-      setResultAndStopExecution({
-        errors: [
-          createGraphQLError(
-            `Too many writes: this request makes ${writes}; ${left}. ${advice}`,
-            {
-              extensions: {
-                code: "RATE_LIMITED",
-                retryAfterSeconds: retryAfter,
-                http: { status: 429, headers: { "Retry-After": String(retryAfter) } },
-              },
-            },
-          ),
-        ],
-      });
+      const address = (args.contextValue as ClientContext).clientAddress;
+      const refuse = (spent: Spent) => {
+        if (!spent.accepted) setResultAndStopExecution(refusal(perMinute, writes, spent));
+      };
+      const spent = store.spend(address ? budgetKey(address) : "unknown", writes);
+      // In memory the whole check stays synchronous, as it was before Redis.
+      if (spent instanceof Promise) return spent.then(refuse);
+      refuse(spent);
     },
-    onDispose() {
-      store.shutdown();
+    async onDispose() {
+      await store.close();
     },
+  };
+}
+
+/** The result of a request refused for `writes` more writes than fit: 429 `RATE_LIMITED`. */
+function refusal(
+  perMinute: number,
+  writes: number,
+  { used, leftMs }: { used: number; leftMs: number },
+): ExecutionResult {
+  const retryAfter = Math.max(1, Math.ceil(leftMs / 1000));
+  const advice = writes > perMinute
+    ? `Split it: one request can make at most ${perMinute}.`
+    : `Try again in ${retryAfter} s.`;
+  const left = `${perMinute - used} of ${perMinute} per minute are left`;
+  return {
+    errors: [
+      createGraphQLError(
+        `Too many writes: this request makes ${writes}; ${left}. ${advice}`,
+        {
+          extensions: {
+            code: "RATE_LIMITED",
+            retryAfterSeconds: retryAfter,
+            http: { status: 429, headers: { "Retry-After": String(retryAfter) } },
+          },
+        },
+      ),
+    ],
   };
 }
 

@@ -125,7 +125,12 @@ function withScripts(client: Redis): Redis & Scripts {
   return client as Redis & Scripts;
 }
 
-function options(config: StoreConfig, url = config.url): RedisOptions {
+/**
+ * The store's ioredis options for `url` (TLS for `rediss:` or with
+ * `caCert`): fail fast, reconnect in the background. Also used by the rate
+ * limit's shared Redis (server/rate_limit_redis.ts).
+ */
+export function clientOptions(config: StoreConfig, url = config.url): RedisOptions {
   const tls = config.caCert !== undefined
     ? { ca: config.caCert, rejectUnauthorized: true }
     : /^rediss:/i.test(url)
@@ -239,7 +244,7 @@ async function openReplica(
   url: string,
   config: StoreConfig,
 ): Promise<Replica<ReplicationOffset, Redis & Scripts>> {
-  const client = withScripts(new Redis(url, options(config, url)));
+  const client = withScripts(new Redis(url, clientOptions(config, url)));
   client.on("error", () => {}); // a replica down is the router's business: it is left out
   const connecting = client.connect();
   await deadline(connecting, config.connectTimeoutMs, "").catch(() => {});
@@ -389,7 +394,7 @@ async function listOn(
  * set) and gives words stored before search keys their key.
  */
 export const open: OpenStore = async (config) => {
-  const client = withScripts(new Redis(config.url, options(config)));
+  const client = withScripts(new Redis(config.url, clientOptions(config)));
   // Errors surface through rejected calls; without a listener ioredis logs them.
   // The first one explains a failed open better than "Connection is closed.".
   let firstError: Error | undefined;

@@ -25,6 +25,18 @@ Deno.test("a store is configured by its URL, and its CA turns on TLS", () => {
   assertEquals(c.stores.POSTGRESQL?.caCert, PEM);
 });
 
+Deno.test("RATE_LIMIT_REDIS_URL and its CA are read as Redis's own; unset, each process counts alone", () => {
+  assertEquals(parseConfig({}, files).rateLimitRedis, undefined);
+  assertEquals(parseConfig({ REDIS_URL: "redis://store:6379/0" }, files).rateLimitRedis, undefined);
+  const c = parseConfig(
+    { RATE_LIMIT_REDIS_URL: "rediss://u:p@limits:6380/2", RATE_LIMIT_REDIS_CA_CERT: "/ca.pem" },
+    files,
+  );
+  assertEquals(c.rateLimitRedis?.url, "rediss://u:p@limits:6380/2");
+  assertEquals(c.rateLimitRedis?.caCert, PEM);
+  assertEquals(c.stores, {}, "the limiter's Redis is not a store");
+});
+
 Deno.test("the classic COMPOSE_<STORE>_URL and PATH_TO_<STORE>_CERT names work; new names win", () => {
   const c = parseConfig({
     COMPOSE_MONGODB_URL: "mongodb://old:1/",
@@ -160,6 +172,20 @@ Deno.test("malformed values and wrong URL schemes are refused with a message nam
     [{ MONGODB_URL: "postgres://u:secret-pw@h/db" }, "MONGODB_URL must start with mongodb://"],
     [{ MONGODB_URL: "mongodb://u:secret-pw@a:1,b:port/db" }, "MONGODB_URL is not a valid"],
     [{ MONGODB_URL: "mongodb+srv://u:secret-pw@a,b/db" }, "MONGODB_URL names one host"],
+    [
+      { RATE_LIMIT_REDIS_URL: "http://u:secret-pw@h:6379" },
+      "RATE_LIMIT_REDIS_URL must start with redis:// or rediss://",
+    ],
+    [{ RATE_LIMIT_REDIS_URL: "not a url secret-pw" }, "RATE_LIMIT_REDIS_URL is not a valid URL"],
+    [{ RATE_LIMIT_REDIS_CA_CERT: "/ca.pem" }, "RATE_LIMIT_REDIS_CA_CERT is set but"],
+    [
+      { RATE_LIMIT_REDIS_URL: "redis://h", RATE_LIMIT_REDIS_CA_CERT: "/not-a-cert.txt" },
+      "RATE_LIMIT_REDIS_CA_CERT",
+    ],
+    [
+      { RATE_LIMIT_REDIS_URL: "redis://h", RATE_LIMIT_REDIS_READ_URL: "redis://u:secret-pw@r" },
+      "RATE_LIMIT_REDIS_READ_URL is not supported",
+    ],
   ];
   for (const [env, name] of cases) {
     const e = assertThrows(() => parseConfig(env, files), ConfigError);
