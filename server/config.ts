@@ -276,7 +276,7 @@ export function parseSecurity(env: Env): SecurityConfig {
     writeToken,
     readToken,
     corsOrigins: origins(env, "CORS_ORIGINS"),
-    rateLimitPerMinute: intVariable(env, "RATE_LIMIT_PER_MINUTE", 120, 0, 1_000_000),
+    rateLimitPerMinute: intVariable(env, "RATE_LIMIT_PER_MINUTE", 600, 0, 1_000_000),
     trustedProxies: trustedProxies(env),
   });
 }

@@ -425,7 +425,7 @@ browserTest(
 browserTest(
   "the page reports a word changed or deleted behind its back and overwrites nothing",
   async (browser, t) => {
-    // 13 writes per store; the default limit (120 a minute) would count all stores together.
+    // 13 writes per store; the default limit (600 a minute) would count all stores together.
     const server = await startReadyServer({
       ...storeEnv(),
       ...PATIENT,

@@ -194,7 +194,7 @@ Deno.test("malformed values and wrong URL schemes are refused with a message nam
   }
 });
 
-Deno.test("security defaults: 64 KiB bodies, 10 s body pauses, 30 s bodies, armor limits, no tokens, same origin, 120 writes a minute", () => {
+Deno.test("security defaults: 64 KiB bodies, 10 s body pauses, 30 s bodies, armor limits, no tokens, same origin, 600 writes a minute", () => {
   const s = parseConfig({}, files).security;
   assertEquals(s, {
     maxBodyBytes: 65536,
@@ -208,7 +208,7 @@ Deno.test("security defaults: 64 KiB bodies, 10 s body pauses, 30 s bodies, armo
     writeToken: undefined,
     readToken: undefined,
     corsOrigins: [],
-    rateLimitPerMinute: 120,
+    rateLimitPerMinute: 600,
     trustedProxies: [],
   });
 });
