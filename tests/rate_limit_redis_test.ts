@@ -10,7 +10,7 @@
 import { Redis } from "ioredis";
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { storeTest } from "./support/env.ts";
-import { testRegistry, uniqueTag } from "./support/gateway.ts";
+import { startServer, testRegistry, uniqueTag } from "./support/gateway.ts";
 import { parseSecurity } from "../server/config.ts";
 import { createGraphQL } from "../server/graphql.ts";
 import { secretsOfConfig } from "../stores/errors.ts";
@@ -308,6 +308,49 @@ Deno.test({
       for (const leak of [secret, "limiter-user", redis.url]) {
         assertOk(!text.includes(leak), `"${leak}" leaked: ${text}`);
       }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the started gateway: TRUSTED_PROXIES from its environment, an unreachable RATE_LIMIT_REDIS_URL redacted",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const secret = "s3cret-started-pw";
+    const url = `redis://started-user:${secret}@127.0.0.1:${closedPort()}/0`;
+    const server = await startServer({
+      RATE_LIMIT_PER_MINUTE: "2",
+      TRUSTED_PROXIES: "127.0.0.1",
+      RATE_LIMIT_REDIS_URL: url,
+    });
+    try {
+      const tag = uniqueTag();
+      const write = async (client: string, i: number) => {
+        const res = await fetch(`${server.url}/graphql`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-forwarded-for": client },
+          body: JSON.stringify({
+            query:
+              `mutation { addWord(store: SQLITE, word: "${tag}-${i}", definition: "d") { id } }`,
+          }),
+        });
+        const text = await res.text();
+        assertOk(!text.includes(secret) && !text.includes("started-user"), text);
+        return res.status;
+      };
+      // The test is 127.0.0.1, a trusted proxy: each forwarded client has its own budget.
+      assertEquals([await write("198.51.100.1", 1), await write("198.51.100.1", 2)], [200, 200]);
+      assertEquals(await write("198.51.100.1", 3), 429);
+      assertEquals(await write("198.51.100.2", 4), 200);
+    } finally {
+      await server.stop();
+    }
+    const output = server.output();
+    assertEquals(output.match(/rate limit: the shared Redis/g)?.length, 1, output);
+    for (const leak of [secret, "started-user", url]) {
+      assertOk(!output.includes(leak), `"${leak}" leaked:\n${output}`);
     }
   },
 });
