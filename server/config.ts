@@ -159,8 +159,11 @@ export function parseConfig(
   });
 }
 
-/** How `RATE_LIMIT_REDIS_*` are read: Redis's own rules, one node, no replicas. */
-const RATE_LIMIT_REDIS: StoreSettings = {
+/**
+ * How `RATE_LIMIT_REDIS_*` are read: Redis's own rules, one node, no replicas.
+ * Its `store` is the variables' prefix (`caVariables(RATE_LIMIT_REDIS.store)`).
+ */
+export const RATE_LIMIT_REDIS: StoreSettings = {
   ...REDIS_SETTINGS,
   // Not a store: only the variable names derive from it (RATE_LIMIT_REDIS_URL, _CA_CERT).
   store: "RATE_LIMIT_REDIS" as NetworkStoreName,

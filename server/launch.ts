@@ -22,7 +22,14 @@
  */
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Config, ConfigError, ENV_FILES, parseConfig, readEnvironment } from "./config.ts";
+import {
+  type Config,
+  ConfigError,
+  ENV_FILES,
+  parseConfig,
+  RATE_LIMIT_REDIS,
+  readEnvironment,
+} from "./config.ts";
 import { STORE_SETTINGS } from "../stores/registry.ts";
 import { caVariables, type Env, first, splitNodes } from "../stores/settings.ts";
 import type { NetworkStoreName } from "../stores/types.ts";
@@ -59,11 +66,13 @@ export interface Placement {
  * The permission flags of `main.ts` for `config` (parsed from `env`):
  *
  * - read: {@linkcode REPOSITORY_READS}, the `.env` files of the working
- *   directory, each configured store's CA file (`<STORE>_CA_CERT`), the
+ *   directory, each configured store's CA file (`<STORE>_CA_CERT`) and the
+ *   rate limit's Redis's (`RATE_LIMIT_REDIS_CA_CERT`), the
  *   directory of `SQLITE_PATH` and, with RabbitMQ, of `RABBITMQ_VIEW_PATH`;
  * - write: those two directories only (SQLite adds `-wal`/`-shm` files beside
  *   its database, and creates the directory when missing);
- * - net: the listening address and the hosts of the configured URLs, or every
+ * - net: the listening address and the hosts of the configured URLs
+ *   (`RATE_LIMIT_REDIS_URL`'s too), or every
  *   host when a store of {@linkcode DISCOVERING_STORES} is configured;
  * - env: all of it: the configuration reads the whole environment
  *   (`Deno.env.toObject()`, merged with the `.env` files), and so do drivers
@@ -79,7 +88,8 @@ export function permissionFlags(config: Config, env: Env, where: Placement): str
   if (config.sqlitePath !== ":memory:") data.push(["SQLITE_PATH", dirname(at(config.sqlitePath))]);
   const view = config.stores.RABBITMQ?.options.viewPath;
   if (view && view !== ":memory:") data.push(["RABBITMQ_VIEW_PATH", dirname(at(view))]);
-  const stores = Object.keys(config.stores) as NetworkStoreName[];
+  const stores: NetworkStoreName[] = Object.keys(config.stores) as NetworkStoreName[];
+  if (config.rateLimitRedis) stores.push(RATE_LIMIT_REDIS.store);
   const flags = [`--allow-read=${list([...configurationReads(env, where, stores), ...data])}`];
   if (data.length) flags.push(`--allow-write=${list(data)}`);
   const hosts = netHosts(config);
@@ -95,7 +105,7 @@ export function permissionFlags(config: Config, env: Env, where: Placement): str
  * exits with code 1. No write, no network.
  */
 export function reportingFlags(env: Env, where: Placement): string[] {
-  const stores = Object.keys(STORE_SETTINGS) as NetworkStoreName[];
+  const stores = [...Object.keys(STORE_SETTINGS) as NetworkStoreName[], RATE_LIMIT_REDIS.store];
   return [`--allow-read=${list(configurationReads(env, where, stores))}`, "--allow-env"];
 }
 
@@ -121,7 +131,10 @@ export class LaunchError extends ConfigError {
   override name = "LaunchError";
 }
 
-/** What main.ts reads to parse its configuration: its files, the `.env` files, the CA files of `stores`. */
+/**
+ * What main.ts reads to parse its configuration: its files, the `.env` files,
+ * the CA files of `stores` (store names, or `RATE_LIMIT_REDIS` for the rate limit's Redis).
+ */
 function configurationReads(
   env: Env,
   where: Placement,
@@ -150,6 +163,7 @@ function netHosts(config: Config): string[] | undefined {
     const nodes = STORE_SETTINGS[store].nodes === "many" ? splitNodes(url) : [url];
     hosts.push(...[...nodes, ...readUrls].map((u) => new URL(u).hostname));
   }
+  if (config.rateLimitRedis) hosts.push(new URL(config.rateLimitRedis.url).hostname);
   return [...new Set(hosts)];
 }
 

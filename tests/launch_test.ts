@@ -65,6 +65,25 @@ Deno.test("CA files, a custom SQLITE_PATH, RabbitMQ's view elsewhere: each grant
   ]);
 });
 
+Deno.test("RATE_LIMIT_REDIS_URL: its host and RATE_LIMIT_REDIS_CA_CERT are granted too", () => {
+  const env = {
+    SQLITE_PATH: ":memory:",
+    REDIS_URL: "redis://store-redis:6379/0",
+    RATE_LIMIT_REDIS_URL: "rediss://u:secret@limits.internal:6380/1",
+    RATE_LIMIT_REDIS_CA_CERT: "/etc/gt/limits-ca.pem",
+  };
+  assertEquals(flagsOf(env), [
+    "--allow-read=/opt/grand-tour/static,/opt/grand-tour/schema.graphql,/opt/grand-tour/stores," +
+    "/srv/gt/.env,/srv/gt/.env.matrix,/etc/gt/limits-ca.pem",
+    "--allow-net=0.0.0.0:8000,store-redis,limits.internal",
+    "--allow-env",
+    "--allow-sys=osRelease",
+  ]);
+  // An invalid configuration still lets main.ts read that CA to say what is wrong with it.
+  const reading = reportingFlags({ ...env, PORT: "x" }, WHERE)[0];
+  assertStringIncludes(reading, "/etc/gt/limits-ca.pem");
+});
+
 Deno.test("SQLite in memory: nothing is writable", () => {
   const flags = flagsOf({ SQLITE_PATH: ":memory:" });
   assertEquals(flags.filter((f) => f.startsWith("--allow-write")), []);

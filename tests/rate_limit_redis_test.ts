@@ -8,7 +8,7 @@
  * names no secret.
  */
 import { Redis } from "ioredis";
-import { assertEquals, assertOk } from "./support/assert.ts";
+import { assertEquals, assertOk, assertStringIncludes } from "./support/assert.ts";
 import { storeTest } from "./support/env.ts";
 import { startServer, testRegistry, uniqueTag } from "./support/gateway.ts";
 import { parseSecurity } from "../server/config.ts";
@@ -349,6 +349,8 @@ Deno.test({
     }
     const output = server.output();
     assertEquals(output.match(/rate limit: the shared Redis/g)?.length, 1, output);
+    // The launcher granted the limiter's host: the connection was tried, and refused by no one there.
+    assertStringIncludes(output, "ECONNREFUSED");
     for (const leak of [secret, "started-user", url]) {
       assertOk(!output.includes(leak), `"${leak}" leaked:\n${output}`);
     }
