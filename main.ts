@@ -9,6 +9,7 @@ import { createApp } from "./server/app.ts";
 import { BodyTimeout } from "./server/body_timeout.ts";
 import { exitOnSignal } from "./server/shutdown.ts";
 import { createGraphQL } from "./server/graphql.ts";
+import { EventBus } from "./server/events.ts";
 import { StoreRegistry } from "./stores/registry.ts";
 import { secretsOfConfig } from "./stores/errors.ts";
 import { gatewayLog, storeLog } from "./server/log.ts";
@@ -48,8 +49,10 @@ try {
   log.error(`the embedded SQLite store did not open (SQLITE_PATH=${config.sqlitePath})`);
   Deno.exit(1);
 }
+const events = new EventBus(undefined, config.events);
 const graphql = createGraphQL({
   registry,
+  events,
   graphiql: config.graphiql,
   security: config.security,
   secrets,
@@ -88,6 +91,8 @@ exitOnSignal({
   drainMs: config.shutdownDrainMs,
   drain: () => {
     stopping = true;
+    // Open subscriptions end now (a last SHUTTING_DOWN event), so the listener can close.
+    events.close();
   },
   releaseBodies: () => bodies.release(),
   closeServer: () => server.shutdown(),

@@ -6,6 +6,7 @@
  */
 import { parse as parseDotenv } from "dotenv";
 import { STORE_SETTINGS } from "../stores/registry.ts";
+import { settings as redisSettings } from "../stores/redis_settings.ts";
 import { ConfigError, type Env, intVariable, parseStoreSettings } from "../stores/settings.ts";
 import type { NetworkStoreName, StoreConfig } from "../stores/types.ts";
 
@@ -37,6 +38,24 @@ export interface Config {
   logFormat: LogFormat;
   /** Whether Deno exports traces (`OTEL_DENO`), and so whether the gateway makes spans. */
   tracing: TracingConfig;
+  /** Live updates: where events travel, and the subscription caps. */
+  events: EventsConfig;
+}
+
+/** Live updates (`wordEvents`, server/events.ts). */
+export interface EventsConfig {
+  /**
+   * `EVENTS_URL` (`redis://` or `rediss://`, with `EVENTS_CA_CERT`): Redis
+   * pub/sub carries events between instances; unset = a BroadcastChannel
+   * (this instance's isolates only).
+   */
+  redis?: StoreConfig;
+  /** Open subscriptions per client address (`SUBSCRIPTIONS_PER_CLIENT`, default 10). */
+  perClient: number;
+  /** Open subscriptions per process (`SUBSCRIPTIONS_MAX`, default 1000). */
+  total: number;
+  /** Events a subscriber may fall behind before it is disconnected (`SUBSCRIPTION_QUEUE`, 256). */
+  maxQueue: number;
 }
 
 /** Traces through Deno's OpenTelemetry (server/tracing.ts). */
@@ -137,6 +156,7 @@ export function parseConfig(
     metrics: parseMetrics(env),
     logFormat: parseLogFormat(env),
     tracing: parseTracing(env),
+    events: parseEvents(env, readFile, connectTimeoutMs),
   });
 }
 
@@ -172,6 +192,36 @@ export function parseTracing(env: Env): TracingConfig {
     }
   }
   return Object.freeze({ enabled });
+}
+
+/**
+ * `EVENTS_URL` and the subscription caps. `EVENTS_URL` is parsed as
+ * `REDIS_URL` is (stores/redis_settings.ts: schemes, database, and
+ * `EVENTS_CA_CERT` as `<STORE>_CA_CERT`), never echoed.
+ */
+export function parseEvents(
+  env: Env,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+  connectTimeoutMs = 1500,
+): EventsConfig {
+  const redis = parseStoreSettings(
+    {
+      ...redisSettings,
+      // the variables' prefix: EVENTS_URL, EVENTS_CA_CERT
+      store: "EVENTS" as NetworkStoreName,
+      replicas: false,
+      noReplicas: "events are published to one Redis",
+    },
+    env,
+    readFile,
+    connectTimeoutMs,
+  );
+  return Object.freeze({
+    redis,
+    perClient: intVariable(env, "SUBSCRIPTIONS_PER_CLIENT", 10, 1, 100_000),
+    total: intVariable(env, "SUBSCRIPTIONS_MAX", 1000, 1, 1_000_000),
+    maxQueue: intVariable(env, "SUBSCRIPTION_QUEUE", 256, 1, 100_000),
+  });
 }
 
 /** `METRICS` and `METRICS_TOKEN`; the token must not be the write token, which can change data. */
