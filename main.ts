@@ -10,12 +10,14 @@ import { BodyTimeout } from "./server/body_timeout.ts";
 import { exitOnSignal } from "./server/shutdown.ts";
 import { createGraphQL } from "./server/graphql.ts";
 import { EventBus } from "./server/events.ts";
+import { broadcastEventTarget, redisEventTarget } from "./server/event_targets.ts";
 import { StoreRegistry } from "./stores/registry.ts";
 import { secretsOfConfig } from "./stores/errors.ts";
 import { gatewayLog, storeLog } from "./server/log.ts";
 import { GatewayMetrics } from "./server/metrics.ts";
 import { traceStoreCall } from "./server/tracing.ts";
 import { observeAll } from "./stores/managed.ts";
+import { settlesWithin } from "./stores/deadline.ts";
 
 let config;
 try {
@@ -28,6 +30,7 @@ try {
 
 const secrets = [
   ...Object.values(config.stores).flatMap((s) => secretsOfConfig(s)),
+  ...(config.events.redis ? secretsOfConfig(config.events.redis) : []),
   ...[config.security.writeToken, config.security.readToken, config.metrics.token]
     .filter((t) => t !== undefined),
 ];
@@ -49,7 +52,15 @@ try {
   log.error(`the embedded SQLite store did not open (SQLITE_PATH=${config.sqlitePath})`);
   Deno.exit(1);
 }
-const events = new EventBus(undefined, config.events);
+// Word events: Redis pub/sub across instances with EVENTS_URL, else this instance's isolates.
+const transport = config.events.redis
+  ? redisEventTarget(config.events.redis, log.warn)
+  : broadcastEventTarget();
+// Subscribed before listening, so no event published after start-up is missed (bounded wait).
+if (!await settlesWithin(transport.ready, config.connectTimeoutMs)) {
+  log.warn("events: the Redis of EVENTS_URL is not reachable yet; subscribing in the background");
+}
+const events = new EventBus(transport.target, config.events, () => transport.close());
 const graphql = createGraphQL({
   registry,
   events,

@@ -156,3 +156,65 @@ Deno.test({
     assertEquals(last?.errors?.[0].extensions?.code, "SHUTTING_DOWN");
   },
 });
+
+/** The throw-away Redis for the cross-instance tests (`EVENTS_TEST_REDIS_URL`). */
+const EVENTS_REDIS = Deno.env.get("EVENTS_TEST_REDIS_URL");
+if (!EVENTS_REDIS) {
+  console.warn(
+    "\n!!! SKIPPING the EVENTS_URL tests: EVENTS_TEST_REDIS_URL is not set. Start a throw-away " +
+      "Redis (redis-server --port 26399 --save '' --appendonly no) and set " +
+      "EVENTS_TEST_REDIS_URL=redis://127.0.0.1:26399/0.\n",
+  );
+}
+
+Deno.test({
+  name: "EVENTS_URL: a subscriber on A gets 100 writes made through B, in order, exactly once",
+  ...opts,
+  ignore: !EVENTS_REDIS,
+  fn: async () => {
+    const env = { EVENTS_URL: EVENTS_REDIS!, RATE_LIMIT_PER_MINUTE: "0" };
+    const a = await startServer(env);
+    const b = await startServer(env);
+    try {
+      const sub = await subscribe(a.url, WORD_EVENTS, { store: "SQLITE" });
+      const tag = uniqueTag();
+      const words: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const word = `${tag}-${i}`;
+        words.push(word);
+        const out = await gql(b.url, ADD, { store: "SQLITE", word, definition: "d" });
+        assertEquals(out.errors, undefined, JSON.stringify(out.errors));
+      }
+      await sub.waitFor(100, 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      assertEquals(sub.events.map((e) => eventOf(e).word.word), words);
+      sub.close();
+    } finally {
+      for (const s of [a, b]) {
+        const status = await s.stop();
+        assertOk(status.success, s.output().slice(-2000));
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "without EVENTS_URL: A gets none of B's writes, only its own",
+  ...opts,
+  fn: async () => {
+    const a = await startServer();
+    const b = await startServer();
+    try {
+      const sub = await subscribe(a.url, WORD_EVENTS);
+      await gql(b.url, ADD, { store: "SQLITE", word: uniqueTag(), definition: "from b" });
+      await gql(a.url, ADD, { store: "SQLITE", word: uniqueTag(), definition: "from a" });
+      await sub.waitFor(1);
+      await new Promise((r) => setTimeout(r, 300));
+      assertEquals(sub.events.map((e) => eventOf(e).word.definition), ["from a"]);
+      sub.close();
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  },
+});

@@ -65,6 +65,18 @@ Deno.test("CA files, a custom SQLITE_PATH, RabbitMQ's view elsewhere: each grant
   ]);
 });
 
+Deno.test("EVENTS_URL: its Redis host is granted, and its CA file read", () => {
+  const flags = flagsOf({
+    EVENTS_URL: "rediss://:secret@events-redis:6380/0",
+    EVENTS_CA_CERT: "certs/events.pem",
+  });
+  assertEquals(
+    flags.find((f) => f.startsWith("--allow-net")),
+    "--allow-net=0.0.0.0:8000,events-redis",
+  );
+  assertOk(flags[0].includes("/srv/gt/certs/events.pem"), flags[0]);
+});
+
 Deno.test("SQLite in memory: nothing is writable", () => {
   const flags = flagsOf({ SQLITE_PATH: ":memory:" });
   assertEquals(flags.filter((f) => f.startsWith("--allow-write")), []);
