@@ -10,6 +10,7 @@ import { BodyTimeout } from "./server/body_timeout.ts";
 import { exitOnSignal } from "./server/shutdown.ts";
 import { createGraphQL } from "./server/graphql.ts";
 import { EventBus } from "./server/events.ts";
+import { WebSocketServer } from "./server/websocket.ts";
 import { broadcastEventTarget, redisEventTarget } from "./server/event_targets.ts";
 import { StoreRegistry } from "./stores/registry.ts";
 import { secretsOfConfig } from "./stores/errors.ts";
@@ -71,6 +72,7 @@ const graphql = createGraphQL({
   metrics,
   logFormat: config.logFormat,
 });
+const sockets = new WebSocketServer(graphql, config.security);
 const bodies = new BodyTimeout({
   idleMs: config.security.bodyIdleTimeoutMs,
   totalMs: config.security.bodyTimeoutMs,
@@ -96,7 +98,14 @@ const server = Deno.serve({
       `Listening on http://localhost:${port}/ (GraphQL at /graphql; stores: ${configured})`,
     );
   },
-}, app.fetch);
+}, (request, info) => {
+  // GraphQL over WebSocket (graphql-ws): upgraded before Hono, which must not touch the 101.
+  if (WebSocketServer.wants(request) && new URL(request.url).pathname === "/graphql") {
+    const addr = info.remoteAddr;
+    return sockets.upgrade(request, "hostname" in addr ? addr.hostname : undefined);
+  }
+  return app.fetch(request, info);
+});
 
 exitOnSignal({
   drainMs: config.shutdownDrainMs,
@@ -104,6 +113,7 @@ exitOnSignal({
     stopping = true;
     // Open subscriptions end now (a last SHUTTING_DOWN event), so the listener can close.
     events.close();
+    sockets.close();
   },
   releaseBodies: () => bodies.release(),
   closeServer: () => server.shutdown(),
