@@ -75,9 +75,22 @@ export function redisEventTarget(
         return 0;
       }),
   } as unknown as Redis;
+  // (UN)SUBSCRIBE may fail with the connection (at shutdown: "Connection is closed"): never unhandled.
+  const subscribeClient = {
+    on(event: "message", listener: (channel: string, message: string) => void) {
+      subscriber.on(event, listener);
+      return subscribeClient;
+    },
+    subscribe: (...channels: string[]) =>
+      subscriber.subscribe(...channels).catch((e: Error) => {
+        log(`events: subscribing failed: ${e.name} (EVENTS_URL); retried on reconnect`);
+        return 0;
+      }),
+    unsubscribe: (...channels: string[]) => subscriber.unsubscribe(...channels).catch(() => 0),
+  } as unknown as Redis;
   const target = createRedisEventTarget({
     publishClient,
-    subscribeClient: subscriber,
+    subscribeClient,
   }) as unknown as WordEventTarget;
   // Subscribed once for the process's life: no SUBSCRIBE/UNSUBSCRIBE churn as clients come and go.
   const keep = () => {};
@@ -93,7 +106,6 @@ export function redisEventTarget(
     target,
     ready,
     async close() {
-      target.removeEventListener(WORD_EVENT_TOPIC, keep);
       publisher.disconnect();
       subscriber.disconnect();
       await Promise.resolve();
