@@ -81,6 +81,43 @@ Deno.test({
 });
 
 Deno.test({
+  name: "SSE: the body deadlines, rate limit and CSRF check leave an open subscription alone",
+  ...opts,
+  fn: async () => {
+    const server = await startServer({
+      BODY_IDLE_TIMEOUT_MS: "100",
+      BODY_TIMEOUT_MS: "200",
+      RATE_LIMIT_PER_MINUTE: "2",
+    });
+    try {
+      const post = await subscribe(server.url, WORD_EVENTS);
+      // GET with Accept: text/event-stream needs the CSRF header, as any GET does
+      const query = encodeURIComponent(WORD_EVENTS);
+      const refused = await fetch(`${server.url}/graphql?query=${query}`, {
+        headers: { accept: "text/event-stream" },
+      });
+      assertEquals(refused.status, 403);
+      await refused.body?.cancel();
+      const get = await fetch(`${server.url}/graphql?query=${query}`, {
+        headers: { accept: "text/event-stream", "x-graphql-yoga-csrf": "1" },
+      });
+      assertEquals(get.headers.get("content-type"), "text/event-stream");
+      await new Promise((r) => setTimeout(r, 1000)); // well past both body deadlines
+      await gql(server.url, ADD, { store: "SQLITE", word: uniqueTag(), definition: "d" });
+      assertEquals(eventOf((await post.waitFor(1))[0]).kind, "ADDED");
+      const reader = get.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("event: next")) text += (await reader.read()).value ?? "";
+      await reader.cancel();
+      post.close();
+    } finally {
+      const status = await server.stop();
+      assertOk(status.success, server.output().slice(-2000));
+    }
+  },
+});
+
+Deno.test({
   name: "SSE: READ_TOKEN refuses an unauthenticated subscription",
   ...opts,
   fn: async () => {
