@@ -87,6 +87,7 @@ const app = createApp({
   draining: () => stopping,
   metrics: metrics && { metrics, token: config.metrics.token },
   tracing: config.tracing.enabled,
+  keepAliveMs: config.events.pingMs,
 });
 
 const server = Deno.serve({

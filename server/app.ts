@@ -16,6 +16,7 @@ import { corsFor } from "./cors.ts";
 import { withGraphQLErrorBody } from "./error_response.ts";
 import { GRAPHIQL_ASSETS, graphiqlAssets } from "./graphiql.ts";
 import { securityHeaders, withGraphiQLPolicy } from "./headers.ts";
+import { withKeepAlive } from "./sse_keepalive.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { ClientContext } from "./rate_limit.ts";
 import { requestSpans } from "./tracing.ts";
@@ -33,6 +34,8 @@ export interface AppOptions {
   draining?: () => boolean;
   /** Serve `/metrics` (absent: 404), with the bearer token a scrape needs, if any. */
   metrics?: { metrics: GatewayMetrics; token?: string };
+  /** Milliseconds between keep-alive comments on subscription streams (`SUBSCRIPTION_PING_MS`). */
+  keepAliveMs?: number;
   /** Run each request in a server span of the gateway's own (`requestSpans`): Deno traces. */
   tracing?: boolean;
 }
@@ -44,7 +47,17 @@ const STATIC_ROOT = new URL("../static/", import.meta.url).pathname;
 
 /** Builds the Hono app. */
 export function createApp(
-  { registry, graphql, graphiql, security, bodyTimeout, draining, metrics, tracing }: AppOptions,
+  {
+    registry,
+    graphql,
+    graphiql,
+    security,
+    bodyTimeout,
+    draining,
+    metrics,
+    tracing,
+    keepAliveMs,
+  }: AppOptions,
 ): Hono<Env> {
   const app = new Hono<Env>();
   // First, so the span covers every other middleware and its status is the final one.
@@ -72,7 +85,8 @@ export function createApp(
   app.use("/graphql", corsFor(security.corsOrigins));
   app.all("/graphql", async (c) => {
     const response = await graphql.fetch(c.req.raw, { clientAddress: clientAddress(c) });
-    return withGraphiQLPolicy(withGraphQLErrorBody(response));
+    const streamed = keepAliveMs ? withKeepAlive(response, keepAliveMs) : response;
+    return withGraphiQLPolicy(withGraphQLErrorBody(streamed));
   });
   app.use("/*", serveStatic({ root: relativeToCwd(STATIC_ROOT) }));
   return app;

@@ -56,6 +56,8 @@ export interface EventsConfig {
   total: number;
   /** Events a subscriber may fall behind before it is disconnected (`SUBSCRIPTION_QUEUE`, 256). */
   maxQueue: number;
+  /** Milliseconds between keep-alive comments on a subscription stream (`SUBSCRIPTION_PING_MS`). */
+  pingMs: number;
 }
 
 /** Traces through Deno's OpenTelemetry (server/tracing.ts). */
@@ -221,6 +223,7 @@ export function parseEvents(
     perClient: intVariable(env, "SUBSCRIPTIONS_PER_CLIENT", 10, 1, 100_000),
     total: intVariable(env, "SUBSCRIPTIONS_MAX", 1000, 1, 1_000_000),
     maxQueue: intVariable(env, "SUBSCRIPTION_QUEUE", 256, 1, 100_000),
+    pingMs: intVariable(env, "SUBSCRIPTION_PING_MS", 10_000, 100, 600_000),
   });
 }
 

@@ -118,6 +118,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "SSE: a quiet subscription gets a keep-alive comment every SUBSCRIPTION_PING_MS",
+  ...opts,
+  fn: async () => {
+    const server = await startServer({ SUBSCRIPTION_PING_MS: "200" });
+    try {
+      const res = await fetch(`${server.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream" },
+        body: JSON.stringify({ query: WORD_EVENTS }),
+      });
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      const until = Date.now() + 1100;
+      while (Date.now() < until) text += (await reader.read()).value ?? "";
+      await reader.cancel();
+      const pings = text.split(":\n\n").length - 1;
+      assertOk(pings >= 4, `${pings} pings in 1.1 s: ${JSON.stringify(text)}`);
+    } finally {
+      await server.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "SSE: READ_TOKEN refuses an unauthenticated subscription",
   ...opts,
   fn: async () => {
