@@ -15,6 +15,9 @@
  *   plugins (document limits, the mutation rate limit, the write token),
  *   with the same context (the word-event bus, the client's address, so the
  *   subscription caps count WebSocket subscriptions too).
+ * - Slow readers: a socket with more than {@linkcode MAX_BUFFERED_BYTES} unsent
+ *   is closed `1008 SUBSCRIBER_TOO_SLOW` (graphql-ws itself sends without
+ *   backpressure, so the bus's queue never fills for it).
  * - Shutdown: {@linkcode WebSocketServer.close} closes every socket `1001`.
  *
  * @module
@@ -29,6 +32,9 @@ import type { SecurityConfig } from "./config.ts";
 export type WebSocketSecurity = Pick<SecurityConfig, "readToken" | "writeToken" | "corsOrigins">;
 
 /** The upgrade request's URL and headers, copied before the upgrade (the request is gone after). */
+/** Bytes a socket may have queued unsent before its client counts as too slow (1 MiB). */
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
+
 type Extra = { url: string; headers: [string, string][]; clientAddress?: string };
 
 /** The `/graphql` WebSocket endpoint. */
@@ -119,7 +125,13 @@ export class WebSocketServer {
       const closed = this.#server.opened({
         protocol,
         send: (data) => {
-          if (socket.readyState === WebSocket.OPEN) socket.send(data);
+          if (socket.readyState !== WebSocket.OPEN) return;
+          // graphql-ws sends without backpressure: a reader this far behind is let go
+          if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+            socket.close(1008, "SUBSCRIBER_TOO_SLOW");
+            return;
+          }
+          socket.send(data);
         },
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) => {
