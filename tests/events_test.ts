@@ -5,6 +5,7 @@
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { type GraphQLBody, startServer, uniqueTag } from "./support/gateway.ts";
+import { requiredTest, testEnv } from "./support/env.ts";
 import { subscribe } from "./support/sse.ts";
 import { ADD, DELETE, UPDATE } from "./support/words.ts";
 
@@ -218,21 +219,17 @@ Deno.test({
   },
 });
 
-/** The throw-away Redis for the cross-instance tests (`EVENTS_TEST_REDIS_URL`). */
-const EVENTS_REDIS = Deno.env.get("EVENTS_TEST_REDIS_URL");
-if (!EVENTS_REDIS) {
-  console.warn(
-    "\n!!! SKIPPING the EVENTS_URL tests: EVENTS_TEST_REDIS_URL is not set. Start a throw-away " +
-      "Redis (redis-server --port 26399 --save '' --appendonly no) and set " +
-      "EVENTS_TEST_REDIS_URL=redis://127.0.0.1:26399/0.\n",
-  );
-}
+/** The throw-away Redis for the cross-instance test (`EVENTS_TEST_REDIS_URL`; .ci/run starts one). */
+const EVENTS_REDIS = testEnv.EVENTS_TEST_REDIS_URL;
 
-Deno.test({
-  name: "EVENTS_URL: a subscriber on A gets 100 writes made through B, in order, exactly once",
-  ...opts,
-  ignore: !EVENTS_REDIS,
-  fn: async () => {
+requiredTest(
+  "EVENTS_URL: a subscriber on A gets 100 writes made through B, in order, exactly once",
+  {
+    missing: EVENTS_REDIS ? undefined : "EVENTS_TEST_REDIS_URL is not set",
+    start: "redis-server --port 26399 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes" +
+      "` and set `EVENTS_TEST_REDIS_URL=redis://127.0.0.1:26399/0",
+  },
+  async () => {
     const env = { EVENTS_URL: EVENTS_REDIS!, RATE_LIMIT_PER_MINUTE: "0" };
     const a = await startServer(env);
     const b = await startServer(env);
@@ -257,7 +254,7 @@ Deno.test({
       }
     }
   },
-});
+);
 
 Deno.test({
   name: "without EVENTS_URL: A gets none of B's writes, only its own",
