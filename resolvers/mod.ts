@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createGraphQLError } from "graphql-yoga";
 import { storeCall } from "./errors.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import {
@@ -20,6 +21,16 @@ import { fold } from "../stores/fold.ts";
 import { newRecord } from "../stores/records.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
 import type { StoreName, WordRecord } from "../stores/types.ts";
+import type { EventError, WordEvent, WordEventKind } from "../server/events.ts";
+
+/** What resolvers need of the word-event bus (server/events.ts). */
+export interface WordEvents {
+  publish(event: WordEvent): void;
+  subscribe(
+    store: StoreName | undefined,
+    client?: string,
+  ): AsyncIterableIterator<WordEvent | EventError>;
+}
 
 /** Times a store call (the server's `Server-Timing`, when enabled). */
 export interface StoreTiming {
@@ -31,6 +42,16 @@ export interface GatewayContext {
   registry: StoreRegistry;
   /** Present when the server reports store timings. */
   timing?: StoreTiming;
+  /** Where acknowledged writes are published and `wordEvents` subscribes; absent: no events. */
+  events?: WordEvents;
+  /** The TCP peer's address (the server context), for the per-client subscription cap. */
+  clientAddress?: string;
+}
+
+/** Publishes a write the store acknowledged; only then, so no event for a rejected write. */
+function published(ctx: GatewayContext, kind: WordEventKind, word: WordResult): WordResult {
+  ctx.events?.publish({ kind, store: word.store, word });
+  return word;
 }
 
 /** Runs `fn` against `store`, timed when the context has a timer. */
@@ -161,7 +182,7 @@ export const resolvers = {
         const store = ctx.registry.get(args.store);
         const record = newRecord(word, definition);
         await onStore(ctx, args.store, () => store.add(record));
-        return { ...record, store: args.store };
+        return published(ctx, "ADDED", { ...record, store: args.store });
       });
     },
     updateWord(_: unknown, args: UpdateWordArgs, ctx: GatewayContext): Promise<WordResult> {
@@ -175,7 +196,7 @@ export const resolvers = {
           args.store,
           () => updateRecord(store, id, change, expected),
         );
-        return { ...record, store: args.store };
+        return published(ctx, "UPDATED", { ...record, store: args.store });
       });
     },
     deleteWord(_: unknown, args: DeleteWordArgs, ctx: GatewayContext): Promise<WordResult> {
@@ -184,8 +205,29 @@ export const resolvers = {
       return storeCall(async () => {
         const store = ctx.registry.get(args.store);
         const record = await onStore(ctx, args.store, () => deleteRecord(store, id, expected));
-        return { ...record, store: args.store };
+        return published(ctx, "DELETED", { ...record, store: args.store });
       });
+    },
+  },
+  Subscription: {
+    wordEvents: {
+      subscribe(_: unknown, args: { store?: StoreName | null }, ctx: GatewayContext) {
+        if (!ctx.events) {
+          throw createGraphQLError("This gateway publishes no word events.", {
+            extensions: { code: "BAD_REQUEST" },
+          });
+        }
+        return ctx.events.subscribe(args.store ?? undefined, ctx.clientAddress);
+      },
+      /** An event as is; the bus's last event of a refused or ended subscriber as its error. */
+      resolve(payload: WordEvent | EventError): WordEvent {
+        if ("error" in payload) {
+          throw createGraphQLError(payload.error.message, {
+            extensions: { code: payload.error.code },
+          });
+        }
+        return payload;
+      },
     },
   },
 };

@@ -17,6 +17,7 @@ import { corsFor } from "./cors.ts";
 import { withGraphQLErrorBody } from "./error_response.ts";
 import { GRAPHIQL_ASSETS, graphiqlAssets } from "./graphiql.ts";
 import { securityHeaders, withGraphiQLPolicy } from "./headers.ts";
+import { withKeepAlive } from "./sse_keepalive.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { ClientContext } from "./rate_limit.ts";
 import { requestSpans } from "./tracing.ts";
@@ -34,6 +35,8 @@ export interface AppOptions {
   draining?: () => boolean;
   /** Serve `/metrics` (absent: 404), with the bearer token a scrape needs, if any. */
   metrics?: { metrics: GatewayMetrics; token?: string };
+  /** Milliseconds between keep-alive comments on subscription streams (`SUBSCRIPTION_PING_MS`). */
+  keepAliveMs?: number;
   /** Run each request in a server span of the gateway's own (`requestSpans`): Deno traces. */
   tracing?: boolean;
 }
@@ -45,7 +48,17 @@ const STATIC_ROOT = new URL("../static/", import.meta.url).pathname;
 
 /** Builds the Hono app. */
 export function createApp(
-  { registry, graphql, graphiql, security, bodyTimeout, draining, metrics, tracing }: AppOptions,
+  {
+    registry,
+    graphql,
+    graphiql,
+    security,
+    bodyTimeout,
+    draining,
+    metrics,
+    tracing,
+    keepAliveMs,
+  }: AppOptions,
 ): Hono<Env> {
   const app = new Hono<Env>();
   const proxies = new TrustedProxies(security.trustedProxies);
@@ -75,7 +88,8 @@ export function createApp(
   app.all("/graphql", async (c) => {
     const client = proxies.clientOf(peerAddress(c), c.req.header("x-forwarded-for") ?? null);
     const response = await graphql.fetch(c.req.raw, { clientAddress: client });
-    return withGraphiQLPolicy(withGraphQLErrorBody(response));
+    const streamed = keepAliveMs ? withKeepAlive(response, keepAliveMs) : response;
+    return withGraphiQLPolicy(withGraphQLErrorBody(streamed));
   });
   app.use("/*", serveStatic({ root: relativeToCwd(STATIC_ROOT) }));
   return app;

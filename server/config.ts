@@ -50,6 +50,26 @@ export interface Config {
    * (`RATE_LIMIT_REDIS_URL`, `RATE_LIMIT_REDIS_CA_CERT`); unset = each process counts alone.
    */
   rateLimitRedis?: StoreConfig;
+  /** Live updates: where events travel, and the subscription caps. */
+  events: EventsConfig;
+}
+
+/** Live updates (`wordEvents`, server/events.ts). */
+export interface EventsConfig {
+  /**
+   * `EVENTS_URL` (`redis://` or `rediss://`, with `EVENTS_CA_CERT`): Redis
+   * pub/sub carries events between instances; unset = a BroadcastChannel
+   * (this instance's isolates only).
+   */
+  redis?: StoreConfig;
+  /** Open subscriptions per client address (`SUBSCRIPTIONS_PER_CLIENT`, default 10). */
+  perClient: number;
+  /** Open subscriptions per process (`SUBSCRIPTIONS_MAX`, default 1000). */
+  total: number;
+  /** Events a subscriber may fall behind before it is disconnected (`SUBSCRIPTION_QUEUE`, 256). */
+  maxQueue: number;
+  /** Milliseconds between keep-alive comments on a subscription stream (`SUBSCRIPTION_PING_MS`). */
+  pingMs: number;
 }
 
 /** Traces through Deno's OpenTelemetry (server/tracing.ts). */
@@ -156,6 +176,7 @@ export function parseConfig(
     logFormat: parseLogFormat(env),
     tracing: parseTracing(env),
     ...rateLimitRedis(env, readFile, connectTimeoutMs),
+    events: parseEvents(env, readFile, connectTimeoutMs),
   });
 }
 
@@ -216,6 +237,37 @@ export function parseTracing(env: Env): TracingConfig {
     }
   }
   return Object.freeze({ enabled });
+}
+
+/**
+ * `EVENTS_URL` and the subscription caps. `EVENTS_URL` is parsed as
+ * `REDIS_URL` is (stores/redis_settings.ts: schemes, database, and
+ * `EVENTS_CA_CERT` as `<STORE>_CA_CERT`), never echoed.
+ */
+export function parseEvents(
+  env: Env,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+  connectTimeoutMs = 1500,
+): EventsConfig {
+  const redis = parseStoreSettings(
+    {
+      ...REDIS_SETTINGS,
+      // the variables' prefix: EVENTS_URL, EVENTS_CA_CERT
+      store: "EVENTS" as NetworkStoreName,
+      replicas: false,
+      noReplicas: "events are published to one Redis",
+    },
+    env,
+    readFile,
+    connectTimeoutMs,
+  );
+  return Object.freeze({
+    redis,
+    perClient: intVariable(env, "SUBSCRIPTIONS_PER_CLIENT", 10, 1, 100_000),
+    total: intVariable(env, "SUBSCRIPTIONS_MAX", 1000, 1, 1_000_000),
+    maxQueue: intVariable(env, "SUBSCRIPTION_QUEUE", 256, 1, 100_000),
+    pingMs: intVariable(env, "SUBSCRIPTION_PING_MS", 10_000, 100, 600_000),
+  });
 }
 
 /** `METRICS` and `METRICS_TOKEN`; the token must not be the write token, which can change data. */

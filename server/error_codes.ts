@@ -74,3 +74,12 @@ export function withCode(e: GraphQLError): GraphQLError {
     extensions,
   });
 }
+
+/** A subscription over `SUBSCRIPTIONS_PER_CLIENT` or `SUBSCRIPTIONS_MAX` (server/events.ts). */
+export const SUBSCRIPTION_LIMIT = "SUBSCRIPTION_LIMIT";
+
+/** The last event of a subscriber that fell `SUBSCRIPTION_QUEUE` events behind. */
+export const SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW";
+
+/** A request refused, or a subscription ended, because the gateway is stopping. */
+export const SHUTTING_DOWN = "SHUTTING_DOWN";

@@ -21,6 +21,7 @@ import { type LogFormat, parseSecurity, type SecurityConfig } from "./config.ts"
 import { useErrorCodes } from "./error_codes.ts";
 import { renderGraphiQLPage } from "./graphiql.ts";
 import { gatewayLog, safeLogger } from "./log.ts";
+import type { EventBus } from "./events.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { useQueryLimits } from "./query_limits.ts";
 import { type Budgets, useMutationRateLimit } from "./rate_limit.ts";
@@ -35,6 +36,8 @@ export const typeDefs = Deno.readTextFileSync(new URL("../schema.graphql", impor
 /** Options of {@linkcode createGraphQL}. */
 export interface GraphQLOptions {
   registry: StoreRegistry;
+  /** Where writes are published and `wordEvents` subscribes (absent: subscriptions refused). */
+  events?: EventBus;
   /** Serve GraphiQL to browsers and answer introspection. */
   graphiql: boolean;
   /**
@@ -69,7 +72,8 @@ export function createGraphQL(options: GraphQLOptions) {
     renderGraphiQL: renderGraphiQLPage,
     landingPage: false,
     maskedErrors: { isDev: false },
-    context: (): GatewayContext => ({ registry: options.registry }),
+    // yoga merges the server context (clientAddress) in.
+    context: (): GatewayContext => ({ registry: options.registry, events: options.events }),
     logging: safeLogger(options.secrets, options.logFormat),
     cors: false, // CORS is Hono's job (server/cors.ts), limited to CORS_ORIGINS
     batching: false,

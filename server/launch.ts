@@ -72,7 +72,7 @@ export interface Placement {
  * - write: those two directories only (SQLite adds `-wal`/`-shm` files beside
  *   its database, and creates the directory when missing);
  * - net: the listening address and the hosts of the configured URLs
- *   (`RATE_LIMIT_REDIS_URL`'s too), or every
+ *   (`RATE_LIMIT_REDIS_URL`'s and `EVENTS_URL`'s too), or every
  *   host when a store of {@linkcode DISCOVERING_STORES} is configured;
  * - env: all of it: the configuration reads the whole environment
  *   (`Deno.env.toObject()`, merged with the `.env` files), and so do drivers
@@ -144,7 +144,8 @@ function configurationReads(
     ...REPOSITORY_READS.map((p): [string, string] => ["the repository", `${where.root}/${p}`]),
     ...ENV_FILES.map((f): [string, string] => ["the working directory", `${where.cwd}/${f}`]),
   ];
-  for (const store of stores) {
+  // EVENTS_CA_CERT: the CA of EVENTS_URL's Redis, named as a store's is
+  for (const store of [...stores, "EVENTS" as NetworkStoreName]) {
     const ca = first(env, caVariables(store));
     if (ca !== undefined) read.push([caVariables(store)[0], resolve(where.cwd, ca)]);
   }
@@ -164,6 +165,8 @@ function netHosts(config: Config): string[] | undefined {
     hosts.push(...[...nodes, ...readUrls].map((u) => new URL(u).hostname));
   }
   if (config.rateLimitRedis) hosts.push(new URL(config.rateLimitRedis.url).hostname);
+  // EVENTS_URL: the Redis that carries word events between instances
+  if (config.events.redis) hosts.push(new URL(config.events.redis.url).hostname);
   return [...new Set(hosts)];
 }
 

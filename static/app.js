@@ -169,6 +169,14 @@ async function fetchWords() {
     if (currentStore() !== store) return; // another store was picked: its list comes next
     $("list-error").textContent = "";
     const listed = words.map((w) => rows.get(w.id)?.listed(w) ?? new Row(store, w));
+    // A row being edited, confirmed or reporting its word gone stays until the person leaves it,
+    // even when a read (a live update's, say) no longer has its word: it says what happened.
+    const fresh = new Set(words.map((w) => w.id));
+    const kept = [...rows.values()].filter((r) => r.mode !== "view" && !fresh.has(r.word.id));
+    if (kept.length) {
+      listed.push(...kept);
+      listed.sort((a, b) => a.word.id < b.word.id ? -1 : a.word.id > b.word.id ? 1 : 0);
+    }
     rows.clear();
     for (const row of listed) rows.set(row.word.id, row);
     const list = $("words");
@@ -178,7 +186,7 @@ async function fetchWords() {
       list.replaceChildren(...items);
       focus?.();
     }
-    $("empty").hidden = words.length > 0;
+    $("empty").hidden = listed.length > 0;
   } catch (e) {
     if (currentStore() !== store) return;
     rows.clear();
@@ -557,6 +565,85 @@ async function addWord(event) {
   }
 }
 
+// Live updates: one subscription to the selected store's wordEvents over Server-Sent Events,
+// read with fetch so the token can go in a header (EventSource sends none). Each event re-reads
+// the list (bursts coalesce in loadWords), and so does every (re)connect: the gateway replays
+// nothing, so a write made while the page was not subscribed is only seen by reading again.
+const WORD_EVENTS = `subscription Live($store: Store) { wordEvents(store: $store) { kind } }`;
+/** The open subscription's abort controller. */
+let live;
+let liveRetry;
+
+function liveStatus(text, state) {
+  const status = $("live-status");
+  status.textContent = text;
+  status.dataset.state = state;
+}
+
+/** (Re)subscribes to the selected store; called at start, on a store or token change. */
+function subscribeLive(attempt = 0) {
+  live?.abort();
+  clearTimeout(liveRetry);
+  const controller = new AbortController();
+  live = controller;
+  const store = currentStore();
+  const again = (why) => {
+    if (controller.signal.aborted) return;
+    controller.abort();
+    const delay = Math.min(1000 * 2 ** attempt, 15_000);
+    liveStatus(`Reconnecting… (${why})`, "reconnecting");
+    liveRetry = setTimeout(() => subscribeLive(attempt + 1), delay);
+  };
+  liveStatus(attempt === 0 ? "Connecting…" : "Reconnecting…", "reconnecting");
+  (async () => {
+    const response = await fetch("/graphql", {
+      method: "POST",
+      headers: { ...headers(), accept: "text/event-stream" },
+      body: JSON.stringify({ query: WORD_EVENTS, variables: { store } }),
+      signal: controller.signal,
+    });
+    if (!response.ok || !response.body) {
+      const code = response.status === 401
+        ? "the gateway needs a token"
+        : `HTTP ${response.status}`;
+      return again(code);
+    }
+    let buffer = "";
+    let connected = false;
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!connected) {
+        // the gateway's first ping: subscribed, so a read now misses nothing after it
+        connected = true;
+        attempt = 0;
+        liveStatus("Live", "live");
+        loadWords();
+      }
+      buffer += value;
+      let at;
+      while ((at = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, at);
+        buffer = buffer.slice(at + 2);
+        if (!/^event: next$/m.test(block)) continue;
+        const data = block.split("\n").filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5)).join("\n");
+        const payload = JSON.parse(data);
+        if (payload.errors?.length) {
+          return again(payload.errors[0].extensions?.code ?? payload.errors[0].message);
+        }
+        if (store === currentStore()) loadWords();
+      }
+    }
+    again("the stream ended");
+  })().catch((e) => {
+    if (!controller.signal.aborted) {
+      again(e.name === "TypeError" ? "gateway unreachable" : e.message);
+    }
+  });
+}
+
 let searchTimer;
 document.addEventListener("DOMContentLoaded", async () => {
   $("add-form").addEventListener("submit", addWord);
@@ -567,11 +654,13 @@ document.addEventListener("DOMContentLoaded", async () => {
     else sessionStorage.removeItem(TOKEN_KEY);
     await loadStores();
     await loadWords();
+    subscribeLive();
   });
   $("store").addEventListener("change", () => {
     $("form-error").textContent = "";
     announce("");
     loadWords();
+    subscribeLive();
   });
   $("search").addEventListener("input", () => {
     clearTimeout(searchTimer);
@@ -579,5 +668,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
   await loadStores();
   await loadWords();
+  subscribeLive();
   setInterval(loadStores, 10_000);
 });

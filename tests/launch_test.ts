@@ -84,6 +84,18 @@ Deno.test("RATE_LIMIT_REDIS_URL: its host and RATE_LIMIT_REDIS_CA_CERT are grant
   assertStringIncludes(reading, "/etc/gt/limits-ca.pem");
 });
 
+Deno.test("EVENTS_URL: its Redis host is granted, and its CA file read", () => {
+  const flags = flagsOf({
+    EVENTS_URL: "rediss://:secret@events-redis:6380/0",
+    EVENTS_CA_CERT: "certs/events.pem",
+  });
+  assertEquals(
+    flags.find((f) => f.startsWith("--allow-net")),
+    "--allow-net=0.0.0.0:8000,events-redis",
+  );
+  assertOk(flags[0].includes("/srv/gt/certs/events.pem"), flags[0]);
+});
+
 Deno.test("SQLite in memory: nothing is writable", () => {
   const flags = flagsOf({ SQLITE_PATH: ":memory:" });
   assertEquals(flags.filter((f) => f.startsWith("--allow-write")), []);

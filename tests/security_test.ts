@@ -295,7 +295,12 @@ Deno.test(
           undefined,
           "GRAPHQL_VALIDATION_FAILED",
         ],
-        ["subscription (the schema has none)", "subscription { words }", undefined, "BAD_REQUEST"],
+        [
+          "subscription of a field Subscription has not",
+          "subscription { words }",
+          undefined,
+          "GRAPHQL_VALIDATION_FAILED",
+        ],
         ["missing variable", word, {}, "BAD_USER_INPUT"],
         ["null variable", word, { w: null }, "BAD_USER_INPUT"],
         ["number variable", word, { w: 5 }, "BAD_USER_INPUT"],
