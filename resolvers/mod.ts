@@ -44,7 +44,7 @@ export interface GatewayContext {
   timing?: StoreTiming;
   /** Where acknowledged writes are published and `wordEvents` subscribes; absent: no events. */
   events?: WordEvents;
-  /** The TCP peer's address (the server context), for the per-client subscription cap. */
+  /** The client's address (the TCP peer, or as TRUSTED_PROXIES resolve it), for the per-client subscription cap. */
   clientAddress?: string;
 }
 
