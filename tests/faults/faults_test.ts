@@ -125,6 +125,10 @@ async function withGateway(fn: (g: Gateway, run: Run) => Promise<void>): Promise
     await new Promise((r) => setTimeout(r, WARM_UP_S * 1000));
     await warm.stop();
     await fn(g, { warm, reads });
+  } catch (e) {
+    // What the gateway printed last (redacted log lines): why it stopped answering, if it did.
+    console.error(`--- the gateway's last output ---\n${g.output().slice(-4000)}\n---`);
+    throw e;
   } finally {
     await g.stop();
   }
