@@ -20,6 +20,7 @@ import { TrustedProxies } from "./server/client_address.ts";
 import { traceStoreCall } from "./server/tracing.ts";
 import { observeAll } from "./stores/managed.ts";
 import { settlesWithin } from "./stores/deadline.ts";
+import { keepServingThroughStrayErrors } from "./server/stray_errors.ts";
 
 let config;
 try {
@@ -39,6 +40,10 @@ const secrets = [
 ];
 const log = gatewayLog(config.logFormat, secrets);
 const metrics = config.metrics.enabled ? new GatewayMetrics() : undefined;
+keepServingThroughStrayErrors((kind, what) => {
+  log.error(`${kind} (kept serving): ${what}`);
+  metrics?.countStrayError(kind);
+});
 const registry = new StoreRegistry({
   ...config,
   log: storeLog(secrets, config.logFormat),

@@ -18,6 +18,7 @@ import { storeErrorCode } from "../resolvers/errors.ts";
 import type { StoreCall } from "../stores/managed.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
 import { registerProcessMetrics } from "./process_metrics.ts";
+import { STRAY_ERROR_KINDS, type StrayErrorKind } from "./stray_errors.ts";
 
 /** The `outcome` of a store call: `ok`, or the `extensions.code` its failure answers a client with. */
 export function storeCallOutcome(error: unknown): string {
@@ -90,9 +91,17 @@ export class GatewayMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.#registry],
   });
+  readonly #strayErrors = new Counter({
+    name: "grand_tour_stray_errors_total",
+    help: "Errors no caller could catch (a driver's unlistened error event, an unhandled " +
+      "rejection), logged and survived (server/stray_errors.ts), by kind.",
+    labelNames: ["kind"] as const,
+    registers: [this.#registry],
+  });
 
   constructor() {
     this.#stopProcess = registerProcessMetrics(this.#registry);
+    for (const kind of STRAY_ERROR_KINDS) this.#strayErrors.inc({ kind }, 0);
   }
 
   /** The scrape's `Content-Type`. */
@@ -105,6 +114,11 @@ export class GatewayMetrics {
     const { store, operation } = call;
     this.#storeCalls.inc({ store, operation, outcome: storeCallOutcome(call.error) });
     this.#storeLatency.observe({ store, operation }, call.ms / 1000);
+  };
+
+  /** Counts one error the gateway survived (`kind`: one of {@linkcode STRAY_ERROR_KINDS}). */
+  readonly countStrayError = (kind: StrayErrorKind): void => {
+    this.#strayErrors.inc({ kind });
   };
 
   /**

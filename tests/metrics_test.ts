@@ -202,3 +202,19 @@ Deno.test("the event-loop delay sampler sees the loop held for 150 ms", async ()
   const longest = Math.max(...delays);
   assertOk(longest > 100 && longest < 400, `longest delay ${longest} ms of ${delays.length}`);
 });
+
+Deno.test("stray errors the gateway survived are counted by kind, from 0", async () => {
+  const metrics = new GatewayMetrics();
+  try {
+    const count = async (kind: string) =>
+      valueOf(await metrics.scrape(), "grand_tour_stray_errors_total", { kind });
+    assertEquals(await count("uncaught error"), 0);
+    metrics.countStrayError("uncaught error");
+    metrics.countStrayError("uncaught error");
+    metrics.countStrayError("unhandled rejection");
+    assertEquals(await count("uncaught error"), 2);
+    assertEquals(await count("unhandled rejection"), 1);
+  } finally {
+    metrics.close();
+  }
+});
