@@ -151,6 +151,10 @@ function connect(target: ServerTarget, config: StoreConfig): Node {
   });
   // Every new connection works in UTC and strict mode before its first statement.
   pool.pool.on("connection", (conn) => {
+    // mysql2 listens for a pooled connection's `error` once: a second one (a write to a connection
+    // it already dropped, a socket error after our timeout destroyed it) would be thrown from a
+    // socket callback, where only the process-wide handler sees it.
+    conn.on("error", () => {});
     conn.query(
       "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'",
       () => {/* a failure here also fails the statement queued behind it */},
