@@ -50,7 +50,14 @@ import {
   type Target,
 } from "../support/databases.ts";
 import { type Gateway, ProcessSampler, readFigures, type Run } from "../support/gateway.ts";
-import { describeWorst, judgeFault, UNAVAILABLE } from "../support/judge.ts";
+import {
+  BEFORE_MS,
+  describeWorst,
+  FAULT_MS,
+  judgeFault,
+  UNAVAILABLE,
+  WARM_MS,
+} from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { windowOf } from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
@@ -62,9 +69,6 @@ import { RSS_FACTOR, SCHEDULING_MS, SOCKET_ALLOWANCE } from "./stall.ts";
 const CLUSTERED: readonly NetworkStoreName[] = ["SCYLLA", "ELASTICSEARCH", "RABBITMQ"];
 /** Nodes and replication factor the scenarios rely on. */
 export const NODES = 3;
-const WARM_MS = 3_000;
-const BEFORE_MS = 10_000;
-const FAULT_MS = 10_000;
 const TAIL_MS = 2_000;
 /** The gateway's per-call timeout, as the gateway under test reads it. */
 const REQUEST_TIMEOUT_MS = Number(testEnv.REQUEST_TIMEOUT_MS || 2000);
@@ -105,6 +109,12 @@ async function esGet<T>(path: string): Promise<T> {
     }
   }
   throw last;
+}
+
+/** Whether the matrix node `service` is a member of the Elasticsearch cluster (`_cat/nodes`). */
+async function esNodeJoined(service: string): Promise<boolean> {
+  const nodes = await esGet<{ name: string }[]>("/_cat/nodes?h=name&format=json");
+  return nodes.some((n) => n.name === `matrix-${service}`);
 }
 
 /** `rabbitmqctl list_queues` for the `words` stream, asked of the first node that answers. */
@@ -377,7 +387,10 @@ export async function loseNode(
     await killService(choice.target.service);
     await sleep(FAULT_MS);
     t.restart = Date.now();
-    const { readyAt } = await restartService(choice.target.service);
+    const { readyAt } = await restartService(
+      choice.target.service,
+      store === "ELASTICSEARCH" ? () => esNodeJoined(choice!.target.service) : undefined,
+    );
     restarted = true;
     t.ready = readyAt;
     readyAfterS = (readyAt - t.restart) / 1000;

@@ -146,13 +146,23 @@ export function resumeDatabase(pids: readonly number[]): void {
  * ready, then puts every thread of it back to the normal policy. Resolves
  * with `readyAt`, the `Date.now()` at which the runner printed its "ready"
  * line (or the runner's exit, for a server it found running).
+ *
+ * `joined`, polled every 250 ms while it starts, tells when the server took
+ * its part in serving before the runner calls it ready; it is put back to the
+ * normal policy then. An Elasticsearch node joins its cluster and is handed a
+ * replica to recover seconds before its own health check passes, and from
+ * then on every write waits for it too: under SCHED_IDLE, on a machine busy
+ * with the load, it got almost no CPU, and writes took 0.8–1.1 s here (and
+ * more than the 2 s request timeout in a CI run) until it was called ready.
  */
 export async function restartService(
   service: string,
+  joined?: () => Promise<boolean>,
 ): Promise<{ readyAt: number; output: string }> {
   const child = matrixCommand(["up", service], true).spawn();
   let output = "";
   let readyAt: number | undefined;
+  let done = false;
   const decoder = new TextDecoder();
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream) {
@@ -160,7 +170,16 @@ export async function restartService(
       if (readyAt === undefined && output.includes(`${service}: ready in`)) readyAt = Date.now();
     }
   };
-  const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
+  const watch = async () => {
+    while (joined && !done) {
+      if (await joined().catch(() => false)) return await unidle(await serviceTree(service));
+      await sleep(250);
+    }
+  };
+  const watching = watch();
+  const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)])
+    .finally(() => done = true);
+  await watching;
   if (!status.success) throw new Error(`matrix up ${service} failed:\n${output.slice(-3000)}`);
   await unidle(await serviceTree(service));
   return { readyAt: readyAt ?? Date.now(), output };
