@@ -1,7 +1,7 @@
 /**
- * The control: the kill scenario's load and windows with no fault at all, so
- * the summary shows how far a healthy store's p99 moves between two windows
- * on this machine by itself (the noise under the 2× rule). Judged by the same
+ * The control: the kill scenario's load and windows with no fault at all (the
+ * baseline, then a window as long as a fault's), so the summary shows how far
+ * a healthy store's p99 moves between them on this machine by itself (the noise under the 2× rule). Judged by the same
  * rules: no failure, p99 within 2× + 25 ms, no acknowledged add, edit or
  * deletion lost. With healthy replicas, at least
  * {@linkcode REPLICA_READ_SHARE}% of each such store's reads reach a
@@ -14,14 +14,19 @@ import type { StoreName } from "../../../stores/types.ts";
 import { sleep } from "../support/databases.ts";
 import { type Gateway, ProcessSampler, readFigures, type Run } from "../support/gateway.ts";
 import { checkReplication, storesWithReplicas } from "../support/replication.ts";
-import { cpuNote, describeWorst, judgeOthers } from "../support/judge.ts";
+import {
+  BEFORE_MS,
+  cpuNote,
+  describeWorst,
+  FAULT_MS,
+  judgeOthers,
+  WARM_MS,
+} from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import type { SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
 import { CONNECTIONS } from "./kill.ts";
 
-const WARM_MS = 3_000;
-const WINDOW_MS = 10_000;
 /** Least share of reads (%) a store with healthy replicas must serve on them. */
 export const REPLICA_READ_SHARE = 80;
 
@@ -46,9 +51,9 @@ export async function control(
   try {
     await sleep(WARM_MS);
     before = Date.now();
-    await sleep(WINDOW_MS);
+    await sleep(BEFORE_MS);
     during = Date.now();
-    await sleep(WINDOW_MS);
+    await sleep(FAULT_MS);
     end = Date.now();
   } finally {
     await load.stop();
@@ -83,7 +88,9 @@ export async function control(
     reads: reads.reads,
     waits: reads.waits,
     notes: (topology.length ? `${topology.join(", ")}; ` : "") +
-      `two 10 s windows, nothing hurt; ${cpuNote(sampler, [first, second])}; ${
+      `a ${BEFORE_MS / 1000} s window, then a ${FAULT_MS / 1000} s one, nothing hurt; ${
+        cpuNote(sampler, [first, second])
+      }; ${
         (load.samples.length / ((end - start) / 1000)).toFixed(0)
       } req/s; ${durability.acked} acked adds checked (${durability.deleted} deleted)`,
     breaches: [...verdict.breaches, ...shares, ...durability.problems],

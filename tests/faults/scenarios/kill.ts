@@ -40,7 +40,14 @@ import {
   type Run,
   waitReplicasServing,
 } from "../support/gateway.ts";
-import { describeWorst, judgeFault, waitServing } from "../support/judge.ts";
+import {
+  BEFORE_MS,
+  describeWorst,
+  FAULT_MS,
+  judgeFault,
+  waitServing,
+  WARM_MS,
+} from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { checkReplication } from "../support/replication.ts";
 import { OK, windowOf } from "../support/samples.ts";
@@ -49,9 +56,6 @@ import { checkDurability } from "../support/verify.ts";
 
 /** Load concurrency of the scenario. */
 export const CONNECTIONS = 32;
-const WARM_MS = 3_000;
-const BEFORE_MS = 10_000;
-const DOWN_MS = 10_000;
 /** The killed store must answer STORE_UNAVAILABLE this fast. */
 export const UNAVAILABLE_WITHIN_MS = 2_000;
 /** The killed store must serve again this soon after its database is ready. */
@@ -105,7 +109,7 @@ export async function killAndRestart(
     await run.reads?.snapshot(sick).catch(() => {});
     t.kill = Date.now();
     await killService(target.service);
-    await sleep(DOWN_MS);
+    await sleep(FAULT_MS);
     t.restart = Date.now();
     const { readyAt } = await restartService(target.service);
     restarted = true;

@@ -28,16 +28,13 @@ import {
   type Target,
 } from "../support/databases.ts";
 import { type Gateway, ProcessSampler, readFigures, type Run } from "../support/gateway.ts";
-import { describeWorst, judgeFault } from "../support/judge.ts";
+import { BEFORE_MS, describeWorst, FAULT_MS, judgeFault, WARM_MS } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { checkReplication } from "../support/replication.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
 import { CONNECTIONS, RECOVERY_GRACE_MS, RECOVERY_MS, waitRecovered } from "./kill.ts";
 
-const WARM_MS = 3_000;
-const BEFORE_MS = 10_000;
-const STALL_MS = 10_000;
 const TAIL_MS = 2_000;
 /** The gateway's per-call timeout, as the gateway under test reads it. */
 const REQUEST_TIMEOUT_MS = Number(testEnv.REQUEST_TIMEOUT_MS || 2000);
@@ -72,7 +69,7 @@ export async function stallStore(
     await sleep(BEFORE_MS);
     t.stop = Date.now();
     paused = await pauseService(target.service);
-    await sleep(STALL_MS);
+    await sleep(FAULT_MS);
     resumeDatabase(paused);
     paused = [];
     t.cont = Date.now();

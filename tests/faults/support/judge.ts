@@ -41,6 +41,19 @@ export const P99_FACTOR = 2;
  * milliseconds to seconds.
  */
 export const P99_NOISE_MS = 25;
+/** Load before the baseline window opens (after the gateway's warm-up): pools and caches settle. */
+export const WARM_MS = 3_000;
+/**
+ * The baseline window a healthy store's p99 is compared with, twice the
+ * judged one: with the paced load a store gets ~30 requests a second, so a
+ * 10 s p99 is the third slowest of ~300, one GC pause or fsync. A 10 s
+ * baseline that happened to hold no such pause made the rule fail runs with
+ * nothing wrong (control, no fault: PostgreSQL 22 → 93 ms); 20 s gives the
+ * sixth slowest of ~600.
+ */
+export const BEFORE_MS = 20_000;
+/** How long the sick database stays down or stalled under the load (the 10 s): the judged window. */
+export const FAULT_MS = 10_000;
 /** The one error code a sick store may answer. */
 export const UNAVAILABLE = "STORE_UNAVAILABLE";
 
