@@ -1,10 +1,11 @@
 /**
  * Where word events travel (the event target of server/events.ts's pub/sub):
  *
- * - {@linkcode redisEventTarget}: with `EVENTS_URL`, Redis pub/sub through
- *   `@graphql-yoga/redis-event-target` and two ioredis connections, so every
- *   instance sharing that Redis gets every instance's events. One publishing
- *   connection keeps one instance's events in the order they were published.
+ * - {@linkcode redisEventTarget}: with `EVENTS_URL`, Redis pub/sub over two
+ *   ioredis connections, so every instance sharing that Redis gets every
+ *   instance's events, its own included (they come back through Redis, so
+ *   every instance sees one order). One publishing connection keeps one
+ *   instance's events in the order they were published.
  * - {@linkcode broadcastEventTarget}: without it, a `BroadcastChannel`, so
  *   every isolate of this process (`deno serve --parallel`, workers) gets
  *   them, and no other instance.
@@ -14,8 +15,8 @@
  *
  * @module
  */
-import { Redis, type RedisOptions } from "ioredis";
-import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
+import { Redis } from "ioredis";
+import { clientOptions } from "../stores/redis.ts";
 import type { StoreConfig } from "../stores/types.ts";
 import type { WordEventTarget } from "./events.ts";
 
@@ -32,33 +33,33 @@ export interface EventTransport {
 export const WORD_EVENT_TOPIC = "wordEvent";
 
 /**
- * Redis pub/sub at `config.url` (TLS for `rediss:` or with `caCert`). A
- * publish while Redis is unreachable is dropped and logged (never thrown into
- * the write that caused it); the subscribing connection reconnects and
- * subscribes again on its own.
+ * Redis pub/sub at `config.url`, with the Redis store's connection settings
+ * (TLS for `rediss:` or with `caCert`, connect timeout, capped reconnect
+ * backoff; stores/redis.ts `clientOptions`). A publish while Redis is
+ * unreachable is dropped and logged (never thrown into the write that caused
+ * it); the subscribing connection reconnects and subscribes again on its own.
+ * The channel is subscribed once, for the process's life: no
+ * SUBSCRIBE/UNSUBSCRIBE churn as clients come and go.
  */
 export function redisEventTarget(
   config: StoreConfig,
   log: (line: string) => void,
 ): EventTransport {
-  const tls = config.caCert !== undefined
-    ? { ca: config.caCert, rejectUnauthorized: true }
-    : /^rediss:/i.test(config.url)
-    ? { rejectUnauthorized: true }
-    : undefined;
-  const options: RedisOptions = {
-    connectTimeout: config.connectTimeoutMs,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 10), 2000),
+  const options = {
+    ...clientOptions(config),
+    lazyConnect: false,
     connectionName: "grand_tour_events",
-    ...(tls ? { tls } : {}),
   };
-  // Publishing fails at once during an outage: an event is not worth a queue.
-  const publisher = new Redis(config.url, {
+  // Publishing fails at once during an outage (the store's settings): an event is not worth a queue.
+  const publisher = new Redis(config.url, options);
+  // SUBSCRIBE waits for the connection, and is sent again after every reconnect.
+  const subscriber = new Redis(config.url, {
     ...options,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+    autoResubscribe: true,
   });
-  const subscriber = new Redis(config.url, { ...options, maxRetriesPerRequest: null });
   let warned = false;
   const quiet = (which: string) => (e: Error) => {
     if (warned) return;
@@ -68,47 +69,38 @@ export function redisEventTarget(
   };
   publisher.on("error", quiet("publishing"));
   subscriber.on("error", quiet("subscribing"));
-  const publishClient = {
-    publish: (channel: string, message: string) =>
-      publisher.publish(channel, message).catch((e: Error) => {
-        log(`events: an event was not published: ${e.name} (EVENTS_URL unreachable)`);
-        return 0;
-      }),
-  } as unknown as Redis;
-  // (UN)SUBSCRIBE may fail with the connection (at shutdown: "Connection is closed"): never unhandled.
-  const subscribeClient = {
-    on(event: "message", listener: (channel: string, message: string) => void) {
-      subscriber.on(event, listener);
-      return subscribeClient;
-    },
-    subscribe: (...channels: string[]) =>
-      subscriber.subscribe(...channels).catch((e: Error) => {
-        log(`events: subscribing failed: ${e.name} (EVENTS_URL); retried on reconnect`);
-        return 0;
-      }),
-    unsubscribe: (...channels: string[]) => subscriber.unsubscribe(...channels).catch(() => 0),
-  } as unknown as Redis;
-  const target = createRedisEventTarget({
-    publishClient,
-    subscribeClient,
-  }) as unknown as WordEventTarget;
-  // Subscribed once for the process's life: no SUBSCRIBE/UNSUBSCRIBE churn as clients come and go.
-  const keep = () => {};
-  target.addEventListener(WORD_EVENT_TOPIC, keep);
-  const ready = new Promise<void>((resolve) => {
-    const check = () => {
-      if (subscriber.status === "ready") resolve();
-      else setTimeout(check, 20);
-    };
-    check();
+
+  const local = new EventTarget();
+  subscriber.on("message", (channel: string, message: string) => {
+    let detail: unknown;
+    try {
+      detail = JSON.parse(message);
+    } catch {
+      return log(`events: a message on ${channel} was not JSON; dropped`);
+    }
+    local.dispatchEvent(new CustomEvent(channel, { detail }));
   });
+  // Queued until connected (no retry limit on this connection); settles once subscribed.
+  const ready = subscriber.subscribe(WORD_EVENT_TOPIC).then(() => {}, (e: Error) => {
+    log(`events: subscribing failed: ${e.name} (EVENTS_URL)`);
+  });
+  const target = {
+    addEventListener: local.addEventListener.bind(local),
+    removeEventListener: local.removeEventListener.bind(local),
+    dispatchEvent(event: CustomEvent) {
+      publisher.publish(event.type, JSON.stringify(event.detail ?? null)).catch((e: Error) => {
+        log(`events: an event was not published: ${e.name} (EVENTS_URL unreachable)`);
+      });
+      return true;
+    },
+  } as unknown as WordEventTarget;
   return {
     target,
     ready,
-    async close() {
+    close() {
       publisher.disconnect();
       subscriber.disconnect();
-      await Promise.resolve();
+      return Promise.resolve();
     },
   };
 }
