@@ -89,7 +89,8 @@ export class StoreRegistry {
         name,
         new ManagedStore({
           name,
-          open: async () => (await MODULES[name]()).open(config),
+          open: async () =>
+            (await MODULES[name]()).open({ ...config, requestTimeoutMs: options.requestTimeoutMs }),
           requestTimeoutMs: options.requestTimeoutMs,
           connectTimeoutMs: config.connectTimeoutMs,
           reconnectMaxMs: options.reconnectMaxMs,

@@ -88,6 +88,13 @@ export interface StoreConfig {
   caCert?: string;
   /** Milliseconds a connection attempt may take before it counts as failed. */
   connectTimeoutMs: number;
+  /**
+   * The gateway's budget per store call (`REQUEST_TIMEOUT_MS`), set by the
+   * registry: a module's own client timeout is no shorter, or it fails calls
+   * the gateway would have waited for. Absent outside the gateway (a module's
+   * default applies).
+   */
+  requestTimeoutMs?: number;
   /** Store-specific extra settings (e.g. SCYLLA_REPLICATION_FACTOR), already validated. */
   options: Record<string, string>;
 }
