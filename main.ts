@@ -69,6 +69,7 @@ if (!await settlesWithin(transport.ready, config.connectTimeoutMs)) {
   log.warn("events: the Redis of EVENTS_URL is not reachable yet; subscribing in the background");
 }
 const events = new EventBus(transport.target, config.events, () => transport.close());
+metrics?.watchSubscriptions(() => events.open);
 const graphql = createGraphQL({
   registry,
   events,

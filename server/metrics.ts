@@ -91,6 +91,12 @@ export class GatewayMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.#registry],
   });
+  #subscriptions: (() => number) | undefined;
+  readonly #subscriptionsOpen = new Gauge({
+    name: "grand_tour_subscriptions_open",
+    help: "Open wordEvents subscriptions of this process, over SSE and WebSocket.",
+    registers: [this.#registry],
+  });
   readonly #strayErrors = new Counter({
     name: "grand_tour_stray_errors_total",
     help: "Errors no caller could catch (a driver's unlistened error event, an unhandled " +
@@ -115,6 +121,11 @@ export class GatewayMetrics {
     this.#storeCalls.inc({ store, operation, outcome: storeCallOutcome(call.error) });
     this.#storeLatency.observe({ store, operation }, call.ms / 1000);
   };
+
+  /** Reads how many subscriptions are open from `open` at every scrape (`EventBus.open`). */
+  watchSubscriptions(open: () => number): void {
+    this.#subscriptions = open;
+  }
 
   /** Counts one error the gateway survived (`kind`: one of {@linkcode STRAY_ERROR_KINDS}). */
   readonly countStrayError = (kind: StrayErrorKind): void => {
@@ -154,6 +165,7 @@ export class GatewayMetrics {
   /** The Prometheus text of every series, after pinging the stores (bounded by their timeout). */
   async scrape(): Promise<string> {
     if (this.#stores) await this.#readStores(this.#stores);
+    if (this.#subscriptions) this.#subscriptionsOpen.set(this.#subscriptions());
     return await this.#registry.metrics();
   }
 

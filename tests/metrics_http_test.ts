@@ -86,7 +86,7 @@ Deno.test(
       const labels = new Set(samples(text).flatMap((s) => Object.keys(s.labels)));
       assertEquals(
         [...labels].sort(),
-        ["le", "operation", "outcome", "store", "type"],
+        ["kind", "le", "operation", "outcome", "store", "type"],
         "only low-cardinality labels",
       );
     } finally {

@@ -218,3 +218,16 @@ Deno.test("stray errors the gateway survived are counted by kind, from 0", async
     metrics.close();
   }
 });
+
+Deno.test("open subscriptions are read at each scrape", async () => {
+  const metrics = new GatewayMetrics();
+  try {
+    let open = 3;
+    metrics.watchSubscriptions(() => open);
+    assertEquals(valueOf(await metrics.scrape(), "grand_tour_subscriptions_open", {}), 3);
+    open = 0;
+    assertEquals(valueOf(await metrics.scrape(), "grand_tour_subscriptions_open", {}), 0);
+  } finally {
+    metrics.close();
+  }
+});
