@@ -81,9 +81,15 @@ export function redisEventTarget(
     local.dispatchEvent(new CustomEvent(channel, { detail }));
   });
   // Queued until connected (no retry limit on this connection); settles once subscribed.
-  const ready = subscriber.subscribe(WORD_EVENT_TOPIC).then(() => {}, (e: Error) => {
+  const subscribed = subscriber.subscribe(WORD_EVENT_TOPIC).then(() => {}, (e: Error) => {
     log(`events: subscribing failed: ${e.name} (EVENTS_URL)`);
   });
+  // A publish before the publisher is connected would be dropped: ready waits for both.
+  const publishing = new Promise<void>((resolve) => {
+    if (publisher.status === "ready") resolve();
+    else publisher.once("ready", () => resolve());
+  });
+  const ready = Promise.all([subscribed, publishing]).then(() => {});
   const target = {
     addEventListener: local.addEventListener.bind(local),
     removeEventListener: local.removeEventListener.bind(local),
