@@ -7,6 +7,9 @@ import { assertEquals, assertOk } from "./support/assert.ts";
 import { type GraphQLBody, startServer, uniqueTag } from "./support/gateway.ts";
 import { requiredTest, storeConfig, testEnv } from "./support/env.ts";
 import { subscribe } from "./support/sse.ts";
+import { REDIS_SERVER, startRedisServer } from "./support/redis_server.ts";
+import { memoryOf } from "../scripts/server_process.ts";
+import { valueOf } from "./support/prometheus.ts";
 import { ADD, DELETE, UPDATE } from "./support/words.ts";
 
 const WORD_EVENTS = `subscription($store: Store) {
@@ -219,6 +222,94 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "a subscriber whose socket never reads is disconnected (SUBSCRIBER_TOO_SLOW last) and the gateway's memory stays flat",
+  ...opts,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "slow-subscriber-" });
+    // On disk, so the words written do not count in the gateway's memory.
+    const server = await startServer({ RATE_LIMIT_PER_MINUTE: "0", SQLITE_PATH: `${dir}/w.db` });
+    const port = Number(new URL(server.url).port);
+    const open = async () =>
+      valueOf(
+        await (await fetch(`${server.url}/metrics`)).text(),
+        "grand_tour_subscriptions_open",
+        {},
+      ) ?? NaN;
+    // ~2 KB events: 256 four-byte characters in word and definition.
+    const big = "\u{1D538}".repeat(256);
+    const EVENT_BYTES = 2 * 256 * 4;
+    let adds = 0;
+    /** Four clients adding until `done()` or `total` adds. */
+    const write = (total: number, done: () => Promise<boolean> = () => Promise.resolve(false)) =>
+      Promise.all(Array.from({ length: 4 }, async () => {
+        while (adds < total && !(await done())) {
+          for (let i = 0; i < 50; i++, adds++) {
+            const out = await gql(server.url, ADD, { store: "SQLITE", word: big, definition: big });
+            assertEquals(out.errors, undefined, JSON.stringify(out.errors));
+          }
+        }
+      }));
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await write(2_000); // warm-up: JIT, heap, pools at the load's size
+      const before = memoryOf(server.pid)!.rssMiB;
+      const body = JSON.stringify({ query: WORD_EVENTS, variables: { store: "SQLITE" } });
+      await conn.write(new TextEncoder().encode(
+        "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+          `Accept: text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      ));
+      const head = new Uint8Array(4096);
+      const n = await conn.read(head); // the status line and headers; then it reads nothing more
+      assertOk(new TextDecoder().decode(head.subarray(0, n ?? 0)).startsWith("HTTP/1.1 200"));
+      assertEquals(await open(), 1);
+      // Until the socket buffers (a few MB on loopback) are full and the subscriber's queue (256
+      // events) overflows; then on, with the socket still unread, to 20,000 events (~40 MB).
+      const from = adds;
+      await write(from + 40_000, async () => (await open()) === 0);
+      const droppedAfter = adds - from;
+      assertEquals(await open(), 0, `still subscribed after ${droppedAfter} events`);
+      await write(from + 20_000);
+      const after = memoryOf(server.pid)!.rssMiB;
+      const published = ((adds - from) * EVENT_BYTES) / 2 ** 20;
+      console.log(
+        `slow subscriber dropped after ${droppedAfter} events; RSS ${before.toFixed(0)} → ${
+          after.toFixed(0)
+        } MiB over ${published.toFixed(0)} MiB of events`,
+      );
+      assertOk(
+        after - before < published / 2,
+        `RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB while ${
+          published.toFixed(0)
+        } MiB of events went to a subscriber that never read (dropped after ${droppedAfter})`,
+      );
+      // What the kernel held is still there to read; the stream ends with the reason.
+      let text = "";
+      const buf = new Uint8Array(1 << 16);
+      const decoder = new TextDecoder();
+      for (;;) {
+        const got = await Promise.race([
+          conn.read(buf),
+          new Promise<"idle">((r) => setTimeout(() => r("idle"), 2_000)),
+        ]);
+        if (got === null || got === "idle") break;
+        text += decoder.decode(buf.subarray(0, got), { stream: true });
+      }
+      const reason = text.lastIndexOf("SUBSCRIBER_TOO_SLOW");
+      assertOk(reason > 0 && reason > text.lastIndexOf("ADDED"), text.slice(-500));
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // closed by the server
+      }
+      await server.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
 /**
  * The Redis of the cross-instance test: the matrix's (`REDIS_URL`), or
  * `EVENTS_TEST_REDIS_URL` to use another one.
@@ -254,6 +345,107 @@ requiredTest(
         const status = await s.stop();
         assertOk(status.success, s.output().slice(-2000));
       }
+    }
+  },
+);
+
+requiredTest(
+  "EVENTS_URL: while 4 clients add, edit and delete at once through B, A gets each event once, each client's in its order",
+  {
+    missing: EVENTS_REDIS ? undefined : "neither REDIS_URL nor EVENTS_TEST_REDIS_URL is set",
+    start: "deno task matrix up redis",
+  },
+  async () => {
+    const env = { EVENTS_URL: EVENTS_REDIS!, RATE_LIMIT_PER_MINUTE: "0" };
+    const a = await startServer(env);
+    const b = await startServer(env);
+    try {
+      const sub = await subscribe(a.url, WORD_EVENTS, { store: "SQLITE" });
+      const tag = uniqueTag();
+      const CLIENTS = 4, WORDS = 10;
+      // One client: each of its words added, edited, deleted, one request at a time.
+      const client = async (c: number) => {
+        const expected: string[] = [];
+        for (let i = 0; i < WORDS; i++) {
+          const word = `${tag}-${c}-${i}`;
+          const added = await gql(b.url, ADD, { store: "SQLITE", word, definition: "one" });
+          assertEquals(added.errors, undefined, JSON.stringify(added.errors));
+          const id = (added.data!.addWord as { id: string }).id;
+          const edited = await gql(b.url, UPDATE, { store: "SQLITE", id, definition: "two" });
+          assertEquals(edited.errors, undefined, JSON.stringify(edited.errors));
+          const deleted = await gql(b.url, DELETE, { store: "SQLITE", id });
+          assertEquals(deleted.errors, undefined, JSON.stringify(deleted.errors));
+          expected.push(`ADDED ${word}`, `UPDATED ${word}`, `DELETED ${word}`);
+        }
+        return expected;
+      };
+      const expected = await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
+      const total = CLIENTS * WORDS * 3;
+      await sub.waitFor(total, 30_000);
+      await new Promise((r) => setTimeout(r, 300)); // nothing more comes
+      const got = sub.events.map(eventOf).map((e) => `${e.kind} ${e.word.word}`);
+      assertEquals(got.length, total);
+      for (let c = 0; c < CLIENTS; c++) {
+        assertEquals(
+          got.filter((e) => e.split(" ")[1].startsWith(`${tag}-${c}-`)),
+          expected[c],
+        );
+      }
+      sub.close();
+    } finally {
+      for (const s of [a, b]) {
+        const status = await s.stop();
+        assertOk(status.success, s.output().slice(-2000));
+      }
+    }
+  },
+);
+
+requiredTest(
+  "EVENTS_URL: with Redis killed both gateways keep serving, and events flow again once it is back",
+  {
+    missing: REDIS_SERVER ? undefined : "redis-server is not installed",
+    start: "deno task matrix up redis",
+  },
+  async () => {
+    const redis = await startRedisServer();
+    const env = { EVENTS_URL: redis.url, RATE_LIMIT_PER_MINUTE: "0" };
+    const a = await startServer(env);
+    const b = await startServer(env);
+    try {
+      const sub = await subscribe(a.url, WORD_EVENTS, { store: "SQLITE" });
+      const add = async (definition: string) => {
+        const out = await gql(b.url, ADD, { store: "SQLITE", word: uniqueTag(), definition });
+        assertEquals(out.errors, undefined, JSON.stringify(out.errors));
+      };
+      await add("before");
+      await sub.waitFor(1);
+      await redis.kill();
+      // Queries and mutations do not depend on the event transport.
+      for (let i = 0; i < 5; i++) await add("while Redis is down");
+      const listed = await gql(a.url, `{ words(store: SQLITE, limit: 1) { id } }`, {});
+      assertEquals(listed.errors, undefined, JSON.stringify(listed.errors));
+      await redis.restart();
+      // Pub/sub does not replay: what was published while Redis was down is gone. Once both
+      // connections are back (reconnect backoff capped at 2 s), a new write reaches A again.
+      const t0 = Date.now();
+      let n = 0;
+      while (!sub.events.some((e) => eventOf(e).word.definition.startsWith("after"))) {
+        if (Date.now() - t0 > 20_000) throw new Error("no event within 20 s of Redis's return");
+        await add(`after ${n++}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const definitions = sub.events.map((e) => eventOf(e).word.definition);
+      assertEquals(definitions[0], "before");
+      assertOk(!definitions.includes("while Redis is down"), definitions.join(", "));
+      assertOk(!sub.events.some((e) => e.errors), JSON.stringify(sub.events.at(-1)));
+      sub.close();
+    } finally {
+      for (const s of [a, b]) {
+        const status = await s.stop();
+        assertOk(status.success, s.output().slice(-2000));
+      }
+      await redis.kill();
     }
   },
 );

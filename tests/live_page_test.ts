@@ -3,11 +3,15 @@
  * only): it subscribes to the selected store, shows "Live", and lists,
  * edits and removes words that another client adds, edits and deletes,
  * without a reload; after the gateway restarts it shows "Reconnecting…",
- * then "Live" again, and re-reads the list (pub/sub replays nothing).
+ * then "Live" again, and re-reads the list (pub/sub replays nothing). With
+ * two instances sharing a Redis (`EVENTS_URL`) and one SQLite file, a word
+ * added through the other instance appears, and an idle page sends nothing
+ * but its one open subscription.
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { browserTest, gatewayData, screenshot, watch } from "./support/browser.ts";
 import { startServer, uniqueTag } from "./support/gateway.ts";
+import { storeConfig, testEnv } from "./support/env.ts";
 import { ADD, DELETE, UPDATE } from "./support/words.ts";
 
 browserTest("the page follows another client's writes live", async (browser) => {
@@ -91,5 +95,55 @@ browserTest(
       await server.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
+  },
+);
+
+/** The Redis two instances share: the matrix's (`REDIS_URL`), or `EVENTS_TEST_REDIS_URL`. */
+const EVENTS_REDIS = testEnv.EVENTS_TEST_REDIS_URL ?? storeConfig("REDIS")?.url;
+
+browserTest(
+  "a word added through another instance appears live; idle, the page sends no request",
+  async (browser) => {
+    const dir = await Deno.makeTempDir({ prefix: "live-page-" });
+    // One SQLite file for both (the list the page re-reads is A's); pings every second.
+    const env = {
+      SQLITE_PATH: `${dir}/words.db`,
+      EVENTS_URL: EVENTS_REDIS!,
+      SUBSCRIPTION_PING_MS: "1000",
+    };
+    const a = await startServer(env);
+    const b = await startServer(env);
+    try {
+      const page = await browser.newPage();
+      const seen = watch(page);
+      page.setDefaultTimeout(15_000);
+      const requests: string[] = [];
+      page.on("request", (r) => requests.push(`${r.method()} ${new URL(r.url()).pathname}`));
+      await page.goto(a.url);
+      await page.waitForFunction(() =>
+        document.getElementById("live-status")?.dataset.state === "live"
+      );
+      // The list and the store list are read once the page is live (the subscription stays open,
+      // so the network is never idle in Playwright's sense).
+      await new Promise((r) => setTimeout(r, 1_500));
+      const before = requests.length;
+      await new Promise((r) => setTimeout(r, 5_000)); // five keep-alives on the open stream
+      assertEquals(requests.slice(before), [], "requests while idle");
+      const word = uniqueTag();
+      await gatewayData(b.url, ADD, { store: "SQLITE", word, definition: "through B" });
+      await page.waitForFunction(
+        (w) => [...document.querySelectorAll("#words li .word")].some((e) => e.textContent === w),
+        word,
+      );
+      assertEquals(seen.errors, []);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+  {
+    missing: EVENTS_REDIS ? undefined : "neither REDIS_URL nor EVENTS_TEST_REDIS_URL is set",
+    start: "deno task matrix up redis",
   },
 );

@@ -42,6 +42,7 @@ function chromiumInstalled(): boolean {
 export function browserTest(
   name: string,
   fn: (browser: Browser, t: Deno.TestContext) => Promise<void>,
+  need: { missing?: string; start?: string } = {},
 ) {
   const installed = chromiumInstalled();
   if (!installed && !IN_CI) {
@@ -49,10 +50,14 @@ export function browserTest(
       `\n!!! SKIPPING browser test "${name}": no Chromium at ${CHROMIUM_PATH}.` +
         " Install it with `apt-get install -y chromium`. In CI this fails.\n",
     );
+  } else if (need.missing !== undefined && !IN_CI) {
+    console.warn(
+      `\n!!! SKIPPING browser test "${name}": ${need.missing}. Run \`${need.start}\`. In CI this fails.\n`,
+    );
   }
   Deno.test({
     name: `browser: ${name}`,
-    ignore: !installed && !IN_CI,
+    ignore: (!installed || need.missing !== undefined) && !IN_CI,
     sanitizeOps: false,
     sanitizeResources: false,
     fn: async (t) => {
@@ -61,6 +66,7 @@ export function browserTest(
           `Chromium is required in CI: none at ${CHROMIUM_PATH} (apt-get install -y chromium)`,
         );
       }
+      if (need.missing !== undefined) throw new Error(`required in CI: ${need.missing}`);
       const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS });
       try {
         await fn(browser, t);
