@@ -43,6 +43,7 @@ import {
 } from "./bench/seed.ts";
 import { benchEnvironment, childEnvironment, openStore, storeConfigs } from "./bench/stores.ts";
 import { restoreMatrix } from "./bench/wipe.ts";
+import { measureEvents } from "./bench/events.ts";
 import {
   type BenchRun,
   type Cell,
@@ -659,6 +660,7 @@ async function main(opts: BenchOptions): Promise<number> {
     if (!finished && opts.wipeAfter) await restoreMatrix([...seeded]);
   }
 
+  const live = await liveUpdates(opts, environment());
   const peaks = memory.map((m) => m.peakRssAtC64MiB).filter((n) => n > 0);
   const run: BenchRun = {
     startedAt,
@@ -690,6 +692,7 @@ async function main(opts: BenchOptions): Promise<number> {
       peakRssAtC64MiB: peaks.length ? Math.max(...peaks) : undefined,
     },
     baselinePeakRssMiB: Math.round(baselinePeak * 10) / 10,
+    ...live,
   };
   if (opts.wipeAfter) await restoreMatrix([...seeded]);
   else if (seeded.size) {
@@ -705,6 +708,50 @@ async function main(opts: BenchOptions): Promise<number> {
     return 1;
   }
   return skipped.length > 0 && opts.stores ? 1 : 0;
+}
+
+/**
+ * Live updates across two gateway instances on the matrix Redis
+ * (scripts/bench/events.ts), unless `--event-writes 0` or no `REDIS_URL`.
+ */
+async function liveUpdates(
+  opts: BenchOptions,
+  env: Record<string, string>,
+): Promise<Pick<BenchRun, "events" | "eventsSkipped">> {
+  if (opts.eventWrites === 0) return { eventsSkipped: "--event-writes 0" };
+  if (!env.REDIS_URL) {
+    const why = "no REDIS_URL for EVENTS_URL (run `deno task matrix up redis`)";
+    console.warn(`!!! live updates not measured: ${why}`);
+    return { eventsSkipped: why };
+  }
+  console.log(
+    `\nlive updates: ${opts.eventWrites} writes from instance B to a subscriber on A, then ` +
+      `${opts.eventSubscribers} SSE subscriptions on A`,
+  );
+  const cwd = await Deno.makeTempDir({ prefix: "grand-tour-bench-events-" });
+  try {
+    const extra: Record<string, string> = {};
+    if (env.REDIS_CA_CERT) extra.EVENTS_CA_CERT = env.REDIS_CA_CERT;
+    const events = await measureEvents({
+      redisUrl: env.REDIS_URL,
+      env: childEnvironment(env, ["SQLITE"], extra),
+      cwd,
+      writes: opts.eventWrites,
+      subscribers: opts.eventSubscribers,
+    });
+    console.log(
+      `  write to subscriber p50 ${events.p50Ms.toFixed(2)} ms, p99 ${
+        events.p99Ms.toFixed(2)
+      } ms; RSS ${events.rssOneMiB} MiB with 1 subscription, ${events.rssAllMiB} MiB with ${events.subscribers}`,
+    );
+    return { events };
+  } catch (e) {
+    const why = `failed: ${(e as Error).message}`;
+    console.warn(`!!! live updates ${why}`);
+    return { eventsSkipped: why };
+  } finally {
+    await Deno.remove(cwd, { recursive: true }).catch(() => {});
+  }
 }
 
 if (import.meta.main) {

@@ -74,6 +74,9 @@ Deno.test("flags: defaults are the issue's run, lists and switches parse, mistak
     undefined,
   ]);
   assertEquals([d.seedBatch, d.seedParallel], [2000, 4]);
+  assertEquals([d.eventWrites, d.eventSubscribers], [200, 1000]);
+  assertEquals(parseBenchArgs(["--event-writes", "0"]).eventWrites, 0);
+  assertThrows(() => parseBenchArgs(["--event-subscribers", "0"]), ArgsError);
   assertEquals(parseBenchArgs(["--no-wipe-before"]).wipeBefore, false);
   assertThrows(() => parseBenchArgs(["--seed-batch", "0"]), ArgsError);
   const o = parseBenchArgs([
@@ -108,10 +111,13 @@ Deno.test("the gateway and baseline get only the measured stores' URLs", () => {
     REDIS_URL: "redis://x",
     COMPOSE_MYSQL_URL: "mysql://y",
     MYSQL_CA_CERT: "/ca.pem",
+    POSTGRESQL_READ_URL: "postgres://standby",
+    REDIS_READ_URL: "redis://replica",
     PATH: "/bin",
   };
   assertEquals(childEnvironment(env, ["SQLITE", "REDIS"], { PORT: "0" }), {
     REDIS_URL: "redis://x",
+    REDIS_READ_URL: "redis://replica",
     PATH: "/bin",
     PORT: "0",
   });

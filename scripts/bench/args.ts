@@ -27,6 +27,10 @@ export interface BenchOptions {
   wipeBefore: boolean;
   /** Directory of results.json, results.md and chart.svg. */
   out: string;
+  /** Live updates: writes timed from B to a subscriber on A; 0 skips the measurement. */
+  eventWrites: number;
+  /** Live updates: SSE subscriptions held open on one instance for its memory. */
+  eventSubscribers: number;
   help: boolean;
 }
 
@@ -43,6 +47,9 @@ export const USAGE = `usage: deno task bench [options]
   --seed-batch N           words per addMany call while seeding (default: 2000)
   --seed-parallel N        addMany calls in flight while seeding a store (default: 4)
   --out DIR                where results go (default: bench/results)
+  --event-writes N         live updates: adds timed from instance B to a subscriber on A, both
+                           with EVENTS_URL on the matrix Redis (default: 200; 0 skips it)
+  --event-subscribers N    live updates: SSE subscriptions held open on A (default: 1000)
   --wipe-before            first restore the measured matrix servers with
                            \`deno task matrix down --wipe <service>\` then \`up <service>\`, so every
                            store starts empty (default)
@@ -75,6 +82,8 @@ export function parseBenchArgs(args: string[]): BenchOptions {
         "seed-batch": { type: "string", default: "2000" },
         "seed-parallel": { type: "string", default: "4" },
         out: { type: "string", default: "bench/results" },
+        "event-writes": { type: "string", default: "200" },
+        "event-subscribers": { type: "string", default: "1000" },
         "wipe-after": { type: "boolean", default: true },
         "wipe-before": { type: "boolean", default: true },
         help: { type: "boolean", default: false },
@@ -98,6 +107,8 @@ export function parseBenchArgs(args: string[]): BenchOptions {
     wipeAfter: values["wipe-after"],
     wipeBefore: values["wipe-before"],
     out: values.out,
+    eventWrites: whole("--event-writes", values["event-writes"], 0, 100_000),
+    eventSubscribers: whole("--event-subscribers", values["event-subscribers"], 1, 100_000),
     help: values.help,
   };
 }

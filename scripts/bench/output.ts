@@ -51,6 +51,7 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
     }\nbaseline peak RSS ${run.baselinePeakRssMiB} MiB`,
   );
   if (unmeasured.length) console.log(`\nnot measured\n${unmeasured.join("\n")}`);
+  console.log(`\nlive updates\n${eventsLine(run)}`);
   console.log(`\ntargets\n${targets}`);
   console.log(`\nrun duration ${runDuration(run.durationSeconds)}`);
   const md = [
@@ -95,6 +96,10 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
     "",
     checkTable(run.checks, true),
     "",
+    "Live updates, two gateway instances sharing the matrix Redis (`EVENTS_URL`), SQLite:",
+    "",
+    eventsLine(run),
+    "",
     "Targets:",
     "",
     "```",
@@ -106,4 +111,16 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
   await Deno.writeTextFile(`${out}/results.md`, md);
   await Deno.writeTextFile(`${out}/chart.svg`, renderChart(run));
   console.log(`\nwrote ${out}/results.json, results.md, chart.svg`);
+}
+
+/** One paragraph on live updates: latency from a write on B to A's subscriber, memory per subscription. */
+export function eventsLine(run: BenchRun): string {
+  const e = run.events;
+  if (!e) return `not measured: ${run.eventsSkipped ?? "no result"}`;
+  return `${e.writes} adds sent one at a time through B, each timed from sending it to its event ` +
+    `arriving at an SSE subscriber on A: p50 ${e.p50Ms.toFixed(2)} ms, p99 ${
+      e.p99Ms.toFixed(2)
+    } ms, max ${e.maxMs.toFixed(2)} ms. A's resident memory: ${e.rssOneMiB} MiB with one ` +
+    `subscription, ${e.rssAllMiB} MiB with ${e.subscribers} open (${e.perSubscriberKiB} KiB each); ` +
+    `one write reached all ${e.subscribers} in ${e.fanOutMs.toFixed(0)} ms.`;
 }

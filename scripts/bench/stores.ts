@@ -7,6 +7,7 @@
  * @module
  */
 import { caVariables, parseConfig, readEnvironment, urlVariables } from "../../server/config.ts";
+import { readUrlVariable } from "../../stores/settings.ts";
 import {
   type OpenStore,
   STORE_NAMES,
@@ -53,7 +54,7 @@ export async function openStore(store: StoreName, config: StoreConfig) {
 
 /**
  * The environment for a gateway or baseline process measuring `stores`:
- * `env` without the URL and CA variables of every other store (so nothing
+ * `env` without the URL, replica and CA variables of every other store (so nothing
  * else reconnects in the background), plus `extra`.
  */
 export function childEnvironment(
@@ -65,6 +66,8 @@ export function childEnvironment(
   for (const store of STORE_NAMES) {
     if (stores.includes(store)) continue;
     for (const v of [...urlVariables(store), ...caVariables(store)]) delete out[v];
+    // A replica list without its primary is a configuration error (the cluster topology).
+    if (store !== "SQLITE") delete out[readUrlVariable(store)];
   }
   return { ...out, ...extra };
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { EventsResult } from "./events.ts";
 import type { StoreName } from "../../stores/types.ts";
 
 /**
@@ -165,4 +166,8 @@ export interface BenchRun {
     peakRssAtC64MiB?: number;
   };
   baselinePeakRssMiB: number;
+  /** Live updates across two instances (scripts/bench/events.ts); absent when not measured. */
+  events?: EventsResult;
+  /** Why live updates were not measured, when they were not. */
+  eventsSkipped?: string;
 }
