@@ -5,6 +5,7 @@
  */
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { type GraphQLBody, startServer, uniqueTag } from "./support/gateway.ts";
+import type { ServerProcess } from "../scripts/server_process.ts";
 import { requiredTest, storeConfig, testEnv } from "./support/env.ts";
 import { subscribe } from "./support/sse.ts";
 import { REDIS_SERVER, startRedisServer } from "./support/redis_server.ts";
@@ -315,18 +316,37 @@ Deno.test({
  * `EVENTS_TEST_REDIS_URL` to use another one.
  */
 const EVENTS_REDIS = testEnv.EVENTS_TEST_REDIS_URL ?? storeConfig("REDIS")?.url;
+/** What the tests over {@linkcode EVENTS_REDIS} need. */
+const NEEDS_EVENTS_REDIS = {
+  missing: EVENTS_REDIS ? undefined : "neither REDIS_URL nor EVENTS_TEST_REDIS_URL is set",
+  start: "deno task matrix up redis",
+};
+
+/** Two instances sharing {@linkcode EVENTS_REDIS}, without a rate limit. */
+const SHARED_REDIS = { EVENTS_URL: EVENTS_REDIS ?? "", RATE_LIMIT_PER_MINUTE: "0" };
+
+/** Runs `fn` with two gateway instances A and B started with `env`; both must then stop cleanly. */
+async function withTwoInstances(
+  env: Record<string, string>,
+  fn: (a: ServerProcess, b: ServerProcess) => Promise<void>,
+): Promise<void> {
+  const a = await startServer(env);
+  const b = await startServer(env);
+  try {
+    await fn(a, b);
+  } finally {
+    for (const s of [a, b]) {
+      const status = await s.stop();
+      assertOk(status.success, s.output().slice(-2000));
+    }
+  }
+}
 
 requiredTest(
   "EVENTS_URL: a subscriber on A gets 100 writes made through B, in order, exactly once",
-  {
-    missing: EVENTS_REDIS ? undefined : "neither REDIS_URL nor EVENTS_TEST_REDIS_URL is set",
-    start: "deno task matrix up redis",
-  },
+  NEEDS_EVENTS_REDIS,
   async () => {
-    const env = { EVENTS_URL: EVENTS_REDIS!, RATE_LIMIT_PER_MINUTE: "0" };
-    const a = await startServer(env);
-    const b = await startServer(env);
-    try {
+    await withTwoInstances(SHARED_REDIS, async (a, b) => {
       const sub = await subscribe(a.url, WORD_EVENTS, { store: "SQLITE" });
       const tag = uniqueTag();
       const words: string[] = [];
@@ -340,26 +360,15 @@ requiredTest(
       await new Promise((r) => setTimeout(r, 300));
       assertEquals(sub.events.map((e) => eventOf(e).word.word), words);
       sub.close();
-    } finally {
-      for (const s of [a, b]) {
-        const status = await s.stop();
-        assertOk(status.success, s.output().slice(-2000));
-      }
-    }
+    });
   },
 );
 
 requiredTest(
   "EVENTS_URL: while 4 clients add, edit and delete at once through B, A gets each event once, each client's in its order",
-  {
-    missing: EVENTS_REDIS ? undefined : "neither REDIS_URL nor EVENTS_TEST_REDIS_URL is set",
-    start: "deno task matrix up redis",
-  },
+  NEEDS_EVENTS_REDIS,
   async () => {
-    const env = { EVENTS_URL: EVENTS_REDIS!, RATE_LIMIT_PER_MINUTE: "0" };
-    const a = await startServer(env);
-    const b = await startServer(env);
-    try {
+    await withTwoInstances(SHARED_REDIS, async (a, b) => {
       const sub = await subscribe(a.url, WORD_EVENTS, { store: "SQLITE" });
       const tag = uniqueTag();
       const CLIENTS = 4, WORDS = 10;
@@ -392,12 +401,7 @@ requiredTest(
         );
       }
       sub.close();
-    } finally {
-      for (const s of [a, b]) {
-        const status = await s.stop();
-        assertOk(status.success, s.output().slice(-2000));
-      }
-    }
+    });
   },
 );
 
@@ -410,41 +414,37 @@ requiredTest(
   async () => {
     const redis = await startRedisServer();
     const env = { EVENTS_URL: redis.url, RATE_LIMIT_PER_MINUTE: "0" };
-    const a = await startServer(env);
-    const b = await startServer(env);
     try {
-      const sub = await subscribe(a.url, WORD_EVENTS, { store: "SQLITE" });
-      const add = async (definition: string) => {
-        const out = await gql(b.url, ADD, { store: "SQLITE", word: uniqueTag(), definition });
-        assertEquals(out.errors, undefined, JSON.stringify(out.errors));
-      };
-      await add("before");
-      await sub.waitFor(1);
-      await redis.kill();
-      // Queries and mutations do not depend on the event transport.
-      for (let i = 0; i < 5; i++) await add("while Redis is down");
-      const listed = await gql(a.url, `{ words(store: SQLITE, limit: 1) { id } }`, {});
-      assertEquals(listed.errors, undefined, JSON.stringify(listed.errors));
-      await redis.restart();
-      // Pub/sub does not replay: what was published while Redis was down is gone. Once both
-      // connections are back (reconnect backoff capped at 2 s), a new write reaches A again.
-      const t0 = Date.now();
-      let n = 0;
-      while (!sub.events.some((e) => eventOf(e).word.definition.startsWith("after"))) {
-        if (Date.now() - t0 > 20_000) throw new Error("no event within 20 s of Redis's return");
-        await add(`after ${n++}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-      const definitions = sub.events.map((e) => eventOf(e).word.definition);
-      assertEquals(definitions[0], "before");
-      assertOk(!definitions.includes("while Redis is down"), definitions.join(", "));
-      assertOk(!sub.events.some((e) => e.errors), JSON.stringify(sub.events.at(-1)));
-      sub.close();
+      await withTwoInstances(env, async (a, b) => {
+        const sub = await subscribe(a.url, WORD_EVENTS, { store: "SQLITE" });
+        const add = async (definition: string) => {
+          const out = await gql(b.url, ADD, { store: "SQLITE", word: uniqueTag(), definition });
+          assertEquals(out.errors, undefined, JSON.stringify(out.errors));
+        };
+        await add("before");
+        await sub.waitFor(1);
+        await redis.kill();
+        // Queries and mutations do not depend on the event transport.
+        for (let i = 0; i < 5; i++) await add("while Redis is down");
+        const listed = await gql(a.url, `{ words(store: SQLITE, limit: 1) { id } }`, {});
+        assertEquals(listed.errors, undefined, JSON.stringify(listed.errors));
+        await redis.restart();
+        // Pub/sub does not replay: what was published while Redis was down is gone. Once both
+        // connections are back (reconnect backoff capped at 2 s), a new write reaches A again.
+        const t0 = Date.now();
+        let n = 0;
+        while (!sub.events.some((e) => eventOf(e).word.definition.startsWith("after"))) {
+          if (Date.now() - t0 > 20_000) throw new Error("no event within 20 s of Redis's return");
+          await add(`after ${n++}`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        const definitions = sub.events.map((e) => eventOf(e).word.definition);
+        assertEquals(definitions[0], "before");
+        assertOk(!definitions.includes("while Redis is down"), definitions.join(", "));
+        assertOk(!sub.events.some((e) => e.errors), JSON.stringify(sub.events.at(-1)));
+        sub.close();
+      });
     } finally {
-      for (const s of [a, b]) {
-        const status = await s.stop();
-        assertOk(status.success, s.output().slice(-2000));
-      }
       await redis.kill();
     }
   },
@@ -454,9 +454,7 @@ Deno.test({
   name: "without EVENTS_URL: A gets none of B's writes, only its own",
   ...opts,
   fn: async () => {
-    const a = await startServer();
-    const b = await startServer();
-    try {
+    await withTwoInstances({}, async (a, b) => {
       const sub = await subscribe(a.url, WORD_EVENTS);
       await gql(b.url, ADD, { store: "SQLITE", word: uniqueTag(), definition: "from b" });
       await gql(a.url, ADD, { store: "SQLITE", word: uniqueTag(), definition: "from a" });
@@ -464,9 +462,6 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 300));
       assertEquals(sub.events.map((e) => eventOf(e).word.definition), ["from a"]);
       sub.close();
-    } finally {
-      await a.stop();
-      await b.stop();
-    }
+    });
   },
 });
