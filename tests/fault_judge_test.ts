@@ -97,10 +97,11 @@ Deno.test("while the sick database restarts, a healthy store's p99 is reported, 
   assertOk(describeWorst(v.others.worst).endsWith("gateway's own 1.0 ms → 1.0 ms; not judged)"));
 });
 
-Deno.test("a healthy store's failure fails the judge in any phase", () => {
+Deno.test("a healthy store's failure fails the judge in any phase, named one by one", () => {
   const v = judge([...steady("MYSQL", 0, 32_000, 5, 4), unavailable("MYSQL", 25_000, 3)]);
   assertEquals(v.failures, 1);
   assertOk(v.breaches[0].startsWith("MYSQL failed STORE_UNAVAILABLE 1"), v.breaches[0]);
+  assertOk(v.breaches[0].endsWith("; list 3 ms STORE_UNAVAILABLE from +15.0 s"), v.breaches[0]);
 });
 
 Deno.test("the sick store's STORE_UNAVAILABLE slower than the bound fails the judge", () => {

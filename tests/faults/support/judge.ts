@@ -143,7 +143,9 @@ export function judgeOthers(
     verdict.failures += bad.length;
     if (bad.length) {
       verdict.breaches.push(
-        `${store} failed ${describeCounts(outcomes(bad))} ${span(bad, before.to)}`,
+        `${store} failed ${describeCounts(outcomes(bad))} ${span(bad, before.to)}; ${
+          each(bad, before.to)
+        }`,
       );
     }
     const base = p99sOf(windowOf(samples, before.from, before.to, store));
@@ -198,7 +200,11 @@ export function judgeSick(
   const slow = unavailable.filter((s) => s.ms > boundMs);
   const breaches: string[] = [];
   if (other.length) {
-    breaches.push(`${store} answered ${describeCounts(outcomes(other))} ${span(other, w.from)}`);
+    breaches.push(
+      `${store} answered ${describeCounts(outcomes(other))} ${span(other, w.from)}; ${
+        each(other, w.from)
+      }`,
+    );
   }
   if (slow.length) {
     breaches.push(
@@ -233,7 +239,11 @@ export function judgeHealthy(
   return {
     failures: bad.length,
     breaches: bad.length
-      ? [`${store} ${w.name}: ${describeCounts(outcomes(bad))} ${span(bad, w.to)}`]
+      ? [
+        `${store} ${w.name}: ${describeCounts(outcomes(bad))} ${span(bad, w.to)}; ${
+          each(bad, w.to)
+        }`,
+      ]
       : [],
   };
 }
@@ -439,9 +449,27 @@ export function judgeNeverFails(
   return {
     failures: bad.length,
     breaches: bad.length
-      ? [`${store} ${name}: ${describeCounts(outcomes(bad))} ${span(bad, w.from)}`]
+      ? [
+        `${store} ${name}: ${describeCounts(outcomes(bad))} ${span(bad, w.from)}; ${
+          each(bad, w.from)
+        }`,
+      ]
       : [],
   };
+}
+
+/**
+ * The first ten of `samples` one by one, as "add 2004 ms STORE_UNAVAILABLE
+ * from +1.6 s": what a breach needs to be read from a CI log alone (when each
+ * was sent, how long it took, what it was).
+ */
+export function each(samples: readonly Sample[], origin: number): string {
+  const shown = samples.slice(0, 10).map((s) =>
+    `${s.op} ${Math.round(s.ms)} ms ${s.outcome} from +${
+      ((s.at - s.ms - origin) / 1000).toFixed(1)
+    } s${s.storeMs === undefined ? "" : ` (store ${Math.round(s.storeMs)} ms)`}`
+  );
+  return shown.join(", ") + (samples.length > 10 ? `, and ${samples.length - 10} more` : "");
 }
 
 /** What every breach of the healthy-p99 rule says (see `judgeOthers`). */
