@@ -13,6 +13,7 @@ import {
   intVariable,
   parseStoreSettings,
   type StoreSettings,
+  TIMEOUT_RANGE_MS,
 } from "../stores/settings.ts";
 import { canonicalRange } from "./client_address.ts";
 import type { NetworkStoreName, StoreConfig } from "../stores/types.ts";
@@ -165,7 +166,13 @@ export function parseConfig(
     hostname: env.HOST?.trim() || "0.0.0.0",
     sqlitePath: env.SQLITE_PATH?.trim() || "./data/words.db",
     stores,
-    requestTimeoutMs: intVariable(env, "REQUEST_TIMEOUT_MS", 2000, 50, 60_000),
+    requestTimeoutMs: intVariable(
+      env,
+      "REQUEST_TIMEOUT_MS",
+      2000,
+      TIMEOUT_RANGE_MS.min,
+      TIMEOUT_RANGE_MS.max,
+    ),
     connectTimeoutMs,
     reconnectMaxMs: intVariable(env, "RECONNECT_MAX_MS", 2000, 100, 600_000),
     shutdownDrainMs: intVariable(env, "SHUTDOWN_DRAIN_MS", 1000, 0, 8000),

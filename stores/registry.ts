@@ -85,13 +85,14 @@ export class StoreRegistry {
     for (const name of STORE_NAMES) {
       const config = configs[name];
       if (!config) continue;
+      // The store's own budget (`<STORE>_TIMEOUT_MS`) over the gateway's.
+      const requestTimeoutMs = config.requestTimeoutMs ?? options.requestTimeoutMs;
       this.#stores.set(
         name,
         new ManagedStore({
           name,
-          open: async () =>
-            (await MODULES[name]()).open({ ...config, requestTimeoutMs: options.requestTimeoutMs }),
-          requestTimeoutMs: options.requestTimeoutMs,
+          open: async () => (await MODULES[name]()).open({ ...config, requestTimeoutMs }),
+          requestTimeoutMs,
           connectTimeoutMs: config.connectTimeoutMs,
           reconnectMaxMs: options.reconnectMaxMs,
           secrets: secretsOfConfig(config),

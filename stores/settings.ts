@@ -65,6 +65,20 @@ export function caVariables(store: NetworkStoreName | "SQLITE"): string[] {
   return [`${store}_CA_CERT`, `PATH_TO_${store}_CERT`];
 }
 
+/**
+ * The variable that gives `store` its own budget per call, over the
+ * gateway's `REQUEST_TIMEOUT_MS` (as GraphQL Mesh, Hive Gateway and Apollo
+ * Router give each source its own timeout): a cluster whose failover takes
+ * longer than the gateway-wide budget (an Elasticsearch master election)
+ * would otherwise fail every call in flight when it loses a node.
+ */
+export function timeoutVariable(store: NetworkStoreName): string {
+  return `${store}_TIMEOUT_MS`;
+}
+
+/** Bounds of every per-call budget, the gateway-wide one and each store's. */
+export const TIMEOUT_RANGE_MS = { min: 50, max: 60_000 } as const;
+
 /** The read replicas variable of `store`. */
 export function readUrlVariable(store: NetworkStoreName): string {
   return `${store}_READ_URL`;
@@ -103,11 +117,19 @@ export function parseStoreSettings(
   const caPath = first(env, caVariables(store));
   const readVar = readUrlVariable(store);
   const readUrl = env[readVar]?.trim() || undefined;
+  const timeoutVar = timeoutVariable(store);
+  const timeout = env[timeoutVar]?.trim()
+    ? intVariable(env, timeoutVar, 0, TIMEOUT_RANGE_MS.min, TIMEOUT_RANGE_MS.max)
+    : undefined;
   if (readUrl !== undefined && !settings.replicas) {
     throw new ConfigError(`${readVar} is not supported: ${settings.noReplicas ?? "no replicas"}`);
   }
   if (url === undefined) {
-    const orphan = caPath !== undefined ? caVariables(store)[0] : readUrl && readVar;
+    const orphan = caPath !== undefined
+      ? caVariables(store)[0]
+      : readUrl
+      ? readVar
+      : timeout !== undefined && timeoutVar;
     if (orphan) throw new ConfigError(`${orphan} is set but ${store}_URL is not`);
     return undefined;
   }
@@ -120,6 +142,7 @@ export function parseStoreSettings(
     ...(readUrls.length ? { readUrls } : {}),
     caCert: caPath === undefined ? undefined : readCa(caVariables(store)[0], caPath, readFile),
     connectTimeoutMs,
+    ...(timeout !== undefined ? { requestTimeoutMs: timeout } : {}),
     options: settings.options?.(env) ?? {},
   };
 }

@@ -89,10 +89,10 @@ export interface StoreConfig {
   /** Milliseconds a connection attempt may take before it counts as failed. */
   connectTimeoutMs: number;
   /**
-   * The gateway's budget per store call (`REQUEST_TIMEOUT_MS`), set by the
-   * registry: a module's own client timeout is no shorter, or it fails calls
-   * the gateway would have waited for. Absent outside the gateway (a module's
-   * default applies).
+   * The gateway's budget per call to this store: `<STORE>_TIMEOUT_MS` when
+   * set, else `REQUEST_TIMEOUT_MS` (the registry fills it in). A module's own
+   * client timeout is no shorter, or it fails calls the gateway would have
+   * waited for. Absent outside the gateway (a module's default applies).
    */
   requestTimeoutMs?: number;
   /** Store-specific extra settings (e.g. SCYLLA_REPLICATION_FACTOR), already validated. */

@@ -49,6 +49,27 @@ Deno.test("the classic COMPOSE_<STORE>_URL and PATH_TO_<STORE>_CERT names work; 
   assertEquals(c.stores.REDIS?.url, "redis://new:2");
 });
 
+Deno.test("<STORE>_TIMEOUT_MS gives one store its own budget per call; bad or orphaned, it is refused", () => {
+  const c = parseConfig({
+    REQUEST_TIMEOUT_MS: "1500",
+    ELASTICSEARCH_URL: "http://es-1:9200,http://es-2:9200",
+    ELASTICSEARCH_TIMEOUT_MS: "5000",
+    REDIS_URL: "redis://r:6379/0",
+  }, files);
+  assertEquals(c.requestTimeoutMs, 1500);
+  assertEquals(c.stores.ELASTICSEARCH?.requestTimeoutMs, 5000);
+  assertEquals(c.stores.REDIS?.requestTimeoutMs, undefined, "the gateway's budget applies");
+  for (const bad of ["0", "5s", "60001"]) {
+    const e = assertThrows(
+      () => parseConfig({ REDIS_URL: "redis://r", REDIS_TIMEOUT_MS: bad }, files),
+      ConfigError,
+    );
+    assertStringIncludes(e.message, "REDIS_TIMEOUT_MS must be a whole number from 50 to 60000");
+  }
+  const orphan = assertThrows(() => parseConfig({ MYSQL_TIMEOUT_MS: "3000" }, files), ConfigError);
+  assertEquals(orphan.message, "MYSQL_TIMEOUT_MS is set but MYSQL_URL is not");
+});
+
 Deno.test("SCYLLA_URL takes several contact points and the replication settings", () => {
   const c = parseConfig({
     SCYLLA_URL: "10.0.0.1:9042, 10.0.0.2:9042,cassandra://u:p@h:9042",

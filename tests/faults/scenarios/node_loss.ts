@@ -63,7 +63,7 @@ import { windowOf } from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
 import { CONNECTIONS, RECOVERY_GRACE_MS, RECOVERY_MS } from "./kill.ts";
-import { RSS_FACTOR, SCHEDULING_MS, SOCKET_ALLOWANCE } from "./stall.ts";
+import { budgetMs, RSS_FACTOR, SCHEDULING_MS, SOCKET_ALLOWANCE } from "./stall.ts";
 
 /** The stores with a node scenario, when their URL lists several nodes. */
 const CLUSTERED: readonly NetworkStoreName[] = ["SCYLLA", "ELASTICSEARCH", "RABBITMQ"];
@@ -71,7 +71,6 @@ const CLUSTERED: readonly NetworkStoreName[] = ["SCYLLA", "ELASTICSEARCH", "RABB
 export const NODES = 3;
 const TAIL_MS = 2_000;
 /** The gateway's per-call timeout, as the gateway under test reads it. */
-const REQUEST_TIMEOUT_MS = Number(testEnv.REQUEST_TIMEOUT_MS || 2000);
 /** How long the topology may take to settle before a scenario (a node catching up). */
 const SETTLE_MS = 60_000;
 
@@ -512,7 +511,7 @@ export async function stallNode(
     );
   }
   const slow = windowOf(load.samples, t.stop, recovered, store).filter((s) =>
-    s.ms > REQUEST_TIMEOUT_MS + SCHEDULING_MS
+    s.ms > budgetMs(store) + SCHEDULING_MS
   );
   const rejoinedAfter = (t.rejoined - t.cont) / 1000;
   if (!(rejoinedAfter <= RECOVERY_MS / 1000)) {
@@ -534,7 +533,7 @@ export async function stallNode(
     waits: f.reads.waits,
     notes: `${topology}; chose ${target.service}: ${choice!.why}; ${store}: ${f.own.length} ` +
       `requests from the stall until whole, ${f.unavailable} STORE_UNAVAILABLE, ${slow.length} ` +
-      `slower than ${ms(REQUEST_TIMEOUT_MS + SCHEDULING_MS)} (slowest ${
+      `slower than ${ms(budgetMs(store) + SCHEDULING_MS)} (slowest ${
         ms(Math.max(0, ...f.own.map((s) => s.ms)))
       }); whole ${
         Number.isFinite(rejoinedAfter) ? rejoinedAfter.toFixed(1) : "never"

@@ -20,6 +20,7 @@
  */
 import { testEnv } from "../../support/env.ts";
 import type { StoreName } from "../../../stores/types.ts";
+import { timeoutVariable } from "../../../stores/settings.ts";
 import {
   describeTarget,
   pauseService,
@@ -36,8 +37,14 @@ import { checkDurability } from "../support/verify.ts";
 import { CONNECTIONS, RECOVERY_GRACE_MS, RECOVERY_MS, waitRecovered } from "./kill.ts";
 
 const TAIL_MS = 2_000;
-/** The gateway's per-call timeout, as the gateway under test reads it. */
-const REQUEST_TIMEOUT_MS = Number(testEnv.REQUEST_TIMEOUT_MS || 2000);
+/**
+ * The gateway's budget per call to `store`, as the gateway under test reads
+ * it: `<STORE>_TIMEOUT_MS`, else `REQUEST_TIMEOUT_MS`.
+ */
+export function budgetMs(store: StoreName): number {
+  const own = store === "SQLITE" ? undefined : testEnv[timeoutVariable(store)];
+  return Number(own || testEnv.REQUEST_TIMEOUT_MS || 2000);
+}
 /** Time on top of the request timeout for HTTP and scheduling on a loaded machine. */
 export const SCHEDULING_MS = 500;
 /** Sockets the gateway may hold beyond its peak before the stall: one per client connection. */
@@ -107,7 +114,7 @@ export async function stallStore(
       sick: "stalled",
       phases: ["stalled", "resuming"],
     },
-    REQUEST_TIMEOUT_MS + SCHEDULING_MS,
+    budgetMs(sick) + SCHEDULING_MS,
     target.role,
   );
   const before = sampler.peak(t.before, t.stop);
