@@ -49,7 +49,13 @@ import {
   sleep,
   type Target,
 } from "../support/databases.ts";
-import { type Gateway, ProcessSampler, readFigures, type Run } from "../support/gateway.ts";
+import {
+  budgetMs,
+  type Gateway,
+  ProcessSampler,
+  readFigures,
+  type Run,
+} from "../support/gateway.ts";
 import {
   BEFORE_MS,
   describeWorst,
@@ -63,7 +69,7 @@ import { windowOf } from "../support/samples.ts";
 import { ms, type SummaryRow } from "../support/summary.ts";
 import { checkDurability } from "../support/verify.ts";
 import { CONNECTIONS, RECOVERY_GRACE_MS, RECOVERY_MS } from "./kill.ts";
-import { budgetMs, RSS_FACTOR, SCHEDULING_MS, SOCKET_ALLOWANCE } from "./stall.ts";
+import { RSS_FACTOR, SCHEDULING_MS, SOCKET_ALLOWANCE } from "./stall.ts";
 
 /** The stores with a node scenario, when their URL lists several nodes. */
 const CLUSTERED: readonly NetworkStoreName[] = ["SCYLLA", "ELASTICSEARCH", "RABBITMQ"];

@@ -20,7 +20,6 @@
  */
 import { testEnv } from "../../support/env.ts";
 import type { StoreName } from "../../../stores/types.ts";
-import { timeoutVariable } from "../../../stores/settings.ts";
 import {
   describeTarget,
   pauseService,
@@ -28,7 +27,13 @@ import {
   sleep,
   type Target,
 } from "../support/databases.ts";
-import { type Gateway, ProcessSampler, readFigures, type Run } from "../support/gateway.ts";
+import {
+  budgetMs,
+  type Gateway,
+  ProcessSampler,
+  readFigures,
+  type Run,
+} from "../support/gateway.ts";
 import { BEFORE_MS, describeWorst, FAULT_MS, judgeFault, WARM_MS } from "../support/judge.ts";
 import { MixedLoad } from "../support/load.ts";
 import { checkReplication } from "../support/replication.ts";
@@ -37,14 +42,6 @@ import { checkDurability } from "../support/verify.ts";
 import { CONNECTIONS, RECOVERY_GRACE_MS, RECOVERY_MS, waitRecovered } from "./kill.ts";
 
 const TAIL_MS = 2_000;
-/**
- * The gateway's budget per call to `store`, as the gateway under test reads
- * it: `<STORE>_TIMEOUT_MS`, else `REQUEST_TIMEOUT_MS`.
- */
-export function budgetMs(store: StoreName): number {
-  const own = store === "SQLITE" ? undefined : testEnv[timeoutVariable(store)];
-  return Number(own || testEnv.REQUEST_TIMEOUT_MS || 2000);
-}
 /** Time on top of the request timeout for HTTP and scheduling on a loaded machine. */
 export const SCHEDULING_MS = 500;
 /** Sockets the gateway may hold beyond its peak before the stall: one per client connection. */

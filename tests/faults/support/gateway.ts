@@ -14,6 +14,21 @@ import { memoryOf, waitForStores } from "../../../scripts/server_process.ts";
 import { type NetworkStoreName, STORE_NAMES, type StoreName } from "../../../stores/types.ts";
 import { describeReads, type NodeReads, type ReadFigures } from "./replication.ts";
 import type { Sample } from "./samples.ts";
+import { timeoutVariable } from "../../../stores/settings.ts";
+
+/**
+ * The gateway's budget per call to `store`, as the gateway under test reads
+ * it: `<STORE>_TIMEOUT_MS`, else `REQUEST_TIMEOUT_MS`.
+ */
+export function budgetMs(store: StoreName): number {
+  const own = store === "SQLITE" ? undefined : testEnv[timeoutVariable(store)];
+  return Number(own || testEnv.REQUEST_TIMEOUT_MS || 2000);
+}
+
+/** The largest {@linkcode budgetMs} of any store. */
+export function maxBudgetMs(): number {
+  return Math.max(...STORE_NAMES.map(budgetMs));
+}
 
 /** A started gateway process. */
 export type Gateway = ServerProcess;

@@ -42,6 +42,7 @@
  */
 import autocannonUntyped from "autocannon";
 import type { StoreName } from "../../../stores/types.ts";
+import { maxBudgetMs } from "./gateway.ts";
 import { ConnectionMix, type Planned, WordNames } from "./mix.ts";
 import {
   type Ack,
@@ -65,8 +66,12 @@ import {
  */
 export const LOAD_RATE = 240;
 
-/** Seconds without a response after which autocannon gives up on a request (a hang). */
-export const HANG_SECONDS = 5;
+/**
+ * Seconds without a response after which autocannon gives up on a request (a
+ * hang): 3 s past the largest budget per call of the gateway under test (5 s
+ * with the cluster topology's `ELASTICSEARCH_TIMEOUT_MS`), and at least 5 s.
+ */
+export const HANG_SECONDS = Math.max(5, Math.ceil(maxBudgetMs() / 1000) + 3);
 
 /** The definition of every word the load adds. */
 const DEFINITION = "written under the fault suite's load";
