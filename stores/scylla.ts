@@ -197,7 +197,7 @@ const DEFUNCT_READ_TIMEOUTS = 4;
  * ahead of Cassandra's by more than this.
  */
 const INSERT_BACKDATE_MS = 60_000;
-/** INSERTs in flight at once in `addMany`. */
+/** INSERTs in flight at once in `addMany` and a migration's copy. */
 const ADD_MANY_IN_FLIGHT = 32;
 /** Rows per page when scanning a partition, and per migration step. */
 const PAGE_SIZE = 500;
@@ -627,11 +627,7 @@ class ScyllaStore implements WordStore {
    */
   async addMany(records: NewWord[]): Promise<void> {
     await Promise.all([...new Set(records.map((r) => bucketOf(r.id)))].map((b) => this.#record(b)));
-    const queue = records.values();
-    const worker = async () => {
-      for (const r of queue) await this.#run(this.#cql.insert, [...insertValues(r)]);
-    };
-    await Promise.all(Array.from({ length: Math.min(ADD_MANY_IN_FLIGHT, records.length) }, worker));
+    await inFlight(records, (r) => this.#run(this.#cql.insert, [...insertValues(r)]));
   }
 
   /** One row at LOCAL_QUORUM, which sees every acknowledged add and LWT (module documentation). */
@@ -871,11 +867,13 @@ class ScyllaStore implements WordStore {
   async #copy(rows: Row[]): Promise<void> {
     const buckets = new Set(rows.map((row) => bucketOf(row.get("id"))));
     await Promise.all([...buckets].map((b) => this.#record(b)));
-    await Promise.all(rows.map((row) => {
+    // A page at once (500 INSERTs) made a node of the loaded three-node matrix miss the 800 ms
+    // socket timeout on every node it tried, and the open failed (CI, 2026-11-29).
+    await inFlight(rows, (row) => {
       const r = toRecord(row);
       const values = [bucketOf(r.id), r.id, r.word, r.definition, r.createdAt, r.updatedAt];
       return this.#run(this.#cql.copy, [...values, row.get("written")]);
-    }));
+    });
   }
 
   /**
@@ -892,6 +890,15 @@ class ScyllaStore implements WordStore {
     }
     if (recent.length > 0) await this.#run(this.#cql.deleteIds, [LEGACY_BUCKET, recent]);
   }
+}
+
+/** Runs `write` on every item, {@linkcode ADD_MANY_IN_FLIGHT} at a time. */
+async function inFlight<T>(items: readonly T[], write: (item: T) => Promise<unknown>) {
+  const queue = items.values();
+  const worker = async () => {
+    for (const item of queue) await write(item);
+  };
+  await Promise.all(Array.from({ length: Math.min(ADD_MANY_IN_FLIGHT, items.length) }, worker));
 }
 
 /** Migrations running in this process, by cluster and keyspace: a second open joins the first. */
