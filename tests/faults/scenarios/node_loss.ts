@@ -34,7 +34,7 @@ import cassandra from "cassandra-driver";
 import { cli } from "../../../scripts/matrix/rabbitmq_cli.ts";
 import { NODES as RABBIT_NODES } from "../../../scripts/matrix/rabbitmq.ts";
 import { matrixDirs, servicePaths } from "../../../scripts/matrix/paths.ts";
-import { storeConfig, testEnv } from "../../support/env.ts";
+import { storeConfig } from "../../support/env.ts";
 import { parseContactPoints, replicationOf } from "../../../stores/scylla.ts";
 import { parseNodes } from "../../../stores/elasticsearch.ts";
 import { splitNodes } from "../../../stores/settings.ts";

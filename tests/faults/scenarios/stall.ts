@@ -18,7 +18,6 @@
  *
  * @module
  */
-import { testEnv } from "../../support/env.ts";
 import type { StoreName } from "../../../stores/types.ts";
 import {
   describeTarget,
