@@ -76,7 +76,6 @@ const CLUSTERED: readonly NetworkStoreName[] = ["SCYLLA", "ELASTICSEARCH", "RABB
 /** Nodes and replication factor the scenarios rely on. */
 export const NODES = 3;
 const TAIL_MS = 2_000;
-/** The gateway's per-call timeout, as the gateway under test reads it. */
 /** How long the topology may take to settle before a scenario (a node catching up). */
 const SETTLE_MS = 60_000;
 

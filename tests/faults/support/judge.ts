@@ -143,9 +143,7 @@ export function judgeOthers(
     verdict.failures += bad.length;
     if (bad.length) {
       verdict.breaches.push(
-        `${store} failed ${describeCounts(outcomes(bad))} ${span(bad, before.to)}; ${
-          each(bad, before.to)
-        }`,
+        `${store} failed ${describeBad(bad, before.to)}`,
       );
     }
     const base = p99sOf(windowOf(samples, before.from, before.to, store));
@@ -200,11 +198,7 @@ export function judgeSick(
   const slow = unavailable.filter((s) => s.ms > boundMs);
   const breaches: string[] = [];
   if (other.length) {
-    breaches.push(
-      `${store} answered ${describeCounts(outcomes(other))} ${span(other, w.from)}; ${
-        each(other, w.from)
-      }`,
-    );
+    breaches.push(`${store} answered ${describeBad(other, w.from)}`);
   }
   if (slow.length) {
     breaches.push(
@@ -238,13 +232,7 @@ export function judgeHealthy(
   );
   return {
     failures: bad.length,
-    breaches: bad.length
-      ? [
-        `${store} ${w.name}: ${describeCounts(outcomes(bad))} ${span(bad, w.to)}; ${
-          each(bad, w.to)
-        }`,
-      ]
-      : [],
+    breaches: bad.length ? [`${store} ${w.name}: ${describeBad(bad, w.to)}`] : [],
   };
 }
 
@@ -282,8 +270,17 @@ export async function waitServing(
 /** When `samples` happened, in seconds relative to `origin`: "(-12.3 s .. -5.1 s)". */
 export function span(samples: readonly Sample[], origin: number): string {
   const times = samples.map((s) => (s.at - origin) / 1000);
-  const f = (n: number) => `${n > 0 ? "+" : ""}${n.toFixed(1)} s`;
-  return `(${f(Math.min(...times))} .. ${f(Math.max(...times))})`;
+  return `(${seconds(Math.min(...times))} .. ${seconds(Math.max(...times))})`;
+}
+
+/** `n` seconds from an origin, signed: "+1.6 s", "-0.3 s". */
+function seconds(n: number): string {
+  return `${n > 0 ? "+" : ""}${n.toFixed(1)} s`;
+}
+
+/** Failed requests for a breach: their outcomes, when they ended, and the first ones one by one. */
+function describeBad(bad: readonly Sample[], origin: number): string {
+  return `${describeCounts(outcomes(bad))} ${span(bad, origin)}; ${each(bad, origin)}`;
 }
 
 /**
@@ -448,13 +445,7 @@ export function judgeNeverFails(
   );
   return {
     failures: bad.length,
-    breaches: bad.length
-      ? [
-        `${store} ${name}: ${describeCounts(outcomes(bad))} ${span(bad, w.from)}; ${
-          each(bad, w.from)
-        }`,
-      ]
-      : [],
+    breaches: bad.length ? [`${store} ${name}: ${describeBad(bad, w.from)}`] : [],
   };
 }
 
@@ -465,9 +456,9 @@ export function judgeNeverFails(
  */
 export function each(samples: readonly Sample[], origin: number): string {
   const shown = samples.slice(0, 10).map((s) =>
-    `${s.op} ${Math.round(s.ms)} ms ${s.outcome} from +${
-      ((s.at - s.ms - origin) / 1000).toFixed(1)
-    } s${s.storeMs === undefined ? "" : ` (store ${Math.round(s.storeMs)} ms)`}`
+    `${s.op} ${Math.round(s.ms)} ms ${s.outcome} from ${seconds((s.at - s.ms - origin) / 1000)}${
+      s.storeMs === undefined ? "" : ` (store ${Math.round(s.storeMs)} ms)`
+    }`
   );
   return shown.join(", ") + (samples.length > 10 ? `, and ${samples.length - 10} more` : "");
 }
