@@ -17,7 +17,7 @@
  * @module
  */
 import { ArgsError, type BenchOptions, parseBenchArgs, USAGE } from "./bench/args.ts";
-import { type CellParams, probe, targetFor, timePage } from "./bench/cells.ts";
+import { type CellParams, type Endpoints, probe, targetFor, timePage } from "./bench/cells.ts";
 import { LOAD_GENERATOR, type LoadTarget, measure } from "./bench/load.ts";
 import { describeMachine, machineLine } from "./bench/machine.ts";
 import {
@@ -47,11 +47,15 @@ import { measureEvents } from "./bench/events.ts";
 import {
   type BenchRun,
   type Cell,
+  EXPRESS_WORKLOADS,
+  type FloorCell,
   type MemoryAtSize,
   type SeedCheck,
   type Workload,
   WORKLOADS,
 } from "./bench/types.ts";
+import { EXPRESS_APPS, prepareExpress, startExpress } from "./bench/express.ts";
+import { measureFloors } from "./bench/floors.ts";
 import { encodeCursor } from "../resolvers/cursor.ts";
 import { STORE_NAMES, type StoreName, type WordStore } from "../stores/types.ts";
 
@@ -77,7 +81,14 @@ export function cellConcurrencies(concurrencies: number[]): Record<Workload, num
     "gateway-cursor": [16],
     "gateway-search": [1, 16],
     "gateway-addWord": concurrencies,
+    "express-words": concurrencies,
+    "express-addWord": concurrencies,
   };
+}
+
+/** The workloads measured for `store`: the Express ones only where a classic app exists. */
+export function workloadsFor(store: StoreName): Workload[] {
+  return WORKLOADS.filter((w) => !EXPRESS_WORKLOADS.has(w) || EXPRESS_APPS[store] !== undefined);
 }
 
 /** A cell that was not measured, and why. */
@@ -146,7 +157,7 @@ async function checkSeeded(
   size: number,
   previous: number,
   plan: SeedPlan,
-  urls: { gateway: string; baseline: string; token?: string },
+  urls: Endpoints,
   params: CellParams,
   startedEmpty: boolean,
 ): Promise<CheckOutcome> {
@@ -216,7 +227,7 @@ async function waitUntilListed(
   store: StoreName,
   size: number,
   plan: SeedPlan,
-  urls: { gateway: string; baseline: string; token?: string },
+  urls: Endpoints,
   ms = 300_000,
 ): Promise<number | undefined> {
   if (size < 2) return 0;
@@ -352,6 +363,8 @@ async function main(opts: BenchOptions): Promise<number> {
   const concurrencies = cellConcurrencies(opts.concurrencies);
   let sampler: RssSampler | undefined;
   let baselinePeak = 0;
+  let floors: FloorCell[] = [];
+  let express: BenchRun["express"];
   let finished = false;
   try {
     const gateway = await startServer(GATEWAY_ARGS, gatewayEnv, tmp);
@@ -366,7 +379,34 @@ async function main(opts: BenchOptions): Promise<number> {
     stores = stores.filter((s) => !skipped.some((k) => k.store === s));
     const baseline = await startServer(baselineArgs(stores), baselineEnv, tmp);
     processes.push(baseline);
-    const urls = { gateway: gateway.url, baseline: baseline.url, token: gatewayEnv.WRITE_TOKEN };
+    const urls: Endpoints = {
+      gateway: gateway.url,
+      baseline: baseline.url,
+      express: {},
+      token: gatewayEnv.WRITE_TOKEN,
+    };
+    // The classic apps, beside the gateway on the same stores and data.
+    const expressWhy = new Map<StoreName, string>();
+    const classic = stores.filter((s) => EXPRESS_APPS[s]);
+    if (classic.length) {
+      express = await prepareExpress();
+      for (const store of classic) {
+        if ("why" in express) {
+          expressWhy.set(store, `the Express app cannot run: ${express.why}`);
+          continue;
+        }
+        try {
+          const app = await startExpress(store, baselineEnv);
+          processes.push(app);
+          urls.express![store] = app.url;
+          console.log(`Express app for ${store} pid ${app.pid} (node ${express.node})`);
+        } catch (e) {
+          expressWhy.set(store, `the Express app did not start: ${(e as Error).message}`);
+        }
+      }
+      for (const [store, why] of expressWhy) console.warn(`!!! ${store}: ${why}`);
+    }
+    floors = await measureFloors(tmp, opts);
 
     /** Measures one cell (or records why not) and prints its line. */
     const runCell = async (
@@ -438,7 +478,7 @@ async function main(opts: BenchOptions): Promise<number> {
         const handle = handles.get(store)!;
         const droppedWhy = dropped.get(store);
         const unmeasuredAll = (why: string) => {
-          for (const workload of WORKLOADS) {
+          for (const workload of workloadsFor(store)) {
             for (const c of concurrencies[workload]) {
               cells.push(unmeasuredCell(store, size, held.get(store)!, c, workload, why));
             }
@@ -569,9 +609,11 @@ async function main(opts: BenchOptions): Promise<number> {
         // baseline (as the gateway's listing cells were always judged), the rest directly.
         const listing = await timeOf("baseline-words");
         if ("ms" in listing) firstPageMs.set(store, listing.ms);
-        for (const workload of WORKLOADS) {
+        for (const workload of workloadsFor(store)) {
           let t: { ms: number } | { why: string } | undefined;
-          if (workload === "gateway-words" || workload === "baseline-words") t = listing;
+          if (EXPRESS_WORKLOADS.has(workload) && expressWhy.has(store)) {
+            t = { why: expressWhy.get(store)! };
+          } else if (workload.endsWith("-words")) t = listing;
           else if (workload === "gateway-search") {
             t = outcome.search
               ? { why: `does not answer in time: ${outcome.search}` }
@@ -693,6 +735,8 @@ async function main(opts: BenchOptions): Promise<number> {
     },
     baselinePeakRssMiB: Math.round(baselinePeak * 10) / 10,
     ...live,
+    floors,
+    ...(express ? { express } : {}),
   };
   if (opts.wipeAfter) await restoreMatrix([...seeded]);
   else if (seeded.size) {

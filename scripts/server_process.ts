@@ -30,8 +30,10 @@ export interface ServerProcess {
 
 /** How to start a {@linkcode ServerProcess}. */
 export interface StartOptions {
-  /** Arguments to `deno`. */
+  /** Arguments to the command. */
   args: string[];
+  /** The program to run (default: this `deno`, `Deno.execPath()`). */
+  command?: string;
   /** The whole environment (nothing is inherited). */
   env: Record<string, string>;
   cwd: string;
@@ -48,13 +50,13 @@ const ERROR_OUTPUT = 3000;
 const KILL_AFTER_MS = 10_000;
 
 /**
- * Spawns `deno <args>` and waits for its listening line; fails at once, with
+ * Spawns `deno <args>` (or `command <args>`) and waits for its listening line; fails at once, with
  * its output, if it exits first, and kills it if the line does not come
  * within `startMs`.
  */
 export async function startProcess(options: StartOptions): Promise<ServerProcess> {
   const { args, env, cwd, startMs = 90_000, keepOutput = Infinity } = options;
-  const child = new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(options.command ?? Deno.execPath(), {
     args,
     cwd,
     env,

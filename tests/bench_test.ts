@@ -35,14 +35,21 @@ import {
   seedWord,
 } from "../scripts/bench/seed.ts";
 import { isOnly } from "../scripts/bench/cells.ts";
-import { cellConcurrencies, isUnavailable } from "../scripts/bench.ts";
+import { cellConcurrencies, isUnavailable, workloadsFor } from "../scripts/bench.ts";
+import {
+  classicRows,
+  classicTable,
+  floorMs,
+  floorTable,
+  speedTargets,
+} from "../scripts/bench/compare.ts";
 import { timestampOf } from "../stores/records.ts";
 import { fold } from "../stores/fold.ts";
 import { decodeCursor, encodeCursor } from "../resolvers/cursor.ts";
 import type { NewWord, WordRecord, WordStore } from "../stores/types.ts";
 import { percentile, Samples, summarise } from "../scripts/bench/stats.ts";
 import { childEnvironment } from "../scripts/bench/stores.ts";
-import type { BenchRun, Cell, Workload } from "../scripts/bench/types.ts";
+import type { BenchRun, Cell, FloorCell, Workload } from "../scripts/bench/types.ts";
 import type { StoreName } from "../stores/types.ts";
 
 Deno.test("percentile uses the nearest rank over sorted values", () => {
@@ -264,6 +271,77 @@ Deno.test("targets: throughput at c16 (worst size), p99 growth, memory at c64 pe
   assertStringIncludes(find(undefined, "100000 words").figure, "3 stores");
   const single = checkTargets(run(CELLS.filter((c) => c.size === 1000), [1000]));
   assertEquals(single.find((c) => c.target.includes("growth"))?.met, undefined);
+});
+
+function floor(which: FloorCell["floor"], rps: number, concurrency = 16): FloorCell {
+  return {
+    floor: which,
+    concurrency,
+    seconds: 5,
+    requests: rps * 5,
+    rps,
+    p50: 1,
+    p90: 2,
+    p99: 3,
+    max: 4,
+    failures: 0,
+  };
+}
+
+// ms per request: bare 0.1, plain Yoga 0.5, Yoga + JIT 0.25.
+const FLOORS = [floor("bare", 10_000), floor("yoga", 2000), floor("jit", 4000)];
+
+Deno.test("floors: ms per request from throughput; a floor that failed is not read", () => {
+  assertEquals(floorMs(FLOORS), { bare: 0.1, yoga: 0.5, jit: 0.25 });
+  assertEquals(floorMs(FLOORS, 64), undefined);
+  assertEquals(floorMs([...FLOORS.slice(0, 2), { ...FLOORS[2], failures: 1 }]), undefined);
+  const table = floorTable([floor("jit", 4000), floor("bare", 10_000)]).split("\n");
+  assertEquals(table.length, 3);
+  assertStringIncludes(table[1], "bare Deno.serve handler");
+  assertStringIncludes(table[2], "0.250");
+});
+
+Deno.test("the Express workloads are measured only on the stores with a classic app", () => {
+  assertOk(workloadsFor("POSTGRESQL").includes("express-words"));
+  assertOk(workloadsFor("REDIS").includes("express-addWord"));
+  assertEquals(workloadsFor("SQLITE").filter((w) => w.startsWith("express")), []);
+  assertEquals(workloadsFor("SQLITE").at(-1), "gateway-addWord", "adding comes last");
+  assertEquals(workloadsFor("REDIS").at(-1), "express-addWord", "adding comes last");
+});
+
+Deno.test("speed targets: Yoga's own cost, the gateway over Yoga, and the Express apps", () => {
+  const cells = [
+    ...CELLS,
+    cell("REDIS", 1000, 16, "express-words", 250, 10),
+    cell("REDIS", 1000, 16, "gateway-addWord", 600, 10),
+    cell("REDIS", 1000, 16, "express-addWord", 1200, 10),
+    cell("REDIS", 100_000, 16, "express-words", 200, 10),
+    cell("REDIS", 100_000, 16, "gateway-addWord", 600, 10),
+    cell("REDIS", 100_000, 16, "express-addWord", 500, 10),
+  ];
+  const checks = speedTargets({ ...run(cells, [1000, 100_000]), floors: FLOORS });
+  const find = (store: string | undefined, text: string) =>
+    checks.find((c) => c.store === store && c.target.includes(text))!;
+  // 0.25 − 0.1 ms against 0.5 − 0.1 ms: halved.
+  assertEquals(find(undefined, "Yoga's own cost").met, true);
+  assertStringIncludes(find(undefined, "Yoga's own cost").figure, "0.150 ms with the JIT, 0.400");
+  // SQLite at 100,000: 1/850 s = 1.176 ms − (1 ms − 0.1 ms) = 0.276 ms, 1.11× the JIT's 0.25 ms.
+  assertEquals(find("SQLITE", "Yoga+JIT").met, true);
+  assertStringIncludes(find("SQLITE", "Yoga+JIT").figure, "1.11× (worst, at 100000 words)");
+  // Redis at 100,000: 2.5 ms − 0.9 ms = 1.6 ms, 6.4×.
+  assertEquals(find("REDIS", "Yoga+JIT").met, false);
+  // Listing 2×, 2×; adding 0.5× at 1000 words: the worst decides.
+  assertEquals(find("REDIS", "Express").met, false);
+  assertStringIncludes(find("REDIS", "Express").figure, "0.50× (worst: adding at 1000 words)");
+  assertEquals(find("SQLITE", "Express"), undefined, "no Express app for SQLite");
+  const rows = classicRows(cells);
+  assertEquals(rows.map((r) => [r.size, r.gatewayList / r.expressList]), [[1000, 2], [
+    100_000,
+    2,
+  ]]);
+  assertStringIncludes(classicTable(rows).split("\n")[2], "1.20");
+  const none = speedTargets(run(cells, [1000]));
+  assertEquals(none.find((c) => c.target.includes("Yoga's own"))?.met, false, "no floors: missed");
 });
 
 Deno.test("targets: the deep cursor page from the size before the largest; skipped cells are misses", () => {

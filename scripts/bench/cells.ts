@@ -45,11 +45,42 @@ function isAdded(body: string): boolean {
   return body.startsWith('{"data":{"addWord":{"id":"') && !body.includes('"errors":');
 }
 
-/** Where the two servers listen, and the bearer token the gateway wants (its `WRITE_TOKEN`), if any. */
+/** Where the floor server (scripts/bench/floor_server.ts) answers each floor. */
+export const FLOOR_PATHS = {
+  bare: "/bare",
+  yoga: "/yoga/graphql",
+  jit: "/jit/graphql",
+} as const;
+
+/** Which floor: bare handler, plain Yoga, Yoga with the JIT. */
+export type Floor = keyof typeof FLOOR_PATHS;
+
+/** Where the servers listen, and the bearer token the gateway wants (its `WRITE_TOKEN`), if any. */
 export interface Endpoints {
   gateway: string;
   baseline: string;
+  /** The classic Express app of each store that has one and runs. */
+  express?: Partial<Record<StoreName, string>>;
   token?: string;
+}
+
+/** An Express app's listing: a JSON array of words. */
+function isArrayPage(body: string): boolean {
+  return body.startsWith('[{"id":');
+}
+
+/** The request of `floor` on the floor server at `url` (scripts/bench/floor_server.ts). */
+export function floorTarget(floor: Floor, url: string): LoadTarget {
+  if (floor === "bare") {
+    return { url: `${url}${FLOOR_PATHS.bare}`, method: "GET", verify: isWordsPage };
+  }
+  return {
+    url: `${url}${FLOOR_PATHS[floor]}`,
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ query: WORDS_QUERY, variables: { store: "SQLITE" } }),
+    verify: isWordsPage,
+  };
 }
 
 /** What the cursor and search workloads need: the cursor, and the rare word with its id. */
@@ -109,6 +140,23 @@ export function targetFor(
         method: "GET",
         verify: isWordsPage,
       };
+    case "express-words":
+      return {
+        url: `${expressUrl(urls, store)}/words`,
+        method: "GET",
+        verify: isArrayPage,
+      };
+    case "express-addWord":
+      return {
+        url: `${expressUrl(urls, store)}/words`,
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          word: "bench-add",
+          definition: "added under load by deno task bench",
+        }),
+        verify: (body) => body === "",
+      };
     case "gateway-addWord":
       return {
         url: `${urls.gateway}/graphql`,
@@ -125,6 +173,12 @@ export function targetFor(
         verify: isAdded,
       };
   }
+}
+
+function expressUrl(urls: Endpoints, store: StoreName): string {
+  const url = urls.express?.[store];
+  if (!url) throw new Error(`no Express app runs for ${store}`);
+  return url;
 }
 
 /** Longest a single probe (a check or a timing) may take: the gateway's request timeout in a run. */

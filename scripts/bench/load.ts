@@ -11,7 +11,7 @@ import { round2, Samples, summarise } from "./stats.ts";
 /** The request a cell repeats. */
 export interface LoadTarget {
   url: string;
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "PUT";
   body?: string;
   headers?: Record<string, string>;
   /** A mixed load: each connection cycles through these bodies (same URL, method and headers) instead of `body`. */

@@ -6,6 +6,7 @@
  * @module
  */
 import { renderChart } from "./chart.ts";
+import { classicRows, classicTable, floorTable, speedTargets } from "./compare.ts";
 import { machineLine } from "./machine.ts";
 import {
   addWordTable,
@@ -35,7 +36,13 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
   await Deno.mkdir(out, { recursive: true });
   const rows = listingRows(run.cells);
   const scale = scaleRows(run);
-  const targets = targetLines(checkTargets(run));
+  const targets = targetLines([...checkTargets(run), ...speedTargets(run)]);
+  const classic = classicTable(classicRows(run.cells));
+  const expressLine = !run.express
+    ? "not measured (no store with an Express app in this run)"
+    : "why" in run.express
+    ? `not measured: ${run.express.why}`
+    : `Node ${run.express.node}, one process per app (bench/express/)`;
   const unmeasured = unmeasuredLines(run.cells);
   const s = run.settings;
   const cellsLine = Object.entries(s.cellConcurrencies).map(([w, cs]) => `${w} c${cs.join("/c")}`)
@@ -43,6 +50,8 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
   console.log(`\nat scale (c16 unless said; ms)\n${scaleTable(scale)}`);
   console.log(`\nwords(limit: 100): gateway against baseline\n${listingTable(rows)}`);
   console.log(`\naddWord through the gateway\n${addWordTable(run.cells)}`);
+  console.log(`\nfloors, before seeding\n${floorTable(run.floors ?? [])}`);
+  console.log(`\nagainst the classic Express apps (${expressLine}), req/s\n${classic}`);
   console.log(`\nseeding through addMany\n${seedTable(run.seeds)}`);
   console.log(`\nchecks after seeding\n${checkTable(run.checks)}`);
   console.log(
@@ -87,6 +96,17 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
     "`addWord` through the gateway:",
     "",
     addWordTable(run.cells, true),
+    "",
+    "The floors, measured before seeding: 100 fixed words from a bare `Deno.serve` handler, " +
+    "from graphql-yoga with its defaults and from Yoga with graphql-jit, over the gateway's " +
+    "schema, no store (scripts/bench/floor_server.ts). ms per req is 1000 / req/s:",
+    "",
+    floorTable(run.floors ?? [], true),
+    "",
+    `Against the classic one-file Express apps users would otherwise run, on the same store and ` +
+    `data (${expressLine}): first 100 words and adding one, req/s:`,
+    "",
+    classicTable(classicRows(run.cells), true),
     "",
     "Seeding through each store module's `addMany`:",
     "",

@@ -427,10 +427,12 @@ export function targetLines(checks: readonly TargetCheck[]): string {
   return lines.join("\n");
 }
 
-function fmt(n: number, digits: number): string {
+/** `n` with `digits` decimals, or "-" when it is not a number. */
+export function fmt(n: number, digits: number): string {
   return Number.isFinite(n) ? n.toFixed(digits) : "-";
 }
 
-function pct(ratio: number): string {
+/** `ratio` as a whole percentage, or "-". */
+export function pct(ratio: number): string {
   return Number.isFinite(ratio) ? `${Math.round(ratio * 100)}%` : "-";
 }

@@ -9,24 +9,53 @@ import type { StoreName } from "../../stores/types.ts";
 
 /**
  * What one cell measures: the first page `words(limit: 100)` through the
- * gateway and from the baseline, a `wordsConnection` page 10,000 words deep,
- * a search for the size step's rare word, and `addWord`.
+ * gateway, from the baseline and from the classic Express app (PostgreSQL
+ * and Redis), a `wordsConnection` page 10,000 words deep, a search for the
+ * size step's rare word, and adding a word through the gateway and the
+ * Express app.
  */
 export type Workload =
   | "gateway-words"
   | "baseline-words"
+  | "express-words"
   | "gateway-cursor"
   | "gateway-search"
-  | "gateway-addWord";
+  | "gateway-addWord"
+  | "express-addWord";
 
-/** Every workload, in the order each (store, size) measures them (`addWord` last: it adds words). */
+/** Every workload, in the order each (store, size) measures them (adding last: it adds words). */
 export const WORKLOADS: readonly Workload[] = [
   "gateway-words",
   "baseline-words",
+  "express-words",
   "gateway-cursor",
   "gateway-search",
   "gateway-addWord",
+  "express-addWord",
 ];
+
+/** The workloads served by the classic Express apps (scripts/bench/express.ts). */
+export const EXPRESS_WORKLOADS: ReadonlySet<Workload> = new Set([
+  "express-words",
+  "express-addWord",
+]);
+
+/**
+ * One floor measured once per run (scripts/bench/floors.ts): 100 fixed
+ * words from a bare handler, plain graphql-yoga, or Yoga with the JIT.
+ */
+export interface FloorCell {
+  floor: "bare" | "yoga" | "jit";
+  concurrency: number;
+  seconds: number;
+  requests: number;
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  failures: number;
+}
 
 /** One measured cell: one workload against one store at one size and concurrency. */
 export interface Cell {
@@ -170,4 +199,8 @@ export interface BenchRun {
   events?: EventsResult;
   /** Why live updates were not measured, when they were not. */
   eventsSkipped?: string;
+  /** The floors, measured before seeding (absent in runs older than 2026-11-29). */
+  floors?: FloorCell[];
+  /** Node's version for the Express apps, or why they did not run. */
+  express?: { node: string } | { why: string };
 }
