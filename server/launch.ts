@@ -191,6 +191,13 @@ function list(paths: [string, string][]): string {
  * The child's `deno` arguments: the locked server dependencies only
  * (`deno.lock`, frozen), `flags`, no permission prompt (a refused access
  * fails instead of waiting on a terminal), the V8 heap setting, `main.ts`.
+ *
+ * `--unstable-no-legacy-abort`: a request's `signal` aborts only when its
+ * client goes away, not after every answer (Deno 2.9's legacy default). The
+ * gateway never reads it for cleanup; the legacy abort built a
+ * `DOMException` and ran the abort listeners of every request (Yoga's and
+ * Hono's derived signals included): about 8% of the CPU of a `words` request
+ * (docs/performance.md).
  */
 export function childArgs(flags: string[], root = ROOT): string[] {
   return [
@@ -199,6 +206,7 @@ export function childArgs(flags: string[], root = ROOT): string[] {
     "--frozen",
     "--no-prompt",
     ...flags,
+    "--unstable-no-legacy-abort",
     "--v8-flags=--heap-growing-percent=50",
     `${root}/main.ts`,
   ];

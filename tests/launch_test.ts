@@ -147,6 +147,7 @@ Deno.test("the child runs main.ts on the frozen server lock, without prompts, wi
     "--frozen",
     "--no-prompt",
     "--allow-read=/x",
+    "--unstable-no-legacy-abort",
     "--v8-flags=--heap-growing-percent=50",
     "/r/main.ts",
   ]);

@@ -8,7 +8,7 @@
 import type { BenchOptions } from "./args.ts";
 import { type Floor, floorTarget } from "./cells.ts";
 import { measure } from "./load.ts";
-import { startServer } from "./processes.ts";
+import { SAME_RUNTIME, startServer } from "./processes.ts";
 import { ROOT } from "./stores.ts";
 import type { FloorCell } from "./types.ts";
 
@@ -28,7 +28,14 @@ export async function measureFloors(
   opts: Pick<BenchOptions, "concurrencies" | "duration" | "warmup">,
 ): Promise<FloorCell[]> {
   const server = await startServer(
-    ["run", "--allow-read", "--allow-net", "--allow-env", `${ROOT}scripts/bench/floor_server.ts`],
+    [
+      "run",
+      "--allow-read",
+      "--allow-net",
+      "--allow-env",
+      ...SAME_RUNTIME,
+      `${ROOT}scripts/bench/floor_server.ts`,
+    ],
     { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1" },
     cwd,
   );

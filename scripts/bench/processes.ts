@@ -13,9 +13,18 @@ import { ROOT } from "./stores.ts";
 /** The gateway as `deno task start` runs it. */
 export const GATEWAY_ARGS = startArgs();
 
+/** The runtime flags the gateway's launcher gives it, for the baseline and the floors too. */
+export const SAME_RUNTIME = ["--unstable-no-legacy-abort"];
+
 /** The baseline server for `stores`. */
 export function baselineArgs(stores: readonly StoreName[]): string[] {
-  return ["run", "--allow-all", `${ROOT}scripts/bench/baseline.ts`, stores.join(",")];
+  return [
+    "run",
+    "--allow-all",
+    ...SAME_RUNTIME,
+    `${ROOT}scripts/bench/baseline.ts`,
+    stores.join(","),
+  ];
 }
 
 /** The benchmark keeps only this much of a server's output (it runs for many minutes). */
