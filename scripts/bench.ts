@@ -18,7 +18,7 @@
  */
 import { ArgsError, type BenchOptions, parseBenchArgs, USAGE } from "./bench/args.ts";
 import { type CellParams, type Endpoints, probe, targetFor, timePage } from "./bench/cells.ts";
-import { LOAD_GENERATOR, type LoadTarget, measure } from "./bench/load.ts";
+import { FIRST_WARMUP_SECONDS, LOAD_GENERATOR, type LoadTarget, measure } from "./bench/load.ts";
 import { describeMachine, machineLine } from "./bench/machine.ts";
 import {
   baselineArgs,
@@ -408,6 +408,8 @@ async function main(opts: BenchOptions): Promise<number> {
     }
     floors = await measureFloors(tmp, opts);
 
+    /** The workloads, per store, whose first cell has run. */
+    const warmed = new Set<string>();
     /** Measures one cell (or records why not) and prints its line. */
     const runCell = async (
       store: StoreName,
@@ -438,11 +440,15 @@ async function main(opts: BenchOptions): Promise<number> {
       // on into the measured seconds); afterwards the server gets time to finish the
       // requests the load generator abandoned, so they do not run into the next cell.
       const slow = queued >= 1000;
+      // A workload's first cell warms its server's code paths longer: a fresh process serves
+      // its first seconds at about half speed while V8 optimises them.
+      const first = !warmed.has(`${workload} ${store}`);
+      warmed.add(`${workload} ${store}`);
       if (onGateway) meter.start();
       const r = await measure(target, {
         connections: concurrency,
         duration: Math.max(opts.duration, Math.ceil((2 * queued) / 1000)),
-        warmup: slow ? 0 : opts.warmup,
+        warmup: slow ? 0 : first ? Math.max(opts.warmup, FIRST_WARMUP_SECONDS) : opts.warmup,
       });
       const rss = onGateway ? meter.stop() : undefined;
       if (queued > 500) await new Promise((r) => setTimeout(r, queued));
@@ -714,6 +720,7 @@ async function main(opts: BenchOptions): Promise<number> {
       concurrencies: opts.concurrencies,
       durationSeconds: opts.duration,
       warmupSeconds: opts.warmup,
+      firstWarmupSeconds: Math.max(opts.warmup, FIRST_WARMUP_SECONDS),
       seedBatch: opts.seedBatch,
       seedParallel: opts.seedParallel,
       seedSpacingMs: SEED_SPACING_MS,

@@ -7,7 +7,7 @@
  */
 import type { BenchOptions } from "./args.ts";
 import { type Floor, floorTarget } from "./cells.ts";
-import { measure } from "./load.ts";
+import { FIRST_WARMUP_SECONDS, measure } from "./load.ts";
 import { SAME_RUNTIME, startServer } from "./processes.ts";
 import { ROOT } from "./stores.ts";
 import type { FloorCell } from "./types.ts";
@@ -43,11 +43,11 @@ export async function measureFloors(
   const out: FloorCell[] = [];
   try {
     for (const floor of FLOORS) {
-      for (const concurrency of opts.concurrencies) {
+      for (const [i, concurrency] of opts.concurrencies.entries()) {
         const r = await measure(floorTarget(floor, server.url), {
           connections: concurrency,
           duration: opts.duration,
-          warmup: opts.warmup,
+          warmup: i === 0 ? Math.max(opts.warmup, FIRST_WARMUP_SECONDS) : opts.warmup,
         });
         out.push({ floor, concurrency, ...r });
         console.log(

@@ -65,7 +65,9 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
   console.log(`\nrun duration ${runDuration(run.durationSeconds)}`);
   const md = [
     `Measured ${run.startedAt} on ${machineLine(run.machine)}; ${s.loadGenerator}, ` +
-    `${s.durationSeconds} s per cell after ${s.warmupSeconds} s of warm-up; cells: ${cellsLine}; ` +
+    `${s.durationSeconds} s per cell after ${s.warmupSeconds} s of warm-up` +
+    (s.firstWarmupSeconds ? ` (${s.firstWarmupSeconds} s before a workload's first cell)` : "") +
+    `; cells: ${cellsLine}; ` +
     `a cell whose queue would pass ${s.queueBudgetMs / 1000} s is not measured. ` +
     `Stores ${s.wipedBefore ? "restored to empty data before the run" : "not wiped before"}; ` +
     `seeded through each module's \`addMany\`, ${s.seedBatch} words per call, ${s.seedParallel} ` +

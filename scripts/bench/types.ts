@@ -165,6 +165,8 @@ export interface BenchRun {
     concurrencies: number[];
     durationSeconds: number;
     warmupSeconds: number;
+    /** Warm-up before the first cell of each workload on each store, and of each floor. */
+    firstWarmupSeconds?: number;
     /** Words per `addMany` call while seeding. */
     seedBatch: number;
     /** `addMany` calls in flight while seeding. */
