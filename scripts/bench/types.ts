@@ -5,6 +5,7 @@
  * @module
  */
 import type { EventsResult } from "./events.ts";
+import type { LoadResult } from "./load.ts";
 import type { StoreName } from "../../stores/types.ts";
 
 /**
@@ -44,17 +45,9 @@ export const EXPRESS_WORKLOADS: ReadonlySet<Workload> = new Set([
  * One floor measured once per run (scripts/bench/floors.ts): 100 fixed
  * words from a bare handler, plain graphql-yoga, or Yoga with the JIT.
  */
-export interface FloorCell {
+export interface FloorCell extends LoadResult {
   floor: "bare" | "yoga" | "jit";
   concurrency: number;
-  seconds: number;
-  requests: number;
-  rps: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-  failures: number;
 }
 
 /** One measured cell: one workload against one store at one size and concurrency. */
