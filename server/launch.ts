@@ -188,16 +188,21 @@ function list(paths: [string, string][]): string {
 }
 
 /**
- * The child's `deno` arguments: the locked server dependencies only
- * (`deno.lock`, frozen), `flags`, no permission prompt (a refused access
- * fails instead of waiting on a terminal), the V8 heap setting, `main.ts`.
- *
- * `--unstable-no-legacy-abort`: a request's `signal` aborts only when its
+ * Runtime flags of the gateway's process, beyond permissions and the lock:
+ * `--unstable-no-legacy-abort`, so a request's `signal` aborts only when its
  * client goes away, not after every answer (Deno 2.9's legacy default). The
  * gateway never reads it for cleanup; the legacy abort built a
  * `DOMException` and ran the abort listeners of every request (Yoga's and
  * Hono's derived signals included): about 8% of the CPU of a `words` request
- * (docs/performance.md).
+ * (docs/performance.md). The benchmark runs its baseline with them too.
+ */
+export const RUNTIME_FLAGS = ["--unstable-no-legacy-abort"] as const;
+
+/**
+ * The child's `deno` arguments: the locked server dependencies only
+ * (`deno.lock`, frozen), `flags`, no permission prompt (a refused access
+ * fails instead of waiting on a terminal), {@linkcode RUNTIME_FLAGS}, the V8
+ * heap setting, `main.ts`.
  */
 export function childArgs(flags: string[], root = ROOT): string[] {
   return [
@@ -206,7 +211,7 @@ export function childArgs(flags: string[], root = ROOT): string[] {
     "--frozen",
     "--no-prompt",
     ...flags,
-    "--unstable-no-legacy-abort",
+    ...RUNTIME_FLAGS,
     "--v8-flags=--heap-growing-percent=50",
     `${root}/main.ts`,
   ];

@@ -23,7 +23,7 @@ import { useGraphQlJit } from "@envelop/graphql-jit";
 import { FLOOR_PATHS, PAGE } from "./cells.ts";
 
 /** The fixed words every floor serves, shaped as the gateway's answer for SQLite. */
-export function fixedWords(): Record<string, string>[] {
+function fixedWords(): Record<string, string>[] {
   return Array.from({ length: PAGE }, (_, i) => ({
     id: `0192f5a0-0000-7000-8000-${String(i).padStart(12, "0")}`,
     word: `word${i}`,
@@ -36,10 +36,10 @@ export function fixedWords(): Record<string, string>[] {
 function serve(): Deno.HttpServer {
   const words = fixedWords();
   const typeDefs = Deno.readTextFileSync(new URL("../../schema.graphql", import.meta.url));
-  const schema = () => createSchema({ typeDefs, resolvers: { Query: { words: () => words } } });
-  const yoga = createYoga({ schema: schema(), graphqlEndpoint: FLOOR_PATHS.yoga, logging: false });
+  const schema = createSchema({ typeDefs, resolvers: { Query: { words: () => words } } });
+  const yoga = createYoga({ schema, graphqlEndpoint: FLOOR_PATHS.yoga, logging: false });
   const jit = createYoga({
-    schema: schema(),
+    schema,
     graphqlEndpoint: FLOOR_PATHS.jit,
     plugins: [useGraphQlJit()],
     logging: false,

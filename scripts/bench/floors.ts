@@ -8,7 +8,8 @@
 import type { BenchOptions } from "./args.ts";
 import { type Floor, floorTarget } from "./cells.ts";
 import { FIRST_WARMUP_SECONDS, measure } from "./load.ts";
-import { SAME_RUNTIME, startServer } from "./processes.ts";
+import { startServer } from "./processes.ts";
+import { RUNTIME_FLAGS } from "../../server/launch.ts";
 import { ROOT } from "./stores.ts";
 import type { FloorCell } from "./types.ts";
 
@@ -33,7 +34,7 @@ export async function measureFloors(
       "--allow-read",
       "--allow-net",
       "--allow-env",
-      ...SAME_RUNTIME,
+      ...RUNTIME_FLAGS,
       `${ROOT}scripts/bench/floor_server.ts`,
     ],
     { PATH: Deno.env.get("PATH") ?? "", NO_COLOR: "1" },

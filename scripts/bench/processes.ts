@@ -6,6 +6,7 @@
  * @module
  */
 import { startArgs } from "../start_command.ts";
+import { RUNTIME_FLAGS } from "../../server/launch.ts";
 import { memoryOf, type ServerProcess, startProcess } from "../server_process.ts";
 import type { StoreName } from "../../stores/types.ts";
 import { ROOT } from "./stores.ts";
@@ -13,15 +14,12 @@ import { ROOT } from "./stores.ts";
 /** The gateway as `deno task start` runs it. */
 export const GATEWAY_ARGS = startArgs();
 
-/** The runtime flags the gateway's launcher gives it, for the baseline and the floors too. */
-export const SAME_RUNTIME = ["--unstable-no-legacy-abort"];
-
 /** The baseline server for `stores`. */
 export function baselineArgs(stores: readonly StoreName[]): string[] {
   return [
     "run",
     "--allow-all",
-    ...SAME_RUNTIME,
+    ...RUNTIME_FLAGS,
     `${ROOT}scripts/bench/baseline.ts`,
     stores.join(","),
   ];

@@ -6,6 +6,7 @@
  */
 import type { EventsResult } from "./events.ts";
 import type { LoadResult } from "./load.ts";
+import type { Floor } from "./cells.ts";
 import type { StoreName } from "../../stores/types.ts";
 
 /**
@@ -46,7 +47,7 @@ export const EXPRESS_WORKLOADS: ReadonlySet<Workload> = new Set([
  * words from a bare handler, plain graphql-yoga, or Yoga with the JIT.
  */
 export interface FloorCell extends LoadResult {
-  floor: "bare" | "yoga" | "jit";
+  floor: Floor;
   concurrency: number;
 }
 
