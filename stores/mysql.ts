@@ -20,7 +20,13 @@ import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore 
 import { deadline } from "./deadline.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 import { settings } from "./mysql_settings.ts";
-import { type Positions, PrimaryLostSchema, ReadRouter, type Replica } from "./replicas.ts";
+import {
+  type Positions,
+  PrimaryLostSchema,
+  ReadRouter,
+  type Replica,
+  routerOptions,
+} from "./replicas.ts";
 
 const DEFAULT_DATABASE = "grand_tour";
 const DEFAULT_PORT = 3306;
@@ -296,7 +302,12 @@ export const open: OpenStore = async (config: StoreConfig): Promise<WordStore> =
       close: node.close,
     };
   });
-  const router = new ReadRouter<GtidPosition, Node>(primary, replicas, gtidPositions);
+  const router = new ReadRouter<GtidPosition, Node>(
+    primary,
+    replicas,
+    gtidPositions,
+    routerOptions("MYSQL", config),
+  );
   /**
    * Runs a write on the primary; when it `changed` anything, tells the router
    * the GTID it was committed as (read on the same connection, after the

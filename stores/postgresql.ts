@@ -22,7 +22,13 @@ import pg from "pg";
 import { backfillSearchKeys, MAX_SEARCH_KEY, type Unkeyed } from "./records.ts";
 import { parseServerUrl, type ServerTarget } from "./server_url.ts";
 import { DEFAULT_DATABASE, settings } from "./postgresql_settings.ts";
-import { type Positions, PrimaryLostSchema, ReadRouter, type Replica } from "./replicas.ts";
+import {
+  type Positions,
+  PrimaryLostSchema,
+  ReadRouter,
+  type Replica,
+  routerOptions,
+} from "./replicas.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 const DEFAULT_PORT = 5432;
@@ -238,7 +244,12 @@ export const open: OpenStore = async (config) => {
   }
   const primary = pool;
   const replicas = (config.readUrls ?? []).map((url) => openReplica(url, config));
-  const router = new ReadRouter(primary, replicas, walPositions);
+  const router = new ReadRouter(
+    primary,
+    replicas,
+    walPositions,
+    routerOptions("POSTGRESQL", config),
+  );
   /** Where the primary's WAL is now: after a commit, past it. */
   const walNow = async () => lsn((await primary.query<{ lsn: string }>(WRITTEN_LSN)).rows[0].lsn);
   /**

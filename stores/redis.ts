@@ -58,7 +58,13 @@ import { deadline } from "./deadline.ts";
 import { Redis, type RedisOptions } from "ioredis";
 import { backfillSearchKeys, type Unkeyed } from "./records.ts";
 import { PAGE, REMOVE, REPLACE, SEARCH, SET_SEARCH_KEYS, UNKEYED } from "./redis_scripts.ts";
-import { type Positions, ReadRouter, type Replica } from "./replicas.ts";
+import {
+  type Positions,
+  ReadRouter,
+  type Replica,
+  type RouterOptions,
+  routerOptions,
+} from "./replicas.ts";
 import type { ListQuery, NewWord, OpenStore, StoreConfig, WordRecord, WordStore } from "./types.ts";
 
 /** Sorted set of every record id (score 0, ordered by member). */
@@ -264,8 +270,9 @@ class RedisWordStore implements WordStore {
   constructor(
     private readonly client: Redis & Scripts,
     replicas: Replica<ReplicationOffset, Redis & Scripts>[] = [],
+    router: RouterOptions = {},
   ) {
-    this.#router = new ReadRouter(client, replicas, offsets);
+    this.#router = new ReadRouter(client, replicas, offsets, router);
   }
 
   add(record: NewWord): Promise<void> {
@@ -410,7 +417,7 @@ export const open: OpenStore = async (config) => {
     const replicas = await Promise.all(
       (config.readUrls ?? []).map((url) => openReplica(url, config)),
     );
-    return new RedisWordStore(client, replicas);
+    return new RedisWordStore(client, replicas, routerOptions("REDIS", config));
   } catch (e) {
     client.disconnect();
     throw firstError ?? e;

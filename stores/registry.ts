@@ -65,6 +65,8 @@ export interface RegistryOptions {
   log?: StoreLog;
   /** Told of every store call and ping (server/metrics.ts); stores know nothing of metrics. */
   observe?: StoreCallObserver;
+  /** Gateway workers in this process, which share read-your-writes (default 1). */
+  workers?: number;
 }
 
 /** One store's status for `/readyz` and the `stores` query. */
@@ -87,11 +89,12 @@ export class StoreRegistry {
       if (!config) continue;
       // The store's own budget (`<STORE>_TIMEOUT_MS`) over the gateway's.
       const requestTimeoutMs = config.requestTimeoutMs ?? options.requestTimeoutMs;
+      const workers = options.workers ?? 1;
       this.#stores.set(
         name,
         new ManagedStore({
           name,
-          open: async () => (await MODULES[name]()).open({ ...config, requestTimeoutMs }),
+          open: async () => (await MODULES[name]()).open({ ...config, requestTimeoutMs, workers }),
           requestTimeoutMs,
           connectTimeoutMs: config.connectTimeoutMs,
           reconnectMaxMs: options.reconnectMaxMs,

@@ -52,6 +52,14 @@
  *   oldest write the replica has not applied yet was acknowledged (0 when it
  *   has them all; a write whose position was lost does not count), so it
  *   reads the same on every database.
+ * - **Workers share their writes.** With several gateway workers in one
+ *   process (`WORKERS`), a client's read may reach another worker than its
+ *   write. So each router of a store tells the others, on a
+ *   `BroadcastChannel`, the position of every write it recorded, and the
+ *   write is acknowledged only once they all confirmed (bounded by `waitMs`):
+ *   any read that starts after the acknowledgement, in any worker, waits for
+ *   that position as for its own. A position learnt so does not end a lost
+ *   position's rule above, since it may have been read before the lost write.
  * - **What each node served** is on its line of {@linkcode ReadRouter.nodes}:
  *   its reads since start and, for a replica, the read-your-writes waits
  *   ({@linkcode ReadWaits}), what the bounded wait costs reads.
@@ -60,6 +68,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { deadline } from "./deadline.ts";
+import type { StoreConfig } from "./types.ts";
 
 /**
  * Thrown by a store's primary ping when the primary answers but cannot serve
@@ -152,7 +161,23 @@ export interface RouterOptions {
    * the position query after a write (default 1000 ms).
    */
   pingTimeoutMs?: number;
+  /**
+   * Share write positions with the routers of this store in the other
+   * workers of this process: the channel's name and how many other workers
+   * there are (none by default).
+   */
+  shared?: { channel: string; peers: number };
 }
+
+/** The options of `store`'s router given its configuration: shared with the other workers' routers. */
+export function routerOptions(store: string, config: StoreConfig): RouterOptions {
+  return { shared: { channel: store, peers: (config.workers ?? 1) - 1 } };
+}
+
+/** A message between the routers of one store in several workers. */
+type PeerMessage<P> =
+  | { kind: "wrote"; from: string; seq: number; position: P }
+  | { kind: "learnt"; to: string; seq: number };
 
 interface Node<P, R> {
   replica: Replica<P, R>;
@@ -184,7 +209,7 @@ export class ReadRouter<P, R> {
   #primary: R;
   #nodes: Node<P, R>[];
   #positions: Positions<P>;
-  #opts: Required<RouterOptions>;
+  #opts: Required<Omit<RouterOptions, "shared">>;
   #target: P | undefined;
   /** Writes begun ({@linkcode beforeWrite}): the latest one's number. */
   #begun = 0;
@@ -200,6 +225,10 @@ export class ReadRouter<P, R> {
   /** The store's primary ping, as last given to {@linkcode ping}: probes a primary that is down. */
   #primaryPing: (() => Promise<void>) | undefined;
   #primaryPinging = false;
+  #peers: { channel: BroadcastChannel; count: number; id: string } | undefined;
+  #shareSeq = 0;
+  /** Shared writes awaiting their confirmations: seq → [confirmations left, resolve]. */
+  #sharing = new Map<number, [number, () => void]>();
 
   constructor(
     primary: R,
@@ -225,6 +254,37 @@ export class ReadRouter<P, R> {
       pingTimeoutMs: opts.pingTimeoutMs ?? 1_000,
     };
     if (this.#nodes.length) void this.#probeLoop(this.#probing.signal);
+    if (this.#nodes.length && opts.shared && opts.shared.peers > 0) this.#joinPeers(opts.shared);
+  }
+
+  #joinPeers(shared: { channel: string; peers: number }): void {
+    const channel = new BroadcastChannel(`read-your-writes:${shared.channel}`);
+    const id = crypto.randomUUID();
+    this.#peers = { channel, count: shared.peers, id };
+    channel.onmessage = (e: MessageEvent<PeerMessage<P>>) => {
+      const m = e.data;
+      if (m.kind === "wrote" && m.from !== id) {
+        this.#learn(m.position);
+        channel.postMessage({ kind: "learnt", to: m.from, seq: m.seq } satisfies PeerMessage<P>);
+      } else if (m.kind === "learnt" && m.to === id) {
+        const waiting = this.#sharing.get(m.seq);
+        if (waiting && --waiting[0] === 0) waiting[1]();
+      }
+    };
+  }
+
+  /** Tells the other workers' routers of `position`; resolves once all confirmed, or after `waitMs`. */
+  async #share(position: P): Promise<void> {
+    const peers = this.#peers;
+    if (!peers) return;
+    const seq = ++this.#shareSeq;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#sharing.set(seq, [peers.count, resolve]);
+    peers.channel.postMessage({ kind: "wrote", from: peers.id, seq, position } as PeerMessage<P>);
+    const timer = setTimeout(resolve, this.#opts.waitMs);
+    await promise;
+    clearTimeout(timer);
+    this.#sharing.delete(seq);
   }
 
   /**
@@ -239,7 +299,9 @@ export class ReadRouter<P, R> {
     return async (position, onTimeout) => {
       try {
         const ms = this.#opts.pingTimeoutMs;
-        this.#record(await deadline(position(), ms, "no position in time", onTimeout), write);
+        const at = await deadline(position(), ms, "no position in time", onTimeout);
+        this.#record(at, write);
+        await this.#share(at);
       } catch {
         this.#lost = this.#begun; // any write begun so far may have committed before this one
         this.#probePrimary();
@@ -257,6 +319,11 @@ export class ReadRouter<P, R> {
 
   #record(position: P, write: number): void {
     this.#recorded = Math.max(this.#recorded, write);
+    this.#learn(position);
+  }
+
+  /** Makes reads wait for `position`: recorded here, or another worker's ({@linkcode RouterOptions.shared}). */
+  #learn(position: P): void {
     this.#target = this.#target === undefined
       ? position
       : this.#positions.later(this.#target, position);
@@ -385,6 +452,8 @@ export class ReadRouter<P, R> {
   /** Stops probing and closes every replica; never rejects. */
   async close(): Promise<void> {
     this.#probing.abort();
+    this.#peers?.channel.close();
+    for (const [, resolve] of this.#sharing.values()) resolve();
     await Promise.all(this.#nodes.map((n) => n.replica.close().catch(() => {})));
   }
 

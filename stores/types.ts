@@ -95,6 +95,13 @@ export interface StoreConfig {
    * waited for. Absent outside the gateway (a module's default applies).
    */
   requestTimeoutMs?: number;
+  /**
+   * Gateway workers in this process (`WORKERS`; the registry fills it in): a
+   * store with read replicas shares its write positions with the others'
+   * (stores/replicas.ts), so read-your-writes holds whichever worker reads.
+   * Absent outside the gateway: alone.
+   */
+  workers?: number;
   /** Store-specific extra settings (e.g. SCYLLA_REPLICATION_FACTOR), already validated. */
   options: Record<string, string>;
 }

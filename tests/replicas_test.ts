@@ -472,3 +472,38 @@ Deno.test("close stops probing and closes every replica", async () => {
   assertEquals(replicas.map((r) => r.polls), polls);
   assertEquals(replicas.map((r) => r.closed), [true, true]);
 });
+
+Deno.test("workers share writes: one router's acknowledged write makes another's reads wait for it", async () => {
+  const shared = { channel: `test-${crypto.randomUUID()}`, peers: 1 };
+  const [r1, r2] = [new FakeReplica("r1"), new FakeReplica("r2")];
+  const a = new ReadRouter("primary", [r1], numbers, { probeMs: 20, waitMs: 500, shared });
+  const b = new ReadRouter("primary", [r2], numbers, { probeMs: 20, waitMs: 500, shared });
+  try {
+    // A's write is acknowledged only once B confirmed it knows the position...
+    await a.beforeWrite()(() => Promise.resolve(10));
+    // ...so a read on B that starts right after waits for its replica to apply it.
+    setTimeout(() => r2.position = 10, 30);
+    assertEquals(await b.read(readOn([r2])), "r2");
+    assertEquals(b.counts.waits.length, 1);
+    assertOk(b.counts.waits[0] >= 20, `waited ${b.counts.waits[0]} ms`);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+Deno.test("a worker that does not confirm holds a write back at most waitMs", async () => {
+  const shared = { channel: `test-${crypto.randomUUID()}`, peers: 1 };
+  const router = new ReadRouter("primary", [new FakeReplica("r1")], numbers, {
+    probeMs: 20,
+    waitMs: 60,
+    shared,
+  });
+  try {
+    const t0 = performance.now();
+    await router.beforeWrite()(() => Promise.resolve(10));
+    const took = performance.now() - t0;
+    assertOk(took >= 50 && took < 400, `took ${took} ms`);
+  } finally {
+    await router.close();
+  }
+});
