@@ -32,6 +32,11 @@ export interface Config {
   connectTimeoutMs: number;
   /** Upper bound of the reconnect backoff, in milliseconds. */
   reconnectMaxMs: number;
+  /**
+   * Gateways in this process, one per worker thread on the same port
+   * (`WORKERS`: a number, or `auto` for one per core; server/workers.ts).
+   */
+  workers: number;
   /** On SIGTERM/SIGINT, milliseconds of serving with `Connection: close` before shutting down. */
   shutdownDrainMs: number;
   /** Whether GraphiQL and introspection are served. */
@@ -175,6 +180,7 @@ export function parseConfig(
     ),
     connectTimeoutMs,
     reconnectMaxMs: intVariable(env, "RECONNECT_MAX_MS", 2000, 100, 600_000),
+    workers: parseWorkers(env),
     shutdownDrainMs: intVariable(env, "SHUTDOWN_DRAIN_MS", 1000, 0, 8000),
     graphiql: bool(env, "GRAPHIQL", true),
     serverTiming: bool(env, "SERVER_TIMING", false),
@@ -185,6 +191,43 @@ export function parseConfig(
     ...rateLimitRedis(env, readFile, connectTimeoutMs),
     events: parseEvents(env, readFile, connectTimeoutMs),
   });
+}
+
+/** Most workers `WORKERS` accepts. */
+export const MAX_WORKERS = 64;
+
+/**
+ * The default of `WORKERS` on a host with `cores` cores: one gateway up to
+ * two cores, else one per core. On a small host the database servers and the
+ * clients usually share the cores, and a second worker costs its memory
+ * (every driver again) for little throughput; see the README, Performance.
+ */
+export function defaultWorkers(cores: number): number {
+  return cores <= 2 ? 1 : Math.min(cores, MAX_WORKERS);
+}
+
+/**
+ * `WORKERS`: a whole number from 1 to {@linkcode MAX_WORKERS}, or `auto`
+ * (one per core); unset, {@linkcode defaultWorkers}. Several workers share
+ * one port, so `PORT=0` (any free port, one per listener) runs one unless
+ * told otherwise, and refuses more.
+ */
+export function parseWorkers(env: Env, cores = navigator.hardwareConcurrency): number {
+  const raw = env.WORKERS?.trim().toLowerCase();
+  const anyPort = env.PORT?.trim() === "0";
+  if (!raw) return anyPort ? 1 : defaultWorkers(cores);
+  const workers = raw === "auto" ? Math.min(cores, MAX_WORKERS) : Number(raw);
+  if (!/^(\d+|auto)$/.test(raw) || workers < 1 || workers > MAX_WORKERS) {
+    throw new ConfigError(
+      `WORKERS must be auto or a whole number from 1 to ${MAX_WORKERS}, got "${env.WORKERS}"`,
+    );
+  }
+  if (anyPort && workers > 1) {
+    throw new ConfigError(
+      `WORKERS=${raw} needs a fixed PORT: with PORT=0 each worker would get its own`,
+    );
+  }
+  return workers;
 }
 
 /**

@@ -58,6 +58,11 @@ export interface GraphQLOptions {
    * (`RATE_LIMIT_REDIS_URL`); absent: in this process's memory.
    */
   rateLimitRedis?: StoreConfig;
+  /**
+   * Where the rate limit is counted when not in Redis: the parent thread's
+   * counters for workers (server/workers.ts); absent: this isolate's memory.
+   */
+  budgets?: () => Budgets;
   /** Tests: the key prefix of the shared counters, and where the limiter's lines go. */
   rateLimitShared?: { keyPrefix?: string; log?: BudgetsLog };
 }
@@ -96,10 +101,10 @@ export function createGraphQL(options: GraphQLOptions) {
   });
 }
 
-/** The rate limit's counters: shared in Redis when configured, else the default (memory). */
+/** The rate limit's counters: in Redis when configured, else the given ones, else this isolate's memory. */
 function budgets(options: GraphQLOptions, security: SecurityConfig): (() => Budgets) | undefined {
   const redis = options.rateLimitRedis;
-  if (!redis) return undefined;
+  if (!redis) return options.budgets;
   return () =>
     new RedisBudgets({
       limit: security.rateLimitPerMinute,

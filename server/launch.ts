@@ -56,6 +56,12 @@ export const SYS_CALLS = ["osRelease"] as const;
  */
 export const REPOSITORY_READS = ["static", "schema.graphql", "stores"] as const;
 
+/**
+ * What a gateway of several workers (`WORKERS`) also reads: the modules of
+ * its worker threads (server/worker.ts and what it imports).
+ */
+export const WORKER_READS = ["server", "resolvers"] as const;
+
 /** Where the gateway runs: its working directory and the repository. Both absolute. */
 export interface Placement {
   cwd: string;
@@ -65,7 +71,8 @@ export interface Placement {
 /**
  * The permission flags of `main.ts` for `config` (parsed from `env`):
  *
- * - read: {@linkcode REPOSITORY_READS}, the `.env` files of the working
+ * - read: {@linkcode REPOSITORY_READS} ({@linkcode WORKER_READS} too with
+ *   several workers), the `.env` files of the working
  *   directory, each configured store's CA file (`<STORE>_CA_CERT`) and the
  *   rate limit's Redis's (`RATE_LIMIT_REDIS_CA_CERT`), the
  *   directory of `SQLITE_PATH` and, with RabbitMQ, of `RABBITMQ_VIEW_PATH`;
@@ -79,6 +86,8 @@ export interface Placement {
  *   (`debug`, used by ioredis, lists `process.env`; pg reads `PG*` fallbacks);
  * - sys: {@linkcode SYS_CALLS}.
  *
+ * With several workers, `--unstable-net` too: `Deno.serve`'s `reusePort`.
+ *
  * Nothing else: no run, ffi or import. Throws {@linkcode LaunchError} for a
  * path that a Deno permission list cannot hold (one with a comma).
  */
@@ -90,11 +99,18 @@ export function permissionFlags(config: Config, env: Env, where: Placement): str
   if (view && view !== ":memory:") data.push(["RABBITMQ_VIEW_PATH", dirname(at(view))]);
   const stores: NetworkStoreName[] = Object.keys(config.stores) as NetworkStoreName[];
   if (config.rateLimitRedis) stores.push(RATE_LIMIT_REDIS.store);
-  const flags = [`--allow-read=${list([...configurationReads(env, where, stores), ...data])}`];
+  const code: [string, string][] = config.workers > 1
+    ? WORKER_READS.map((p) => ["the repository", `${where.root}/${p}`])
+    : [];
+  const flags = [
+    `--allow-read=${list([...configurationReads(env, where, stores), ...code, ...data])}`,
+  ];
   if (data.length) flags.push(`--allow-write=${list(data)}`);
   const hosts = netHosts(config);
   flags.push(hosts ? `--allow-net=${hosts.join(",")}` : "--allow-net");
   flags.push("--allow-env", `--allow-sys=${SYS_CALLS.join(",")}`);
+  // Workers listen on one port with SO_REUSEPORT, which Deno 2.9 keeps behind --unstable-net.
+  if (config.workers > 1) flags.push("--unstable-net");
   return flags;
 }
 

@@ -1,5 +1,5 @@
 import { assertEquals, assertOk, assertStringIncludes, assertThrows } from "./support/assert.ts";
-import { ConfigError, parseConfig } from "../server/config.ts";
+import { ConfigError, defaultWorkers, parseConfig, parseWorkers } from "../server/config.ts";
 
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const files = (path: string) => {
@@ -344,5 +344,26 @@ Deno.test("malformed metrics and log settings are refused, naming the variable a
     const e = assertThrows(() => parseConfig(env, files), ConfigError);
     assertOk(e.message.includes(name), `${e.message} should name ${name}`);
     assertOk(!e.message.includes(secret), `the token leaked: ${e.message}`);
+  }
+});
+
+Deno.test("WORKERS: one per core with auto, one up to two cores by default, else one per core", () => {
+  assertEquals(parseWorkers({ WORKERS: "auto" }, 8), 8);
+  assertEquals(parseWorkers({ WORKERS: "3" }, 2), 3);
+  assertEquals(parseWorkers({}, 2), 1);
+  assertEquals(parseWorkers({}, 8), 8);
+  assertEquals([1, 2, 3, 128].map(defaultWorkers), [1, 1, 3, 64]);
+});
+
+Deno.test("WORKERS: PORT=0 runs one unless told more, and refuses more", () => {
+  assertEquals(parseWorkers({ PORT: "0" }, 8), 1);
+  const e = assertThrows(() => parseWorkers({ PORT: "0", WORKERS: "2" }, 8), ConfigError);
+  assertStringIncludes(e.message, "needs a fixed PORT");
+});
+
+Deno.test("WORKERS: anything but auto or 1 to 64 is refused, naming the variable", () => {
+  for (const bad of ["0", "65", "two", "-1", "1.5"]) {
+    const e = assertThrows(() => parseWorkers({ WORKERS: bad }, 2), ConfigError);
+    assertStringIncludes(e.message, "WORKERS must be auto");
   }
 });

@@ -25,8 +25,10 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const WHERE = { cwd: "/srv/gt", root: "/opt/grand-tour" };
 
+/** The flags for `env`; one worker unless `env` says otherwise (the default depends on the host's cores). */
 function flagsOf(env: Env, where = WHERE): string[] {
-  return permissionFlags(parseConfig(env, () => PEM), env, where);
+  const withWorkers = { WORKERS: "1", ...env };
+  return permissionFlags(parseConfig(withWorkers, () => PEM), withWorkers, where);
 }
 
 Deno.test("default configuration: the repository's files, the .env files and ./data; write ./data only", () => {
@@ -37,6 +39,18 @@ Deno.test("default configuration: the repository's files, the .env files and ./d
     "--allow-net=0.0.0.0:8000",
     "--allow-env",
     "--allow-sys=osRelease",
+  ]);
+});
+
+Deno.test("several workers: their modules are readable too, and SO_REUSEPORT's --unstable-net", () => {
+  assertEquals(flagsOf({ WORKERS: "4" }), [
+    "--allow-read=/opt/grand-tour/static,/opt/grand-tour/schema.graphql,/opt/grand-tour/stores," +
+    "/srv/gt/.env,/srv/gt/.env.matrix,/opt/grand-tour/server,/opt/grand-tour/resolvers,/srv/gt/data",
+    "--allow-write=/srv/gt/data",
+    "--allow-net=0.0.0.0:8000",
+    "--allow-env",
+    "--allow-sys=osRelease",
+    "--unstable-net",
   ]);
 });
 
