@@ -47,6 +47,7 @@ import { measureEvents } from "./bench/events.ts";
 import {
   type BenchRun,
   type Cell,
+  type CoresCell,
   EXPRESS_WORKLOADS,
   type FloorCell,
   type MemoryAtSize,
@@ -56,6 +57,7 @@ import {
 } from "./bench/types.ts";
 import { EXPRESS_APPS, prepareExpress, startExpress } from "./bench/express.ts";
 import { measureFloors } from "./bench/floors.ts";
+import { measureCores } from "./bench/cores.ts";
 import { encodeCursor } from "../resolvers/cursor.ts";
 import { STORE_NAMES, type StoreName, type WordStore } from "../stores/types.ts";
 
@@ -365,6 +367,7 @@ async function main(opts: BenchOptions): Promise<number> {
   let baselinePeak = 0;
   let floors: FloorCell[] = [];
   let express: BenchRun["express"];
+  let cores: CoresCell[] | undefined;
   let finished = false;
   try {
     const gateway = await startServer(GATEWAY_ARGS, gatewayEnv, tmp);
@@ -699,6 +702,9 @@ async function main(opts: BenchOptions): Promise<number> {
       previous = size;
     }
     baselinePeak = memoryOf(baseline.pid)?.peakMiB ?? 0;
+    if (stores.includes("SQLITE") && !dropped.has("SQLITE")) {
+      cores = await measureCores(tmp, gatewayEnv, opts);
+    }
     finished = true;
   } finally {
     sampler?.stop();
@@ -743,6 +749,7 @@ async function main(opts: BenchOptions): Promise<number> {
     baselinePeakRssMiB: Math.round(baselinePeak * 10) / 10,
     ...live,
     floors,
+    ...(cores ? { cores } : {}),
     ...(express ? { express } : {}),
   };
   if (opts.wipeAfter) await restoreMatrix([...seeded]);

@@ -1,7 +1,8 @@
 /**
  * What the gateway costs against what users would otherwise run: the floors
  * (100 fixed words from a bare handler, plain graphql-yoga, Yoga with the
- * JIT) and the classic Express apps, as tables and as the speed targets.
+ * JIT), the classic Express apps and the gateway on one core, as tables and
+ * as the speed targets.
  *
  * Costs are read as milliseconds per request, `1000 / req/s` at one
  * concurrency: on a host where the load generator shares the cores, that is
@@ -12,7 +13,7 @@
 import { renderColumns } from "../table.ts";
 import { FLOOR_LABELS, FLOORS } from "./floors.ts";
 import { fmt, pct, TARGET_CONCURRENCY, type TargetCheck } from "./report.ts";
-import type { BenchRun, Cell, FloorCell, Workload } from "./types.ts";
+import type { BenchRun, Cell, CoresCell, FloorCell, Workload } from "./types.ts";
 import type { StoreName } from "../../stores/types.ts";
 
 /** Milliseconds per request implied by a throughput. */
@@ -193,4 +194,71 @@ export function speedTargets(run: BenchRun): TargetCheck[] {
     });
   }
   return out;
+}
+
+/** One worker per core should serve at least this many times one worker's req/s. */
+export const CORES_SPEEDUP = 1.6;
+/** The concurrency of that target. */
+export const CORES_CONCURRENCY = 64;
+
+/** The workers table: req/s, the speed-up over one worker, memory and the cores each side used. */
+export function coresTable(cells: readonly CoresCell[], markdown = false): string {
+  const one = (c: CoresCell) =>
+    cells.find((x) => x.workers === 1 && x.concurrency === c.concurrency);
+  return renderColumns([
+    [
+      "workers",
+      "conc",
+      "req/s",
+      "× 1 worker",
+      "p99 ms",
+      "peak RSS MiB",
+      "per worker",
+      "gateway cores",
+      "load cores",
+      "failed",
+    ],
+    ...cells.map((c) => [
+      String(c.workers),
+      String(c.concurrency),
+      fmt(c.rps, 0),
+      fmt(c.rps / (one(c)?.rps ?? NaN), 2),
+      fmt(c.p99, 2),
+      fmt(c.peakRssMiB, 1),
+      fmt(c.peakRssMiB / c.workers, 1),
+      fmt(c.gatewayCores, 2),
+      fmt(c.loadCores, 2),
+      String(c.failures),
+    ]),
+  ], markdown);
+}
+
+/**
+ * One worker per core at least {@linkcode CORES_SPEEDUP} × one worker's
+ * req/s, SQLite at {@linkcode CORES_CONCURRENCY}; the figure says how many
+ * cores each used, and the load generator, which bound it on a small host.
+ */
+export function coresTarget(cells: readonly CoresCell[] | undefined): TargetCheck {
+  const target = `one worker per core ≥ ${CORES_SPEEDUP}× one worker's req/s, SQLite ` +
+    `words(limit: 100), c${CORES_CONCURRENCY}`;
+  const at = (many: boolean) =>
+    cells?.find((c) =>
+      c.concurrency === CORES_CONCURRENCY && (many ? c.workers > 1 : c.workers === 1) &&
+      c.failures === 0
+    );
+  const [one, all] = [at(false), at(true)];
+  if (!one || !all) {
+    return { target, figure: "not measured (one core, or no SQLite cells)", met: false };
+  }
+  const ratio = all.rps / one.rps;
+  return {
+    target,
+    figure: `${fmt(ratio, 2)}×: ${fmt(one.rps, 0)} req/s on ${fmt(one.gatewayCores, 2)} cores, ` +
+      `${all.workers} workers ${fmt(all.rps, 0)} req/s on ${fmt(all.gatewayCores, 2)} cores ` +
+      `(the load generator used ${fmt(all.loadCores, 2)}); RSS ${fmt(one.peakRssMiB, 0)} MiB ` +
+      `→ ${fmt(all.peakRssMiB, 0)} MiB, +${
+        fmt((all.peakRssMiB - one.peakRssMiB) / (all.workers - 1), 0)
+      } MiB per added worker`,
+    met: ratio >= CORES_SPEEDUP,
+  };
 }

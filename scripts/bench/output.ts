@@ -6,7 +6,14 @@
  * @module
  */
 import { renderChart } from "./chart.ts";
-import { classicRows, classicTable, floorTable, speedTargets } from "./compare.ts";
+import {
+  classicRows,
+  classicTable,
+  coresTable,
+  coresTarget,
+  floorTable,
+  speedTargets,
+} from "./compare.ts";
 import { machineLine } from "./machine.ts";
 import {
   addWordTable,
@@ -36,7 +43,11 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
   await Deno.mkdir(out, { recursive: true });
   const rows = listingRows(run.cells);
   const scale = scaleRows(run);
-  const targets = targetLines([...checkTargets(run), ...speedTargets(run)]);
+  const targets = targetLines([
+    ...checkTargets(run),
+    ...speedTargets(run),
+    coresTarget(run.cores),
+  ]);
   const classic = classicTable(classicRows(run.cells));
   const expressLine = !run.express
     ? "not measured (no store with an Express app in this run)"
@@ -52,6 +63,7 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
   console.log(`\naddWord through the gateway\n${addWordTable(run.cells)}`);
   console.log(`\nfloors, before seeding\n${floorTable(run.floors ?? [])}`);
   console.log(`\nagainst the classic Express apps (${expressLine}), req/s\n${classic}`);
+  console.log(`\nevery core (WORKERS), SQLite words(limit: 100)\n${coresTable(run.cores ?? [])}`);
   console.log(`\nseeding through addMany\n${seedTable(run.seeds)}`);
   console.log(`\nchecks after seeding\n${checkTable(run.checks)}`);
   console.log(
@@ -109,6 +121,12 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
     `data (${expressLine}): first 100 words and adding one, req/s:`,
     "",
     classicTable(classicRows(run.cells), true),
+    "",
+    `Every core: the gateway with one worker, then one per core (\`WORKERS\`), each a fresh ` +
+    `process with every store configured, listing SQLite's first 100 words after the last ` +
+    `size; cores are CPU seconds per second of the gateway process and of the load generator:`,
+    "",
+    coresTable(run.cores ?? [], true),
     "",
     "Seeding through each store module's `addMany`:",
     "",

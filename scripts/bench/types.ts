@@ -51,6 +51,18 @@ export interface FloorCell extends LoadResult {
   concurrency: number;
 }
 
+/** The gateway with `workers` workers listing SQLite (scripts/bench/cores.ts). */
+export interface CoresCell extends LoadResult {
+  workers: number;
+  concurrency: number;
+  /** The process's peak RSS over the measured seconds, all workers together, in MiB. */
+  peakRssMiB: number;
+  /** Cores the gateway process used over the measured seconds (CPU seconds / seconds). */
+  gatewayCores: number;
+  /** Cores the load generator (the bench process) used over them. */
+  loadCores: number;
+}
+
 /** One measured cell: one workload against one store at one size and concurrency. */
 export interface Cell {
   store: StoreName;
@@ -197,6 +209,8 @@ export interface BenchRun {
   eventsSkipped?: string;
   /** The floors, measured before seeding (absent in runs older than 2026-11-29). */
   floors?: FloorCell[];
+  /** One worker against one per core (absent in runs older than 2026-11-30). */
+  cores?: CoresCell[];
   /** Node's version for the Express apps, or why they did not run. */
   express?: { node: string } | { why: string };
 }
