@@ -18,7 +18,7 @@ import { withGraphQLErrorBody } from "./error_response.ts";
 import { GRAPHIQL_ASSETS, graphiqlAssets } from "./graphiql.ts";
 import { securityHeaders, withGraphiQLPolicy } from "./headers.ts";
 import { withKeepAlive } from "./sse_keepalive.ts";
-import type { GatewayMetrics } from "./metrics.ts";
+import { type GatewayMetrics, PeersSilent } from "./metrics.ts";
 import type { ClientContext } from "./rate_limit.ts";
 import { requestSpans } from "./tracing.ts";
 
@@ -103,9 +103,16 @@ function metricsHandler(metrics: GatewayMetrics, token?: string) {
       c.header("WWW-Authenticate", 'Bearer realm="grand-tour-metrics"');
       return c.text("/metrics needs the bearer token METRICS_TOKEN\n", 401);
     }
-    c.header("Content-Type", metrics.contentType);
     c.header("Cache-Control", "no-store");
-    return c.body(await metrics.scrape());
+    let text: string;
+    try {
+      text = await metrics.scrape();
+    } catch (e) {
+      if (!(e instanceof PeersSilent)) throw e;
+      return c.text(`/metrics: ${e.message}\n`, 503);
+    }
+    c.header("Content-Type", metrics.contentType);
+    return c.body(text);
   };
 }
 

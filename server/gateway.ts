@@ -70,7 +70,7 @@ export function secretsOf(config: Config): string[] {
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const secrets = secretsOf(config);
   const log = gatewayLog(config.logFormat, secrets);
-  const metrics = config.metrics.enabled ? new GatewayMetrics() : undefined;
+  const metrics = config.metrics.enabled ? new GatewayMetrics(options.worker?.of) : undefined;
   keepServingThroughStrayErrors((kind, what) => {
     log.error(`${kind} (kept serving): ${what}`);
     metrics?.countStrayError(kind);

@@ -18,6 +18,9 @@ import { storeErrorCode } from "../resolvers/errors.ts";
 import type { StoreCall } from "../stores/managed.ts";
 import type { StoreRegistry } from "../stores/registry.ts";
 import { registerProcessMetrics } from "./process_metrics.ts";
+import { PeersSilent, WorkerScrapes } from "./metrics_workers.ts";
+
+export { PeersSilent };
 import { STRAY_ERROR_KINDS, type StrayErrorKind } from "./stray_errors.ts";
 
 /** The `outcome` of a store call: `ok`, or the `extensions.code` its failure answers a client with. */
@@ -56,12 +59,14 @@ export class GatewayMetrics {
     name: "grand_tour_store_healthy",
     help: "1 when the configured store answered its ping during this scrape (as /readyz), else 0.",
     labelNames: ["store"] as const,
+    aggregator: "min", // with several workers: healthy only if every worker's store answered
     registers: [this.#registry],
   });
   readonly #storeConnected = new Gauge({
     name: "grand_tour_store_connected",
     help: "1 while the store has an open connection, 0 while it is connecting.",
     labelNames: ["store"] as const,
+    aggregator: "min",
     registers: [this.#registry],
   });
   readonly #nodeHealthy = new Gauge({
@@ -69,12 +74,14 @@ export class GatewayMetrics {
     help: "Stores with read replicas: 1 when the node serves. node is its position in " +
       "/readyz's nodes (0 = primary, then the replicas in <STORE>_READ_URL order).",
     labelNames: ["store", "node", "role"] as const,
+    aggregator: "min",
     registers: [this.#registry],
   });
   readonly #nodeLag = new Gauge({
     name: "grand_tour_store_node_lag_seconds",
     help: "Stores with read replicas: how far behind this gateway's writes the replica is.",
     labelNames: ["store", "node", "role"] as const,
+    aggregator: "max",
     registers: [this.#registry],
   });
   readonly #operations = new Counter({
@@ -105,8 +112,12 @@ export class GatewayMetrics {
     registers: [this.#registry],
   });
 
-  constructor() {
+  readonly #workers: WorkerScrapes | undefined;
+
+  /** `workers`: the gateway workers of this process; with more than one, a scrape covers them all. */
+  constructor(workers = 1) {
     this.#stopProcess = registerProcessMetrics(this.#registry);
+    if (workers > 1) this.#workers = new WorkerScrapes(workers - 1, () => this.#collect());
     for (const kind of STRAY_ERROR_KINDS) this.#strayErrors.inc({ kind }, 0);
   }
 
@@ -162,16 +173,31 @@ export class GatewayMetrics {
     };
   }
 
-  /** The Prometheus text of every series, after pinging the stores (bounded by their timeout). */
+  /**
+   * The Prometheus text of every series, after pinging the stores (bounded
+   * by their timeout); with several workers, of all of them
+   * (server/metrics_workers.ts), or {@linkcode PeersSilent} when one did not answer.
+   */
   async scrape(): Promise<string> {
-    if (this.#stores) await this.#readStores(this.#stores);
-    if (this.#subscriptions) this.#subscriptionsOpen.set(this.#subscriptions());
+    if (this.#workers) return await this.#workers.scrape();
+    await this.#refresh();
     return await this.#registry.metrics();
   }
 
-  /** Stops the event-loop delay sampler. */
+  /** Stops the event-loop delay sampler and the scrapes across workers. */
   close(): void {
     this.#stopProcess();
+    this.#workers?.close();
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#stores) await this.#readStores(this.#stores);
+    if (this.#subscriptions) this.#subscriptionsOpen.set(this.#subscriptions());
+  }
+
+  async #collect() {
+    await this.#refresh();
+    return await this.#registry.getMetricsAsJSON();
   }
 
   async #readStores(stores: StoreSource): Promise<void> {

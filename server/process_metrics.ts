@@ -25,8 +25,15 @@ export function registerProcessMetrics(registry: Registry): () => void {
     name: "process_start_time_seconds",
     help: "Start time of the process since the Unix epoch, in seconds.",
     registers,
+    aggregator: "min", // each worker's isolate starts a little after the process
   }).set(Math.round(performance.timeOrigin / 1000));
-  memoryGauge(registers, "process_resident_memory_bytes", "Resident memory size, in bytes.", "rss");
+  memoryGauge(
+    registers,
+    "process_resident_memory_bytes",
+    "Resident memory size, in bytes.",
+    "rss",
+    "max", // the process's, whichever worker reads it
+  );
   memoryGauge(registers, "deno_heap_used_bytes", "V8 heap in use, in bytes.", "heapUsed");
   memoryGauge(registers, "deno_heap_total_bytes", "V8 heap reserved, in bytes.", "heapTotal");
   memoryGauge(
@@ -67,8 +74,9 @@ export function sampleEventLoopDelay(
 function cpuCounters(registers: Registry[]): void {
   // From zero: the first scrape counts everything since start-up.
   let last = { user: 0, system: 0 };
+  // The process's CPU, whichever worker reads it: with several, the latest reading.
   const counter = (name: string, help: string, collect?: () => void) =>
-    new Counter({ name, help, registers, collect });
+    new Counter({ name, help, registers, collect, aggregator: "max" });
   // Registered first, its collect updates all three before any of them is read.
   const user = counter("process_cpu_user_seconds_total", "User CPU time spent, in seconds.", () => {
     const now = process.cpuUsage();
@@ -88,11 +96,13 @@ function memoryGauge(
   name: string,
   help: string,
   field: keyof Deno.MemoryUsage,
+  aggregator: "sum" | "max" = "sum", // each worker's heap is its own
 ): void {
   new Gauge({
     name,
     help,
     registers,
+    aggregator,
     collect() {
       this.set(Deno.memoryUsage()[field]);
     },

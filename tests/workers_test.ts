@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { assertEquals, assertOk, assertStringIncludes } from "./support/assert.ts";
+import { assertEquals, assertOk } from "./support/assert.ts";
 import { type GraphQLBody, type ServerProcess, startServer, uniqueTag } from "./support/gateway.ts";
 import { subscribe } from "./support/sse.ts";
 
@@ -34,8 +34,10 @@ async function twoWorkers(env: Record<string, string> = {}): Promise<ServerProce
   for (let i = 0; i < 100 && !both(); i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  assertStringIncludes(server.output(), "(worker 1 of 2)");
-  assertStringIncludes(server.output(), "(worker 2 of 2)");
+  if (!both()) {
+    await server.stop();
+    throw new Error(`the two workers did not both listen within 10 s:\n${server.output()}`);
+  }
   return server;
 }
 
@@ -146,5 +148,32 @@ Deno.test(
     assertEquals(status.code, 0);
     const draining = server.output().match(/SIGTERM: draining/g) ?? [];
     assertEquals(draining.length, 2, server.output());
+  },
+);
+
+Deno.test(
+  "/metrics covers every worker: operations add up, the process's memory is counted once",
+  opts,
+  async () => {
+    const server = await twoWorkers();
+    try {
+      const tag = uniqueTag();
+      for (let i = 0; i < 8; i++) assertOk(!(await addWord(server.url, `${tag}${i}`)).errors);
+      const res = await fetch(`${server.url}/metrics`);
+      assertEquals(res.status, 200);
+      const text = await res.text();
+      const value = (series: string) =>
+        Number(text.split("\n").find((l) => l.startsWith(series + " "))?.split(" ")[1]);
+      assertEquals(value('grand_tour_graphql_operations_total{type="mutation",outcome="ok"}'), 8);
+      // Workers share one process: its resident memory is one reading, not two added up.
+      const rss = value("process_resident_memory_bytes") / 1024;
+      const vmRss = Number(
+        Deno.readTextFileSync(`/proc/${server.pid}/status`).match(/VmRSS:\s+(\d+)/)![1],
+      );
+      assertOk(rss > vmRss * 0.6 && rss < vmRss * 1.4, `${rss} KiB against VmRSS ${vmRss} KiB`);
+      assertEquals(value('grand_tour_store_healthy{store="SQLITE"}'), 1);
+    } finally {
+      await server.stop();
+    }
   },
 );
