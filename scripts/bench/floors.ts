@@ -8,7 +8,7 @@
 import type { BenchOptions } from "./args.ts";
 import { type Floor, floorTarget } from "./cells.ts";
 import { FIRST_WARMUP_SECONDS, measure } from "./load.ts";
-import { startServer } from "./processes.ts";
+import { LOCKED, startServer } from "./processes.ts";
 import { RUNTIME_FLAGS } from "../../server/launch.ts";
 import { ROOT } from "./stores.ts";
 import type { FloorCell } from "./types.ts";
@@ -31,6 +31,7 @@ export async function measureFloors(
   const server = await startServer(
     [
       "run",
+      ...LOCKED,
       "--allow-read",
       "--allow-net",
       "--allow-env",

@@ -14,10 +14,19 @@ import { ROOT } from "./stores.ts";
 /** The gateway as `deno task start` runs it. */
 export const GATEWAY_ARGS = startArgs();
 
+/**
+ * How the benchmark's own servers resolve their packages: from the lock the
+ * benchmark runs on, frozen. Unlocked, a peer dependency resolves to the
+ * newest release (graphql 17 for graphql-jit, 2026-11-30), which is not what
+ * the gateway runs, and is fetched by a child that has no registry settings.
+ */
+export const LOCKED = [`--lock=${ROOT}deno.dev.lock`, "--frozen"] as const;
+
 /** The baseline server for `stores`. */
 export function baselineArgs(stores: readonly StoreName[]): string[] {
   return [
     "run",
+    ...LOCKED,
     "--allow-all",
     ...RUNTIME_FLAGS,
     `${ROOT}scripts/bench/baseline.ts`,
