@@ -194,6 +194,14 @@ export function kibField(status: string, field: string): number {
   return m ? Number(m[1]) : 0;
 }
 
+/** A free TCP port on 127.0.0.1, for a server that needs a fixed one (workers share it). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

@@ -9,16 +9,9 @@
 import { assertEquals, assertOk } from "./support/assert.ts";
 import { type GraphQLBody, type ServerProcess, startServer, uniqueTag } from "./support/gateway.ts";
 import { subscribe } from "./support/sse.ts";
+import { freePort } from "../scripts/server_process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-/** A free port on 127.0.0.1: workers share a fixed one (PORT=0 would give each its own). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 /** Starts a gateway of two workers and waits until both listen. */
 async function twoWorkers(env: Record<string, string> = {}): Promise<ServerProcess> {

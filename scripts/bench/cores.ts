@@ -12,6 +12,7 @@
 import { targetFor } from "./cells.ts";
 import { FIRST_WARMUP_SECONDS, measure } from "./load.ts";
 import { round2 } from "./stats.ts";
+import { freePort } from "../server_process.ts";
 import { GATEWAY_ARGS, PeakMeter, RssSampler, startServer } from "./processes.ts";
 import type { CoresCell } from "./types.ts";
 
@@ -24,14 +25,6 @@ export function cpuSeconds(pid: number | "self"): number {
   // Fields after the command (which may hold spaces), from the closing parenthesis on.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: clock ticks (USER_HZ 100)
-}
-
-/** A free TCP port on 127.0.0.1. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Measures one worker and one per core (`cores`); `env` is the gateway's, without PORT or WORKERS. */
