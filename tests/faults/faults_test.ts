@@ -310,6 +310,17 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "SIGTERM to a gateway of two workers under load: each drains, exit 0 within 10 s, no acknowledged write lost",
+  opts,
+  async () => {
+    await emptyDatabases();
+    const row = await sigtermUnderLoad(sqliteDir, stores, 2);
+    await report(row);
+    assertEquals(row.breaches, []);
+  },
+);
+
 Deno.test({
   name: "the fault suite leaves every matrix server running on empty data",
   ignore: !wipe || network.length === 0,

@@ -10,7 +10,7 @@
  */
 import { testEnv } from "../../support/env.ts";
 import { type ServerProcess, startServer } from "../../support/gateway.ts";
-import { memoryOf, waitForStores } from "../../../scripts/server_process.ts";
+import { freePort, memoryOf, waitForStores } from "../../../scripts/server_process.ts";
 import { type NetworkStoreName, STORE_NAMES, type StoreName } from "../../../stores/types.ts";
 import { describeReads, type NodeReads, type ReadFigures } from "./replication.ts";
 import type { Sample } from "./samples.ts";
@@ -36,12 +36,15 @@ export type Gateway = ServerProcess;
 /**
  * Starts `main.ts` in `sqliteDir` with the matrix environment,
  * `sqliteDir/words.db` and `sqliteDir/rabbitmq-view.db`, and
- * `SERVER_TIMING=true` so each sample tells the store's share of its latency.
+ * `SERVER_TIMING=true` so each sample tells the store's share of its latency;
+ * `workers` gateways in the process (`WORKERS`, one by default).
  */
-export async function startGateway(sqliteDir: string): Promise<Gateway> {
+export async function startGateway(sqliteDir: string, workers = 1): Promise<Gateway> {
   const env = {
     ...testEnv,
-    PORT: "0",
+    // Several workers share one port, so it is fixed (PORT=0 would give each its own).
+    PORT: workers > 1 ? String(freePort()) : "0",
+    WORKERS: String(workers),
     HOST: "127.0.0.1",
     RATE_LIMIT_PER_MINUTE: "0",
     SERVER_TIMING: "true",
