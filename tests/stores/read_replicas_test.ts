@@ -139,6 +139,36 @@ for (const store of Object.keys(STORES) as (keyof typeof STORES)[]) {
 
   storeTest(
     store,
+    "read-your-writes across workers: a word added through one is listed at once through another",
+    async () => {
+      // Two opens of the store in one isolate, as two workers of one gateway (WORKERS=2):
+      // their routers meet on the same BroadcastChannel as the workers' do.
+      const admin = await replicaAdmin(store, config!);
+      const asWorker = { ...config!, workers: 2 };
+      try {
+        await withStore(store, asWorker, (a) =>
+          withStore(store, asWorker, async (b) => {
+            const tag = `wryw${crypto.randomUUID().slice(0, 8)}`;
+            await admin.lag(true);
+            try {
+              for (let i = 0; i < 3; i++) {
+                await a.add(newRecord(`${tag}-${i}`, "lagging"));
+                const page = await b.list({ search: tag, limit: 10, offset: 0 });
+                assertEquals(page.length, i + 1, "a word added through A is listed through B");
+              }
+            } finally {
+              await admin.lag(false);
+            }
+          }));
+      } finally {
+        await admin.close();
+      }
+    },
+    needs,
+  );
+
+  storeTest(
+    store,
     "a replica that refuses connections or never answers costs no read, and shows unhealthy",
     async () => {
       const hole = blackHole();
