@@ -700,11 +700,12 @@ async function main(opts: BenchOptions): Promise<number> {
         }`,
       );
       previous = size;
+      // Every core, on the first size's words, while the databases are quiet.
+      if (size === opts.sizes[0] && stores.includes("SQLITE") && !dropped.has("SQLITE")) {
+        cores = await measureCores(tmp, gatewayEnv, opts);
+      }
     }
     baselinePeak = memoryOf(baseline.pid)?.peakMiB ?? 0;
-    if (stores.includes("SQLITE") && !dropped.has("SQLITE")) {
-      cores = await measureCores(tmp, gatewayEnv, opts);
-    }
     finished = true;
   } finally {
     sampler?.stop();

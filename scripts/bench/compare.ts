@@ -216,6 +216,7 @@ export function coresTable(cells: readonly CoresCell[], markdown = false): strin
       "per worker",
       "gateway cores",
       "load cores",
+      "rest cores",
       "failed",
     ],
     ...cells.map((c) => [
@@ -228,6 +229,7 @@ export function coresTable(cells: readonly CoresCell[], markdown = false): strin
       fmt(c.peakRssMiB / c.workers, 1),
       fmt(c.gatewayCores, 2),
       fmt(c.loadCores, 2),
+      fmt(c.otherCores ?? NaN, 2),
       String(c.failures),
     ]),
   ], markdown);
@@ -255,7 +257,9 @@ export function coresTarget(cells: readonly CoresCell[] | undefined): TargetChec
     target,
     figure: `${fmt(ratio, 2)}×: ${fmt(one.rps, 0)} req/s on ${fmt(one.gatewayCores, 2)} cores, ` +
       `${all.workers} workers ${fmt(all.rps, 0)} req/s on ${fmt(all.gatewayCores, 2)} cores ` +
-      `(the load generator used ${fmt(all.loadCores, 2)}); RSS ${fmt(one.peakRssMiB, 0)} MiB ` +
+      `(the load generator used ${fmt(all.loadCores, 2)}, the rest of the machine ${
+        fmt(all.otherCores ?? NaN, 2)
+      }); RSS ${fmt(one.peakRssMiB, 0)} MiB ` +
       `→ ${fmt(all.peakRssMiB, 0)} MiB, +${
         fmt((all.peakRssMiB - one.peakRssMiB) / (all.workers - 1), 0)
       } MiB per added worker`,

@@ -123,8 +123,9 @@ export async function writeResults(run: BenchRun, outDir: string): Promise<void>
     classicTable(classicRows(run.cells), true),
     "",
     `Every core: the gateway with one worker, then one per core (\`WORKERS\`), each a fresh ` +
-    `process with every store configured, listing SQLite's first 100 words after the last ` +
-    `size; cores are CPU seconds per second of the gateway process and of the load generator:`,
+    `process with every store configured, listing SQLite's first 100 words after the first ` +
+    `size; cores are CPU seconds per second of the gateway process, the load generator and the ` +
+    `rest of the machine:`,
     "",
     coresTable(run.cores ?? [], true),
     "",

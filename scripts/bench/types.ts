@@ -61,6 +61,8 @@ export interface CoresCell extends LoadResult {
   gatewayCores: number;
   /** Cores the load generator (the bench process) used over them. */
   loadCores: number;
+  /** Cores the rest of the machine (the databases, mostly) used over them; absent in older runs. */
+  otherCores?: number;
 }
 
 /** One measured cell: one workload against one store at one size and concurrency. */
