@@ -70,7 +70,14 @@ export function secretsOf(config: Config): string[] {
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const secrets = secretsOf(config);
   const log = gatewayLog(config.logFormat, secrets);
-  const metrics = config.metrics.enabled ? new GatewayMetrics(options.worker?.of) : undefined;
+  // A scrape pings every store, each within its own budget (<STORE>_TIMEOUT_MS or REQUEST_TIMEOUT_MS).
+  const pingBoundMs = Math.max(
+    config.requestTimeoutMs,
+    ...Object.values(config.stores).map((s) => s.requestTimeoutMs ?? 0),
+  );
+  const metrics = config.metrics.enabled
+    ? new GatewayMetrics(options.worker?.of, pingBoundMs)
+    : undefined;
   keepServingThroughStrayErrors((kind, what) => {
     log.error(`${kind} (kept serving): ${what}`);
     metrics?.countStrayError(kind);

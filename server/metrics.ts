@@ -114,10 +114,16 @@ export class GatewayMetrics {
 
   readonly #workers: WorkerScrapes | undefined;
 
-  /** `workers`: the gateway workers of this process; with more than one, a scrape covers them all. */
-  constructor(workers = 1) {
+  /**
+   * `workers`: the gateway workers of this process; with more than one, a
+   * scrape covers them all, waiting for the others as long as the slowest
+   * store's ping may take (`pingBoundMs`).
+   */
+  constructor(workers = 1, pingBoundMs = 0) {
     this.#stopProcess = registerProcessMetrics(this.#registry);
-    if (workers > 1) this.#workers = new WorkerScrapes(workers - 1, () => this.#collect());
+    if (workers > 1) {
+      this.#workers = new WorkerScrapes(workers - 1, () => this.#collect(), pingBoundMs);
+    }
     for (const kind of STRAY_ERROR_KINDS) this.#strayErrors.inc({ kind }, 0);
   }
 

@@ -6,7 +6,8 @@
  * counts and histograms add up, store health takes the worst worker's,
  * process-wide series (resident memory, CPU) the largest value.
  *
- * A worker that does not answer within {@linkcode PEER_TIMEOUT_MS} fails
+ * A worker that does not answer within the slowest store ping's bound and
+ * {@linkcode PEER_MARGIN_MS} fails
  * the scrape ({@linkcode PeersSilent}) rather than leave its counts out: a
  * sum that loses a worker would read as a counter reset.
  *
@@ -15,8 +16,12 @@
 import { settlesWithin } from "../stores/deadline.ts";
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from "prom-client";
 
-/** How long a scrape waits for the other workers' series. */
-export const PEER_TIMEOUT_MS = 2_000;
+/**
+ * How much longer than its own store pings a scrape waits for the other
+ * workers' series: theirs are bounded the same way, so a stalled store
+ * shows as unhealthy rather than failing every scrape.
+ */
+export const PEER_MARGIN_MS = 1_000;
 
 /** Thrown by {@linkcode WorkerScrapes.scrape} when a worker did not answer in time. */
 export class PeersSilent extends Error {
@@ -36,11 +41,19 @@ export class WorkerScrapes {
   #seq = 0;
   readonly #waiting = new Map<number, (series: Series) => void>();
 
+  readonly #waitMs: number;
+
   /**
    * `peers`: how many other workers answer; `collect`: this worker's own
-   * series, fresh (it pings the stores as a scrape does).
+   * series, fresh (it pings the stores as a scrape does, each within
+   * `pingBoundMs` at most).
    */
-  constructor(readonly peers: number, readonly collect: () => Promise<Series>) {
+  constructor(
+    readonly peers: number,
+    readonly collect: () => Promise<Series>,
+    pingBoundMs: number,
+  ) {
+    this.#waitMs = pingBoundMs + PEER_MARGIN_MS;
     this.#channel.onmessage = async (e: MessageEvent<Message>) => {
       const m = e.data;
       if (m.kind === "ask" && m.from !== this.#me) {
@@ -65,7 +78,7 @@ export class WorkerScrapes {
     try {
       const [own] = await Promise.all([
         this.collect(),
-        settlesWithin(all.promise, PEER_TIMEOUT_MS),
+        settlesWithin(all.promise, this.#waitMs),
       ]);
       if (answers.length < this.peers) {
         throw new PeersSilent(`${this.peers - answers.length} worker(s) did not answer in time`);

@@ -27,6 +27,7 @@ import type { Config } from "./config.ts";
 import type { GatewayLog } from "./log.ts";
 import { MemoryBudgets, type Spent } from "./rate_limit.ts";
 import { STEP_LIMITS_MS } from "./shutdown.ts";
+import { settlesWithin } from "../stores/deadline.ts";
 
 /** What the supervisor tells a worker. */
 export type ToWorker =
@@ -88,10 +89,10 @@ export async function runWorkers(config: Config, log: GatewayLog): Promise<void>
       for (const w of workers) w.postMessage({ kind: "stop", signal } satisfies ToWorker);
       const boundMs = config.shutdownDrainMs +
         Object.values(STEP_LIMITS_MS).reduce((a, b) => a + b, 0) + STOP_MARGIN_MS;
-      const timeout = new Promise<number[]>((r) => setTimeout(() => r([1]), boundMs));
-      const codes = await Promise.race([Promise.all(stopped), timeout]);
+      const all = Promise.all(stopped);
+      const inTime = await settlesWithin(all, boundMs);
       budgets?.close();
-      Deno.exit(Math.max(...codes));
+      Deno.exit(inTime ? Math.max(...await all) : 1);
     });
   }
 }

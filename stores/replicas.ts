@@ -67,7 +67,7 @@
  * @module
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { deadline } from "./deadline.ts";
+import { deadline, settlesWithin } from "./deadline.ts";
 import type { StoreConfig } from "./types.ts";
 
 /**
@@ -281,9 +281,7 @@ export class ReadRouter<P, R> {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#sharing.set(seq, [peers.count, resolve]);
     peers.channel.postMessage({ kind: "wrote", from: peers.id, seq, position } as PeerMessage<P>);
-    const timer = setTimeout(resolve, this.#opts.waitMs);
-    await promise;
-    clearTimeout(timer);
+    await settlesWithin(promise, this.#opts.waitMs);
     this.#sharing.delete(seq);
   }
 
