@@ -34,13 +34,15 @@ async function twoWorkers(env: Record<string, string> = {}): Promise<ServerProce
   return server;
 }
 
-/** One request on a connection of its own. */
-async function onNewConnection(url: string, init: RequestInit = {}): Promise<Response> {
+/** One request on a connection of its own: its status and body. */
+async function onNewConnection(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; text: string }> {
   const client = Deno.createHttpClient({});
   try {
     const res = await fetch(url, { ...init, client });
-    await res.body?.cancel().catch(() => {});
-    return res;
+    return { status: res.status, text: await res.text() };
   } finally {
     client.close();
   }
@@ -48,21 +50,15 @@ async function onNewConnection(url: string, init: RequestInit = {}): Promise<Res
 
 /** `addWord` on SQLite on a connection of its own. */
 async function addWord(url: string, word: string): Promise<GraphQLBody> {
-  const client = Deno.createHttpClient({});
-  try {
-    const res = await fetch(`${url}/graphql`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        query: 'mutation($w: String!) { addWord(store: SQLITE, word: $w, definition: "d") { id } }',
-        variables: { w: word },
-      }),
-      client,
-    });
-    return await res.json();
-  } finally {
-    client.close();
-  }
+  const { text } = await onNewConnection(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      query: 'mutation($w: String!) { addWord(store: SQLITE, word: $w, definition: "d") { id } }',
+      variables: { w: word },
+    }),
+  });
+  return JSON.parse(text);
 }
 
 Deno.test(
