@@ -194,6 +194,34 @@ export function kibField(status: string, field: string): number {
   return m ? Number(m[1]) : 0;
 }
 
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU seconds (user + system) `pid` has used so far, from `/proc/<pid>/stat`; NaN once it has exited. */
+export function cpuSecondsOf(pid: number | "self"): number {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return NaN;
+  }
+  // Fields after the command (which may hold spaces), from the closing parenthesis on.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ; // utime, stime
+}
+
+/**
+ * The whole machine's CPU seconds so far (all CPUs), from `/proc/stat`:
+ * `busy` (neither idle nor iowait) and `total`.
+ */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  // user nice system idle iowait irq softirq steal (guest time is inside user already)
+  const cpu = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1, 9)
+    .map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { busy: (total - cpu[3] - cpu[4]) / USER_HZ, total: total / USER_HZ };
+}
+
 /** A free TCP port on 127.0.0.1, for a server that needs a fixed one (workers share it). */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -15,27 +15,12 @@
 import { targetFor } from "./cells.ts";
 import { FIRST_WARMUP_SECONDS, measure } from "./load.ts";
 import { round2 } from "./stats.ts";
-import { freePort } from "../server_process.ts";
+import { cpuSecondsOf, freePort, machineCpuSeconds } from "../server_process.ts";
 import { GATEWAY_ARGS, PeakMeter, RssSampler, startServer } from "./processes.ts";
 import type { CoresCell } from "./types.ts";
 
 /** The concurrencies of the comparison; the issue's target is at 64. */
 export const CORES_CONCURRENCIES = [16, 64] as const;
-
-/** CPU seconds (user + system) `pid` has used so far, from `/proc/<pid>/stat`. */
-export function cpuSeconds(pid: number | "self"): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // Fields after the command (which may hold spaces), from the closing parenthesis on.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: clock ticks (USER_HZ 100)
-}
-
-/** Busy CPU seconds of the whole machine so far, from `/proc/stat`. */
-export function machineBusySeconds(): number {
-  const cpu = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1, 9)
-    .map(Number); // user nice system idle iowait irq softirq steal, in clock ticks
-  return (cpu.reduce((a, b) => a + b, 0) - cpu[3] - cpu[4]) / 100;
-}
 
 /** Measures one worker and one per core (`cores`); `env` is the gateway's, without PORT or WORKERS. */
 export async function measureCores(
@@ -64,9 +49,9 @@ export async function measureCores(
         }
         meter.start();
         const [gateway0, load0, machine0, t0] = [
-          cpuSeconds(server.pid),
-          cpuSeconds("self"),
-          machineBusySeconds(),
+          cpuSecondsOf(server.pid),
+          cpuSecondsOf("self"),
+          machineCpuSeconds().busy,
           performance.now(),
         ];
         const r = await measure(target, {
@@ -75,9 +60,9 @@ export async function measureCores(
           warmup: 0,
         });
         const wall = (performance.now() - t0) / 1000;
-        const gateway = cpuSeconds(server.pid) - gateway0;
-        const load = cpuSeconds("self") - load0;
-        const rest = Math.max(0, machineBusySeconds() - machine0 - gateway - load);
+        const gateway = cpuSecondsOf(server.pid) - gateway0;
+        const load = cpuSecondsOf("self") - load0;
+        const rest = Math.max(0, machineCpuSeconds().busy - machine0 - gateway - load);
         const cell: CoresCell = {
           workers,
           concurrency,

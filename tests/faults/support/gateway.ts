@@ -10,7 +10,13 @@
  */
 import { testEnv } from "../../support/env.ts";
 import { type ServerProcess, startServer } from "../../support/gateway.ts";
-import { freePort, memoryOf, waitForStores } from "../../../scripts/server_process.ts";
+import {
+  cpuSecondsOf,
+  freePort,
+  machineCpuSeconds,
+  memoryOf,
+  waitForStores,
+} from "../../../scripts/server_process.ts";
 import { type NetworkStoreName, STORE_NAMES, type StoreName } from "../../../stores/types.ts";
 import { describeReads, type NodeReads, type ReadFigures } from "./replication.ts";
 import type { Sample } from "./samples.ts";
@@ -90,29 +96,6 @@ export function socketCount(pid: number): number {
   }
 }
 
-/** CPU time of `pid` (user + system) in clock ticks; NaN once it has exited. */
-export function cpuTicks(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return NaN;
-  }
-}
-
-/** The machine's busy and total CPU ticks (all CPUs) from /proc/stat. */
-export function machineTicks(): { busy: number; total: number } {
-  const cpu = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
-    .map(Number);
-  const total = cpu.reduce((a, b) => a + b, 0);
-  const idle = cpu[3] + (cpu[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
 interface Point {
   at: number;
   rssMiB: number;
@@ -137,8 +120,8 @@ export class ProcessSampler {
       at: Date.now(),
       rssMiB: rssMiB(this.pid),
       sockets: socketCount(this.pid),
-      cpu: cpuTicks(this.pid),
-      machine: machineTicks(),
+      cpu: cpuSecondsOf(this.pid),
+      machine: machineCpuSeconds(),
     };
     this.points.push(p);
     return p;
@@ -160,7 +143,7 @@ export class ProcessSampler {
     const b = this.points.find((p) => p.at >= to) ?? this.points.at(-1);
     if (!a || !b || b.at <= a.at) return { process: NaN, machine: NaN };
     return {
-      process: ((b.cpu - a.cpu) / USER_HZ) / ((b.at - a.at) / 1000) * 100,
+      process: (b.cpu - a.cpu) / ((b.at - a.at) / 1000) * 100,
       machine: (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total) * 100,
     };
   }
