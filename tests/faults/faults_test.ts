@@ -106,19 +106,22 @@ async function emptyDatabases(): Promise<void> {
 }
 
 /**
- * Runs `fn` with a fresh gateway whose stores are all healthy, after
- * {@linkcode WARM_UP_S} of discarded load (JIT, pools, caches); stops it
- * afterwards. Unless `FAULT_KEEP_DATA=1`, every scenario starts on empty
+ * Runs `fn` with a fresh gateway (of `workers` workers) whose stores are all
+ * healthy, after {@linkcode WARM_UP_S} of discarded load (JIT, pools,
+ * caches); stops it afterwards. Unless `FAULT_KEEP_DATA=1`, every scenario starts on empty
  * databases (the gateway's data deleted, nothing restarted): scenarios then
  * do not measure the words their predecessors left (FerretDB's page cost
  * grows with its collection), and a failure in one cannot leak into the
  * next. Reads by node of the stores with replicas are counted from before
  * the gateway starts (`Run.reads`).
  */
-async function withGateway(fn: (g: Gateway, run: Run) => Promise<void>): Promise<void> {
+async function withGateway(
+  fn: (g: Gateway, run: Run) => Promise<void>,
+  workers = 1,
+): Promise<void> {
   await emptyDatabases();
   const reads = replicated.length ? await NodeReads.start(replicated) : undefined;
-  const g = await startGateway(sqliteDir);
+  const g = await startGateway(sqliteDir, workers);
   try {
     await waitHealthy(g.url, stores, 180_000);
     const warm = new MixedLoad({ url: g.url, stores, connections: 32, maxSeconds: WARM_UP_S });
@@ -135,20 +138,27 @@ async function withGateway(fn: (g: Gateway, run: Run) => Promise<void>): Promise
 }
 
 /**
- * Runs `scenario` with a fresh gateway on empty databases, reports its row
- * and requires no breach. A run whose only breaches are of the healthy-p99
+ * Runs `scenario` with a fresh gateway (of `workers` workers, named in the
+ * row when more than one) on empty databases, reports its row and requires
+ * no breach. A run whose only breaches are of the healthy-p99
  * rule is measured again from scratch, up to {@linkcode REMEASURES} times:
  * every row is reported, and one of them must pass. Failed requests, lost
  * writes and every other rule fail at once.
  */
-async function judged(scenario: (g: Gateway, run: Run) => Promise<SummaryRow>): Promise<void> {
+async function judged(
+  scenario: (g: Gateway, run: Run) => Promise<SummaryRow>,
+  workers = 1,
+): Promise<void> {
   for (let attempt = 0;; attempt++) {
     let row: SummaryRow | undefined;
     await withGateway(async (g, run) => {
       row = await scenario(g, run);
-      await report(attempt ? { ...row, scenario: `${row.scenario} (measured again)` } : row);
+      const name = `${row.scenario}${workers > 1 ? `, gateway of ${workers} workers` : ""}${
+        attempt ? " (measured again)" : ""
+      }`;
+      await report({ ...row, scenario: name });
       if (row.breaches.length) printStoreLog(g);
-    });
+    }, workers);
     if (!row!.breaches.length) return;
     if (!onlyP99Breaches(row!.breaches) || attempt === REMEASURES) {
       return assertEquals(row!.breaches, []);
@@ -242,6 +252,17 @@ if (replicaFaults.length) {
           await judged((g, run) => killAndRestart(g, stores, replicaTarget(store), run));
         });
       }
+    },
+  );
+
+  // With several workers a write is acknowledged once every worker learnt its position
+  // (stores/replicas.ts): the primary's death must not lose such a write, nor make a read wait on it.
+  const twoWorkerKill = replicaFaults[0];
+  Deno.test(
+    `a primary killed with SIGKILL under a gateway of two workers loses no acknowledged write and its reads stay on the replica (${twoWorkerKill})`,
+    opts,
+    async () => {
+      await judged((g, run) => killAndRestart(g, stores, ownServer(twoWorkerKill), run), 2);
     },
   );
 
