@@ -108,8 +108,8 @@ async function emptyDatabases(): Promise<void> {
 /**
  * Runs `fn` with a fresh gateway (of `workers` workers) whose stores are all
  * healthy, after {@linkcode WARM_UP_S} of discarded load (JIT, pools,
- * caches); stops it afterwards. Unless `FAULT_KEEP_DATA=1`, every scenario starts on empty
- * databases (the gateway's data deleted, nothing restarted): scenarios then
+ * caches); stops it afterwards. Unless `FAULT_KEEP_DATA=1`, every scenario
+ * starts on empty databases (the gateway's data deleted, nothing restarted): scenarios then
  * do not measure the words their predecessors left (FerretDB's page cost
  * grows with its collection), and a failure in one cannot leak into the
  * next. Reads by node of the stores with replicas are counted from before
@@ -140,8 +140,8 @@ async function withGateway(
 /**
  * Runs `scenario` with a fresh gateway (of `workers` workers, named in the
  * row when more than one) on empty databases, reports its row and requires
- * no breach. A run whose only breaches are of the healthy-p99
- * rule is measured again from scratch, up to {@linkcode REMEASURES} times:
+ * no breach. A run whose only breaches are of the healthy-p99 rule is
+ * measured again from scratch, up to {@linkcode REMEASURES} times:
  * every row is reported, and one of them must pass. Failed requests, lost
  * writes and every other rule fail at once.
  */
