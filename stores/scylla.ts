@@ -147,6 +147,7 @@
  * @module
  */
 import cassandra from "cassandra-driver";
+import { bulkhead, type BulkheadPolicy } from "cockatiel";
 import { deadline } from "./deadline.ts";
 import { checkReplicationSettings, DEFAULT_DATACENTER } from "./scylla_settings.ts";
 import { matchesSearch, timestampOf } from "./records.ts";
@@ -197,7 +198,24 @@ const DEFUNCT_READ_TIMEOUTS = 4;
  * ahead of Cassandra's by more than this.
  */
 const INSERT_BACKDATE_MS = 60_000;
-/** INSERTs in flight at once in `addMany` and a migration's copy. */
+/**
+ * Statements one store sends at once; the others wait in the gateway, in
+ * order. The per-node socket timeout then measures how fast a node answers,
+ * not how deep a burst queued on its one connection: with no limit, 200
+ * adds at once on a three-node cluster just started took over 800 ms each,
+ * timed out by the socket timeout four at a time, so the driver closed every
+ * node's connection and failed 152 of them ("All host(s) tried"). The Java
+ * driver's request throttler does the same. Measured in docs/performance.md
+ * ("Cassandra's in-flight limit").
+ */
+const IN_FLIGHT = 32;
+/** Longest a statement waits for a slot ({@linkcode IN_FLIGHT}) outside the gateway. */
+const DEFAULT_QUEUE_WAIT_MS = 2_000;
+/**
+ * INSERTs queued at once in `addMany` and a migration's copy: a seed of
+ * thousands of words never queues them all, so none waits for a slot longer
+ * than a statement of a user's call would.
+ */
 const ADD_MANY_IN_FLIGHT = 32;
 /** Rows per page when scanning a partition, and per migration step. */
 const PAGE_SIZE = 500;
@@ -606,10 +624,15 @@ class ScyllaStore implements WordStore {
    * words edited last, in that order.
    */
   #revisions = new Map<string, string>();
+  /** The {@linkcode IN_FLIGHT} slots every statement goes through. */
+  #slots: BulkheadPolicy = bulkhead(IN_FLIGHT, Number.POSITIVE_INFINITY);
+  /** How long a statement may wait for a slot: the gateway's budget, which has run out then. */
+  #queueWaitMs: number;
 
-  constructor(client: Client, keyspace: string) {
+  constructor(client: Client, keyspace: string, queueWaitMs = DEFAULT_QUEUE_WAIT_MS) {
     this.#client = client;
     this.#cql = statements(keyspace);
+    this.#queueWaitMs = queueWaitMs;
   }
 
   async add(r: NewWord): Promise<void> {
@@ -720,11 +743,18 @@ class ScyllaStore implements WordStore {
    * checks against the row (another copy may have applied it).
    */
   #run(query: string, params: unknown[], options: cassandra.QueryOptions = {}) {
-    return this.#client.execute(query, params, {
-      prepare: true,
-      consistency: consistencies.localQuorum,
-      isIdempotent: true,
-      ...options,
+    const queued = performance.now();
+    return this.#slots.execute(() => {
+      // Its caller was answered already (the gateway's budget ran out): sending it is wasted work.
+      if (performance.now() - queued > this.#queueWaitMs) {
+        throw new Error("Cassandra/Scylla: too many statements in flight; not sent");
+      }
+      return this.#client.execute(query, params, {
+        prepare: true,
+        consistency: consistencies.localQuorum,
+        isIdempotent: true,
+        ...options,
+      });
     });
   }
 
@@ -933,7 +963,7 @@ export const open: OpenStore = async (config) => {
       "Cassandra/Scylla: connecting timed out",
     );
     const created = await ensureSchema(client, schema);
-    const store = new ScyllaStore(client, keyspace);
+    const store = new ScyllaStore(client, keyspace, config.requestTimeoutMs);
     await migrateOnce(`${points.hosts.join(",")}/${keyspace}`, store);
     if (created.buckets && !created.words) await store.recordStoredBuckets();
     return store;
