@@ -113,9 +113,11 @@ Deno.test("flags: defaults are the issue's run, lists and switches parse, mistak
   assertThrows(() => parseBenchArgs(["--bogus"]), ArgsError);
 });
 
-Deno.test("the gateway and baseline get only the measured stores' URLs", () => {
+Deno.test("the gateway and baseline get only the measured stores' URLs and timeouts", () => {
   const env = {
     REDIS_URL: "redis://x",
+    REDIS_TIMEOUT_MS: "3000",
+    ELASTICSEARCH_TIMEOUT_MS: "5000",
     COMPOSE_MYSQL_URL: "mysql://y",
     MYSQL_CA_CERT: "/ca.pem",
     POSTGRESQL_READ_URL: "postgres://standby",
@@ -124,6 +126,7 @@ Deno.test("the gateway and baseline get only the measured stores' URLs", () => {
   };
   assertEquals(childEnvironment(env, ["SQLITE", "REDIS"], { PORT: "0" }), {
     REDIS_URL: "redis://x",
+    REDIS_TIMEOUT_MS: "3000",
     REDIS_READ_URL: "redis://replica",
     PATH: "/bin",
     PORT: "0",

@@ -7,7 +7,7 @@
  * @module
  */
 import { caVariables, parseConfig, readEnvironment, urlVariables } from "../../server/config.ts";
-import { readUrlVariable } from "../../stores/settings.ts";
+import { readUrlVariable, timeoutVariable } from "../../stores/settings.ts";
 import {
   type OpenStore,
   STORE_NAMES,
@@ -54,8 +54,8 @@ export async function openStore(store: StoreName, config: StoreConfig) {
 
 /**
  * The environment for a gateway or baseline process measuring `stores`:
- * `env` without the URL, replica and CA variables of every other store (so nothing
- * else reconnects in the background), plus `extra`.
+ * `env` without the URL, replica, CA and timeout variables of every other store (so
+ * nothing else reconnects in the background), plus `extra`.
  */
 export function childEnvironment(
   env: Record<string, string>,
@@ -66,8 +66,11 @@ export function childEnvironment(
   for (const store of STORE_NAMES) {
     if (stores.includes(store)) continue;
     for (const v of [...urlVariables(store), ...caVariables(store)]) delete out[v];
-    // A replica list without its primary is a configuration error (the cluster topology).
-    if (store !== "SQLITE") delete out[readUrlVariable(store)];
+    if (store === "SQLITE") continue;
+    // A replica list or a timeout without its store's URL is a configuration error (the cluster
+    // topology sets both).
+    delete out[readUrlVariable(store)];
+    delete out[timeoutVariable(store)];
   }
   return { ...out, ...extra };
 }
