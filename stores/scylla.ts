@@ -227,7 +227,8 @@ const MAX_INT = 2 ** 31 - 1;
 /**
  * Longest an LWT waits for its partition's lane before it is refused unsent:
  * with the 800 ms socket timeout, an edit is answered within 1.8 s, inside the
- * gateway's default 2 s request timeout.
+ * gateway's default 2 s request timeout, unless a burst also kept it waiting
+ * for a slot ({@linkcode IN_FLIGHT}); the gateway's timeout answers it then.
  */
 const LANE_WAIT_MS = 1_000;
 /** How many words' last revisions the store remembers (the ones it edited last). */
