@@ -212,11 +212,11 @@ const IN_FLIGHT = 32;
 /** Longest a statement waits for a slot ({@linkcode IN_FLIGHT}) outside the gateway. */
 const DEFAULT_QUEUE_WAIT_MS = 2_000;
 /**
- * INSERTs queued at once in `addMany` and a migration's copy: a seed of
- * thousands of words never queues them all, so none waits for a slot longer
- * than a statement of a user's call would.
+ * INSERTs queued at once in `addMany` and a migration's copy: as many as
+ * there are slots, so a seed of thousands of words never queues them all and
+ * none waits for a slot longer than a statement of a user's call would.
  */
-const ADD_MANY_IN_FLIGHT = 32;
+const ADD_MANY_IN_FLIGHT = IN_FLIGHT;
 /** Rows per page when scanning a partition, and per migration step. */
 const PAGE_SIZE = 500;
 /** Bucket numbers per page of `words_buckets`. */
